@@ -1,0 +1,56 @@
+"""smtpunit: Racket's ``net/smtp`` for Python, as pluggable units.
+
+Send a message with :func:`smtp_send_message`; swap how it connects, encrypts or
+authenticates by linking your own providers (:func:`link`, :func:`invoke`).
+"""
+
+from . import errors
+from .capabilities import Capabilities
+from .driver import Timeouts
+from .errors import *  # noqa: F401,F403 -- the error tree is public API
+from .interfaces import ISMTP, IConnection, ISASLExchange, ISASLMechanism, ITLSUpgrader, ITransport
+from .parameters import Parameter
+from .protocol import RecipientResult, SendResult
+from .registry import Imports, Slot, Unit, invoke, link, provide, resolve
+from .reply import Reply
+from .sender import SMTPUnit
+from .smtp import (
+    smtp_send_message,
+    smtp_send_message_star,
+    smtp_sending_end_of_message,
+    smtp_sending_server,
+)
+from .units import default_registry, default_units, smtp_unit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Capabilities",
+    "IConnection",
+    "ISASLExchange",
+    "ISASLMechanism",
+    "ISMTP",
+    "ITLSUpgrader",
+    "ITransport",
+    "Imports",
+    "Parameter",
+    "RecipientResult",
+    "Reply",
+    "SMTPUnit",
+    "SendResult",
+    "Slot",
+    "Timeouts",
+    "Unit",
+    "default_registry",
+    "default_units",
+    "invoke",
+    "link",
+    "provide",
+    "resolve",
+    "smtp_send_message",
+    "smtp_send_message_star",
+    "smtp_sending_end_of_message",
+    "smtp_sending_server",
+    "smtp_unit",
+    *errors.__all__,
+]

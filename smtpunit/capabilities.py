@@ -1,0 +1,53 @@
+"""ESMTP capabilities, as advertised in the EHLO reply (sans-IO)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .reply import Reply
+
+__all__ = ["Capabilities"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the server said it supports.
+
+    Keywords are matched case-insensitively (RFC 5321 section 4.1.1.1); each maps
+    to the tuple of its parameters.
+    """
+
+    greeting: str = ""
+    extensions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_ehlo_reply(cls, reply: Reply) -> Capabilities:
+        """Parse a 250 EHLO reply: the first line greets, each later line is a keyword."""
+        extensions: dict[str, tuple[str, ...]] = {}
+        for line in reply.lines[1:]:
+            words = line.split()
+            if words:
+                extensions[words[0].upper()] = tuple(words[1:])
+        return cls(reply.lines[0] if reply.lines else "", extensions)
+
+    def supports(self, keyword: str) -> bool:
+        """True if ``keyword`` (any case) was advertised."""
+        return keyword.upper() in self.extensions
+
+    def parameters(self, keyword: str) -> tuple[str, ...]:
+        """The parameters advertised with ``keyword``; empty if none or absent."""
+        return self.extensions.get(keyword.upper(), ())
+
+    @property
+    def auth_mechanisms(self) -> tuple[str, ...]:
+        """The SASL mechanisms of the AUTH keyword, upper-cased."""
+        return tuple(m.upper() for m in self.parameters("AUTH"))
+
+    @property
+    def size_limit(self) -> Optional[int]:
+        """The SIZE limit in octets, ``None`` if absent or unlimited (``SIZE 0``)."""
+        params = self.parameters("SIZE")
+        if params and params[0].isdigit() and int(params[0]) > 0:
+            return int(params[0])
+        return None

@@ -1,0 +1,269 @@
+"""Command building, input validation and message encoding (sans-IO).
+
+Everything the client puts on the wire is built here, from checked input:
+
+* addresses may not hold control characters, ``<``, ``>`` or whitespace, which would
+  end the command early or smuggle parameters into it;
+* the header must be a well-formed header ending in CRLF CRLF (or the empty header,
+  a lone CRLF), with no bare CR or LF;
+* message lines may not hold CR, LF or NUL, and are dot-stuffed on the way out.
+
+All checks raise a subclass of :class:`ValueError` from :mod:`smtpunit.errors`.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from .errors import InvalidAddress, InvalidArgument, InvalidHeader, InvalidMessageLine
+
+__all__ = [
+    "Command",
+    "Envelope",
+    "Line",
+    "MAX_LINE_OCTETS",
+    "check_address",
+    "check_ehlo_name",
+    "check_port",
+    "check_server_address",
+    "encode_header",
+    "encode_lines",
+    "prepare_envelope",
+    "ehlo",
+    "starttls",
+    "auth",
+    "auth_response",
+    "AUTH_CANCEL",
+    "mail",
+    "rcpt",
+    "data",
+    "quit",
+    "END_OF_DATA",
+]
+
+Line = Union[str, bytes]
+
+MAX_LINE_OCTETS = 998  # RFC 5322 section 2.1.1, CRLF excluded
+
+_BAD_IN_ADDRESS = re.compile(r"[\x00-\x20\x7f<>]|\s")
+_FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
+_BAD_IN_NAME = re.compile(r"[\x00-\x20\x7f]|\s")
+
+END_OF_DATA = b".\r\n"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command line: the bytes for the wire and a redacted form for people.
+
+    :ivar wire: the command with its CRLF, as sent.
+    :ivar display: the command as it may appear in logs and errors (no secrets).
+    """
+
+    wire: bytes
+    display: str
+
+    @classmethod
+    def plain(cls, text: str) -> Command:
+        """A command whose text holds no secret."""
+        return cls((text + "\r\n").encode("utf-8"), text)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A checked message ready to send: envelope addresses and encoded data.
+
+    :ivar sender: the reverse-path (``""`` for the null sender).
+    :ivar recipients: the forward-paths, in order.
+    :ivar header: the header bytes, sent verbatim.
+    :ivar body: the message lines, each dot-stuffed and ending in CRLF.
+    """
+
+    sender: str
+    recipients: tuple[str, ...]
+    header: bytes
+    body: tuple[bytes, ...]
+
+    @property
+    def needs_smtputf8(self) -> bool:
+        """True if an address holds non-ASCII characters."""
+        return not all(a.isascii() for a in (self.sender, *self.recipients))
+
+    @property
+    def size(self) -> int:
+        """Octets of message data, header included."""
+        return len(self.header) + sum(len(line) for line in self.body)
+
+
+# -- checks ----------------------------------------------------------------------
+
+
+def check_address(address: object, role: str, *, allow_empty: bool = False) -> str:
+    """Return ``address`` if it is safe to put between ``<`` and ``>``.
+
+    :param role: ``"sender"`` or ``"recipient"``, named in the error.
+    :param allow_empty: accept ``""`` (the null reverse-path of bounces).
+    :raises InvalidAddress: for control characters, ``<``, ``>``, whitespace or ``""``.
+    """
+    if not isinstance(address, str):
+        raise InvalidAddress(f"{role} address must be a str, not {type(address).__name__}")
+    if not address and not allow_empty:
+        raise InvalidAddress(f"{role} address is empty")
+    bad = _BAD_IN_ADDRESS.search(address)
+    if bad:
+        raise InvalidAddress(
+            f"{role} address {address!r} holds {bad.group()!r}, which could end the "
+            "command or smuggle parameters into it"
+        )
+    return address
+
+
+def check_ehlo_name(name: object) -> str:
+    """Return ``name`` if it can follow ``EHLO``: non-empty, no whitespace or control."""
+    if not isinstance(name, str) or not name or _BAD_IN_NAME.search(name):
+        raise InvalidArgument(
+            f"the sending server name must be a non-empty str with no whitespace or "
+            f"control characters, not {name!r}"
+        )
+    return name
+
+
+def check_server_address(server: object) -> str:
+    """Return ``server`` if it is a plausible host name or address."""
+    if not isinstance(server, str) or not server or _BAD_IN_NAME.search(server):
+        raise InvalidArgument(f"server address must be a non-empty host name, not {server!r}")
+    return server
+
+
+def check_port(port: object) -> int:
+    """Return ``port`` if it is an int in 0-65535."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InvalidArgument(f"port must be an int from 0 to 65535, not {port!r}")
+    return port
+
+
+def _as_bytes(value: Line, what: str, error: type[ValueError]) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise error(f"{what} must be str or bytes, not {type(value).__name__}")
+
+
+def encode_header(header: Line) -> bytes:
+    """Check ``header`` and return its bytes (UTF-8 for a str).
+
+    A header is a sequence of fields, each ``name: value`` on a line of its own
+    (continuation lines start with a space or tab), ending in an empty line; the
+    empty header is a lone CRLF.
+
+    :raises InvalidHeader: if it is not such a header.
+    """
+    raw = _as_bytes(header, "header", InvalidHeader)
+    if raw == b"\r\n":
+        return raw
+    if not raw.endswith(b"\r\n\r\n"):
+        raise InvalidHeader("header must end in an empty line (CRLF CRLF)")
+    if b"\x00" in raw:
+        raise InvalidHeader("header holds a NUL byte")
+    for number, line in enumerate(raw[:-4].split(b"\r\n"), 1):
+        if b"\r" in line or b"\n" in line:
+            raise InvalidHeader(f"header line {number} holds a bare CR or LF")
+        if len(line) > MAX_LINE_OCTETS:
+            raise InvalidHeader(f"header line {number} is longer than {MAX_LINE_OCTETS} octets")
+        if line[:1] in (b" ", b"\t"):
+            if number == 1:
+                raise InvalidHeader("header starts with a continuation line")
+        elif not _FIELD_NAME.match(line):
+            raise InvalidHeader(f"header line {number} is not a 'Name: value' field: {line[:60]!r}")
+    return raw
+
+
+def encode_lines(lines: Iterable[Line]) -> tuple[bytes, ...]:
+    """Check message lines and return them dot-stuffed, each ending in CRLF.
+
+    :raises InvalidMessageLine: for CR, LF or NUL in a line, or one over 998 octets.
+    """
+    if isinstance(lines, (str, bytes, bytearray)):
+        raise InvalidMessageLine("message must be an iterable of lines, not a single str or bytes")
+    encoded = []
+    for number, line in enumerate(lines, 1):
+        raw = _as_bytes(line, f"message line {number}", InvalidMessageLine)
+        if b"\r" in raw or b"\n" in raw or b"\x00" in raw:
+            raise InvalidMessageLine(f"message line {number} holds CR, LF or NUL")
+        if len(raw) > MAX_LINE_OCTETS:
+            raise InvalidMessageLine(
+                f"message line {number} is longer than {MAX_LINE_OCTETS} octets"
+            )
+        encoded.append(b"." + raw + b"\r\n" if raw[:1] == b"." else raw + b"\r\n")
+    return tuple(encoded)
+
+
+def prepare_envelope(
+    sender: object, recipients: Iterable[object], header: Line, message: Iterable[Line]
+) -> Envelope:
+    """Check everything about one message and encode it; nothing is sent here."""
+    if isinstance(recipients, (str, bytes)):
+        raise InvalidArgument("recipients must be a list of addresses, not a single string")
+    checked = tuple(check_address(r, "recipient") for r in recipients)
+    if not checked:
+        raise InvalidArgument("no recipients")
+    return Envelope(
+        check_address(sender, "sender", allow_empty=True),
+        checked,
+        encode_header(header),
+        encode_lines(message),
+    )
+
+
+# -- commands --------------------------------------------------------------------
+
+
+def ehlo(name: str) -> Command:
+    """``EHLO <name>``."""
+    return Command.plain(f"EHLO {name}")
+
+
+def starttls() -> Command:
+    """``STARTTLS``."""
+    return Command.plain("STARTTLS")
+
+
+def auth(mechanism: str, initial_response: Optional[bytes]) -> Command:
+    """``AUTH <mechanism> [<base64 initial response>]``; the response is redacted."""
+    if initial_response is None:
+        return Command.plain(f"AUTH {mechanism}")
+    encoded = base64.b64encode(initial_response).decode("ascii") or "="
+    return Command(f"AUTH {mechanism} {encoded}\r\n".encode("ascii"), f"AUTH {mechanism} ****")
+
+
+def auth_response(response: bytes) -> Command:
+    """One base64 line answering a 334 challenge; redacted."""
+    return Command(base64.b64encode(response) + b"\r\n", "****")
+
+
+AUTH_CANCEL = Command.plain("*")
+
+
+def mail(sender: str, parameters: Iterable[str] = ()) -> Command:
+    """``MAIL FROM:<sender>`` with optional ESMTP parameters."""
+    return Command.plain(" ".join((f"MAIL FROM:<{sender}>", *parameters)))
+
+
+def rcpt(recipient: str) -> Command:
+    """``RCPT TO:<recipient>``."""
+    return Command.plain(f"RCPT TO:<{recipient}>")
+
+
+def data() -> Command:
+    """``DATA``."""
+    return Command.plain("DATA")
+
+
+def quit() -> Command:
+    """``QUIT``."""
+    return Command.plain("QUIT")

@@ -1,0 +1,151 @@
+"""The blocking driver: runs a :mod:`smtpunit.protocol` conversation over an
+:class:`~smtpunit.interfaces.IConnection`.
+
+It owns the clock: every reply has a deadline (a server that drips one byte a
+second is held to it), and the TLS handshake has its own. It turns the I/O's
+exceptions into smtpunit's and throws them back into the conversation, which
+decides what they mean.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+from .errors import (
+    SMTPConnectionClosed,
+    SMTPError,
+    SMTPTimeout,
+    SMTPTransportError,
+    TLSHandshakeError,
+)
+from .protocol import Action, Conversation, Receive, Send, SendResult, UpgradeTLS
+from .reply import Reply, ReplyParser
+
+__all__ = ["Timeouts", "Driver"]
+
+RECEIVE_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Bounds, in seconds, on every wait of a conversation.
+
+    :ivar connect: making the connection.
+    :ivar reply: each reply to a command (and the greeting).
+    :ivar data_end: the reply to the final ``.``; servers may scan the message first.
+    :ivar tls_handshake: the STARTTLS handshake.
+    """
+
+    connect: float = 30.0
+    reply: float = 120.0
+    data_end: float = 600.0
+    tls_handshake: float = 30.0
+
+    @classmethod
+    def coerce(cls, value: Union[Timeouts, float, int, None]) -> Timeouts:
+        """Accept a :class:`Timeouts`, ``None`` (the defaults) or one number for all."""
+        if value is None:
+            return cls()
+        if isinstance(value, Timeouts):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            seconds = float(value)
+            return cls(seconds, seconds, seconds, seconds)
+        from .errors import InvalidArgument
+
+        raise InvalidArgument(f"timeout must be a Timeouts or a positive number, not {value!r}")
+
+
+class Driver:
+    """Drives conversations over one connection, blocking.
+
+    :param connection: an :class:`~smtpunit.interfaces.IConnection` provider.
+    :param timeouts: the bounds on each wait.
+    :param tls: the :class:`~smtpunit.interfaces.ITLSUpgrader` for STARTTLS, if any.
+    """
+
+    def __init__(self, connection: Any, timeouts: Timeouts, tls: Any = None) -> None:
+        self.connection = connection
+        self.timeouts = timeouts
+        self.tls = tls
+        self.parser = ReplyParser()
+
+    def run(self, conversation: Conversation) -> SendResult:
+        """Run ``conversation`` to its end and return what it returns."""
+        value: Any = None
+        error: Optional[BaseException] = None
+        while True:
+            try:
+                action = conversation.throw(error) if error else conversation.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                value = self._perform(action)
+            except SMTPError as exc:
+                error = exc
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.connection.close()
+
+    def _perform(self, action: Action) -> Optional[Reply]:
+        if isinstance(action, Send):
+            self._send(action.data)
+            return None
+        if isinstance(action, Receive):
+            return self._receive(action)
+        if isinstance(action, UpgradeTLS):
+            self._upgrade()
+            return None
+        raise TypeError(f"unknown action {action!r}")  # pragma: no cover
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self.connection.send(data, self.timeouts.reply)
+        except TimeoutError:
+            raise SMTPTimeout("write", self.timeouts.reply) from None
+        except OSError as exc:
+            raise SMTPTransportError(f"writing to the server failed: {exc}") from exc
+
+    def _receive(self, action: Receive) -> Reply:
+        parser = self.parser
+        reply = parser.next_reply()
+        if reply is not None:
+            return reply
+        limit = self.timeouts.data_end if action.final else self.timeouts.reply
+        deadline = time.monotonic() + limit
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SMTPTimeout(action.phase, limit)
+            try:
+                data = self.connection.receive(RECEIVE_SIZE, remaining)
+            except TimeoutError:
+                raise SMTPTimeout(action.phase, limit) from None
+            except OSError as exc:
+                raise SMTPTransportError(f"reading from the server failed: {exc}") from exc
+            if not data:
+                raise SMTPConnectionClosed(
+                    f"the server closed the connection while the client waited in phase {action.phase!r}"
+                )
+            parser.feed(data)
+            reply = parser.next_reply()
+            if reply is not None:
+                return reply
+
+    def _upgrade(self) -> None:
+        if self.tls is None:
+            raise TLSHandshakeError("STARTTLS was negotiated but no TLS provider is configured")
+        connection = self.connection
+        try:
+            self.connection = self.tls.wrap(
+                connection, connection.server_hostname, self.timeouts.tls_handshake
+            )
+        except TimeoutError:
+            raise SMTPTimeout("starttls", self.timeouts.tls_handshake) from None
+        except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
+            raise TLSHandshakeError(f"TLS handshake with the server failed: {exc}") from exc

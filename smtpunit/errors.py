@@ -1,0 +1,208 @@
+"""Every error smtpunit raises, in one place.
+
+The tree::
+
+    SMTPError                                 base of every error below
+    ├── SMTPInputError (ValueError)           bad input, raised before the first envelope byte
+    │   ├── InvalidAddress                    CR/LF/NUL, <, >, whitespace, empty recipient
+    │   ├── InvalidHeader                     not CRLF CRLF-terminated, bare CR/LF, malformed field
+    │   ├── InvalidMessageLine                CR, LF or NUL in a body line
+    │   ├── InvalidArgument                   no recipients, port out of range, bad EHLO name, ...
+    │   └── UnsupportedByServer               input the server cannot take (e.g. UTF-8 address without SMTPUTF8)
+    ├── SMTPReplyError                        the server answered with an unexpected code
+    │   ├── SMTPAuthenticationError           AUTH was refused
+    │   └── StartTLSRefused (SMTPTLSError)    STARTTLS answered with anything but 220
+    ├── SMTPProtocolError                     a reply that breaks the grammar or its limits
+    ├── SMTPTLSError                          STARTTLS or the TLS layer failed
+    │   ├── StartTLSNotOffered                STARTTLS was required but not advertised
+    │   ├── StartTLSRefused (SMTPReplyError)
+    │   └── TLSHandshakeError (ConnectionError)
+    ├── SMTPSecurityError                     the send would expose credentials in plaintext
+    ├── SMTPTransportError (ConnectionError)  connecting, reading or writing failed
+    │   ├── SMTPConnectionClosed              the server closed the connection mid-conversation
+    │   └── SMTPOutcomeUnknown                dropped after the final "." and before its reply
+    ├── SMTPTimeout (TimeoutError)            a bounded wait ran out (the connection is closed)
+    └── LinkError                             units could not be linked into a registry
+        ├── MissingImport                     a unit imports a signature no unit exports
+        ├── ConflictingExports                two units export the same signature
+        └── ContractViolation                 a provider fails verifyObject or an invariant
+
+Every reply error carries the reply code, the enhanced status code when the server
+sent one, the reply text, the command that failed (with credentials redacted) and
+the phase of the conversation, so that a caller can decide between retrying later
+(4xx) and bouncing (5xx). No error ever holds a password.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .reply import Reply
+
+__all__ = [
+    "SMTPError",
+    "SMTPInputError",
+    "InvalidAddress",
+    "InvalidHeader",
+    "InvalidMessageLine",
+    "InvalidArgument",
+    "UnsupportedByServer",
+    "SMTPReplyError",
+    "SMTPAuthenticationError",
+    "SMTPProtocolError",
+    "SMTPTLSError",
+    "StartTLSNotOffered",
+    "StartTLSRefused",
+    "TLSHandshakeError",
+    "SMTPSecurityError",
+    "SMTPTransportError",
+    "SMTPConnectionClosed",
+    "SMTPOutcomeUnknown",
+    "SMTPTimeout",
+    "LinkError",
+    "MissingImport",
+    "ConflictingExports",
+    "ContractViolation",
+]
+
+
+class SMTPError(Exception):
+    """Base class of every error raised by smtpunit."""
+
+
+# -- bad input ---------------------------------------------------------------
+
+
+class SMTPInputError(SMTPError, ValueError):
+    """Input that cannot be sent safely; raised before any envelope command."""
+
+
+class InvalidAddress(SMTPInputError):
+    """A sender or recipient address that would corrupt or smuggle commands."""
+
+
+class InvalidHeader(SMTPInputError):
+    """A message header that is not a well-formed, CRLF CRLF-terminated header."""
+
+
+class InvalidMessageLine(SMTPInputError):
+    """A message line holding CR, LF or NUL."""
+
+
+class InvalidArgument(SMTPInputError):
+    """Any other bad argument: no recipients, a port out of range, a bad EHLO name."""
+
+
+class UnsupportedByServer(SMTPInputError):
+    """Input the server did not advertise support for (checked before MAIL FROM)."""
+
+
+# -- replies -----------------------------------------------------------------
+
+
+class SMTPReplyError(SMTPError):
+    """The server answered a command with a code the client did not expect.
+
+    :ivar reply: the full :class:`~smtpunit.reply.Reply`.
+    :ivar code: the three-digit reply code.
+    :ivar enhanced_status: the RFC 3463 code such as ``"5.1.1"``, or ``None``.
+    :ivar text: the reply text, lines joined with newlines.
+    :ivar command: the command that failed, credentials redacted.
+    :ivar phase: where in the conversation it failed (``"mail"``, ``"rcpt"``, ...).
+    """
+
+    def __init__(self, reply: Reply, command: str, phase: str) -> None:
+        self.reply = reply
+        self.code = reply.code
+        self.enhanced_status = reply.enhanced_status
+        self.text = reply.text
+        self.command = command
+        self.phase = phase
+        super().__init__(f"{command!r} failed in phase {phase!r}: {reply.summary()}")
+
+    @property
+    def is_transient(self) -> bool:
+        """True for 4xx replies: the same send may succeed later."""
+        return 400 <= self.code < 500
+
+
+class SMTPAuthenticationError(SMTPReplyError):
+    """AUTH was refused by the server."""
+
+
+class SMTPProtocolError(SMTPError):
+    """The server broke the reply grammar or a size limit; the connection is closed."""
+
+
+# -- TLS and security ----------------------------------------------------------
+
+
+class SMTPTLSError(SMTPError):
+    """STARTTLS or the TLS layer failed; nothing else was sent."""
+
+
+class StartTLSNotOffered(SMTPTLSError):
+    """STARTTLS was required but the server did not advertise it."""
+
+
+class StartTLSRefused(SMTPTLSError, SMTPReplyError):
+    """The server answered STARTTLS with something other than 220."""
+
+
+class TLSHandshakeError(SMTPTLSError, ConnectionError):
+    """The TLS handshake failed (bad certificate, wrong host name, protocol error)."""
+
+
+class SMTPSecurityError(SMTPError):
+    """The send would expose credentials in plaintext to a non-loopback host."""
+
+
+# -- transport -----------------------------------------------------------------
+
+
+class SMTPTransportError(SMTPError, ConnectionError):
+    """Connecting to, reading from or writing to the server failed."""
+
+
+class SMTPConnectionClosed(SMTPTransportError):
+    """The server closed the connection in the middle of the conversation."""
+
+
+class SMTPOutcomeUnknown(SMTPTransportError):
+    """The connection failed after the final ``.`` and before its reply.
+
+    The server may or may not have accepted the message: retrying may deliver it
+    twice, not retrying may lose it. The caller has to decide.
+    """
+
+
+class SMTPTimeout(SMTPError, TimeoutError):
+    """A bounded wait ran out; the connection has been closed.
+
+    :ivar phase: what was being waited for (``"connect"``, ``"rcpt"``, ...).
+    """
+
+    def __init__(self, phase: str, seconds: float) -> None:
+        self.phase = phase
+        self.seconds = seconds
+        super().__init__(f"timed out after {seconds:g}s waiting in phase {phase!r}")
+
+
+# -- linking -------------------------------------------------------------------
+
+
+class LinkError(SMTPError):
+    """Units could not be linked into a registry."""
+
+
+class MissingImport(LinkError):
+    """A unit imports a signature that no linked unit (nor any base registry) exports."""
+
+
+class ConflictingExports(LinkError):
+    """Two units in one link export the same signature under the same name."""
+
+
+class ContractViolation(LinkError):
+    """A provider does not implement its signature or breaks one of its invariants."""

@@ -1,0 +1,147 @@
+"""The signatures of smtpunit: what each kind of unit must provide.
+
+Racket's ``smtp^`` signature becomes :class:`ISMTP`. The seams Racket opens with
+keyword arguments become signatures of their own, each filled by a provider that
+can be swapped independently through a registry (see :mod:`smtpunit.registry`):
+
+=====================  ===========================  ==================================
+Racket                  signature                    built-in provider
+=====================  ===========================  ==================================
+``smtp^``               :class:`ISMTP`               :mod:`smtpunit.smtp` (the module)
+``#:tcp-connect``       :class:`ITransport`          :class:`~smtpunit.providers.tcp.TCPTransport`
+(ports)                 :class:`IConnection`         :class:`~smtpunit.providers.tcp.SocketConnection`
+``#:tls-encode``        :class:`ITLSUpgrader`        :class:`~smtpunit.providers.tls.SSLContextTLS`
+``#:auth-user``         :class:`ISASLMechanism`      :class:`~smtpunit.providers.sasl.PlainMechanism`
+=====================  ===========================  ==================================
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface, Invalid, invariant
+
+__all__ = [
+    "ISMTP",
+    "ITransport",
+    "IConnection",
+    "ITLSUpgrader",
+    "ISASLMechanism",
+    "ISASLExchange",
+]
+
+
+class ISMTP(Interface):
+    """The ``smtp^`` signature: send one message through an SMTP server.
+
+    Contract:
+
+    * Every argument is checked before the first byte reaches the server; bad input
+      raises a subclass of :class:`ValueError`.
+    * A call either returns (the server accepted the message) or raises exactly one
+      error from :mod:`smtpunit.errors` saying why it did not, or
+      :class:`~smtpunit.errors.SMTPOutcomeUnknown` when nobody can know.
+    * The wire bytes are those of Racket's ``net/smtp`` for the same call.
+    """
+
+    smtp_sending_server = Attribute(
+        "Parameter holding the name sent with EHLO; default 'localhost'. Call it to "
+        "read the value; use parameterize(value) as a context manager to set it."
+    )
+    smtp_sending_end_of_message = Attribute(
+        "Parameter holding a procedure of no arguments, called after the last "
+        "message line is written and before the final '.'. If it raises, the '.' is "
+        "never sent and the server delivers nothing. Default: does nothing."
+    )
+
+    def smtp_send_message(
+        server_address, from_, to, header, message, port_no=25
+    ):  # type: ignore[no-untyped-def]
+        """Connect to ``server_address``:``port_no`` and send one message.
+
+        Keyword arguments ``auth_user``, ``auth_passwd``, ``tcp_connect`` and
+        ``tls_encode`` match Racket's; ``port_no`` may also be passed positionally,
+        after ``message``, as Racket's legacy trailing port.
+        """
+
+    def smtp_send_message_star(
+        connection, from_, to, header, message
+    ):  # type: ignore[no-untyped-def]
+        """Racket's ``smtp-send-message*``: send over an already open connection.
+
+        ``connection`` is an :class:`IConnection` provider or a connected socket that
+        has not yet read the server's greeting. It is closed when the call ends.
+        """
+
+
+class IConnection(Interface):
+    """An open, bidirectional byte stream to an SMTP server.
+
+    Every blocking call takes a timeout in seconds and raises :class:`TimeoutError`
+    when it runs out, or :class:`OSError` when the stream fails.
+    """
+
+    server_hostname = Attribute("The host name the connection was made for (str).")
+    secure = Attribute("True when the stream is encrypted and authenticated (TLS).")
+    loopback = Attribute("True when the peer is on this machine (127.0.0.0/8, ::1, unix).")
+
+    def send(data, timeout):  # type: ignore[no-untyped-def]
+        """Write all of ``data`` (bytes)."""
+
+    def receive(max_bytes, timeout):  # type: ignore[no-untyped-def]
+        """Return up to ``max_bytes`` bytes as soon as some arrive; ``b''`` at EOF."""
+
+    def close():  # type: ignore[no-untyped-def]
+        """Close the stream. Closing twice is harmless."""
+
+
+class ITransport(Interface):
+    """Racket's ``#:tcp-connect``: how a connection to the server is made."""
+
+    def connect(host, port, timeout):  # type: ignore[no-untyped-def]
+        """Return an :class:`IConnection` to ``host``:``port``.
+
+        Raise :class:`OSError` (or :class:`TimeoutError`) if it cannot be made
+        within ``timeout`` seconds.
+        """
+
+
+class ITLSUpgrader(Interface):
+    """Racket's ``#:tls-encode``: turns an open plaintext connection into TLS.
+
+    Providers must verify the server's certificate and host name unless the
+    caller configured them otherwise.
+    """
+
+    def wrap(connection, server_hostname, timeout):  # type: ignore[no-untyped-def]
+        """Perform the TLS handshake over ``connection`` and return the secure
+        :class:`IConnection` that replaces it (its ``secure`` is True).
+
+        Raise :class:`ssl.SSLError` or :class:`OSError` if the handshake fails.
+        """
+
+
+class ISASLExchange(Interface):
+    """One run of a SASL mechanism, for one AUTH command."""
+
+    def initial_response():  # type: ignore[no-untyped-def]
+        """The bytes sent with AUTH itself, or ``None`` to wait for a challenge."""
+
+    def respond(challenge):  # type: ignore[no-untyped-def]
+        """Answer a decoded 334 challenge (bytes) with the bytes to send back."""
+
+
+def _mechanism_name_is_valid(obj: object) -> None:
+    name = getattr(obj, "name", None)
+    if not (isinstance(name, str) and name and name == name.upper() and name.isascii()
+            and all(c.isalnum() or c in "-_" for c in name)):
+        raise Invalid(f"SASL mechanism name must be upper-case ASCII, not {name!r}")
+
+
+class ISASLMechanism(Interface):
+    """A SASL mechanism (RFC 4422) for ``AUTH``, such as PLAIN."""
+
+    name = Attribute("The mechanism's name as servers advertise it, upper-case ('PLAIN').")
+
+    invariant(_mechanism_name_is_valid)
+
+    def start(username, password):  # type: ignore[no-untyped-def]
+        """Begin an exchange with these credentials; return an :class:`ISASLExchange`."""

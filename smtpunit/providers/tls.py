@@ -1,0 +1,93 @@
+"""TLS: the STARTTLS upgrader on ``ssl.SSLContext`` and the implicit-TLS transport."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Any, Optional
+
+from zope.interface import implementer
+
+from ..interfaces import IConnection, ITLSUpgrader, ITransport
+from .tcp import SocketConnection, TCPTransport
+
+__all__ = ["CallableTLS", "ImplicitTLSTransport", "SSLContextTLS", "default_context"]
+
+
+def default_context() -> ssl.SSLContext:
+    """A client context that verifies the certificate chain and host name against the
+    system's trusted CAs and refuses anything older than TLS 1.2."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def _socket_of(connection: Any) -> socket.socket:
+    sock = getattr(connection, "socket", None)
+    if not isinstance(sock, socket.socket):
+        raise TypeError(
+            f"this TLS provider needs a socket-based connection, not {type(connection).__name__}"
+        )
+    return sock
+
+
+@implementer(ITLSUpgrader)
+class SSLContextTLS:
+    """STARTTLS with an ``ssl.SSLContext``.
+
+    :param context: defaults to :func:`default_context` (verified, TLS 1.2+). A
+        custom context is used as given.
+    """
+
+    def __init__(self, context: Optional[ssl.SSLContext] = None) -> None:
+        self.context = context if context is not None else default_context()
+
+    def wrap(self, connection: Any, server_hostname: str, timeout: float) -> IConnection:
+        """Handshake over ``connection``'s socket, checking ``server_hostname``."""
+        sock = _socket_of(connection)
+        sock.settimeout(timeout)
+        secure = self.context.wrap_socket(sock, server_hostname=server_hostname)
+        return SocketConnection(secure, server_hostname, secure=True, loopback=connection.loopback)
+
+
+@implementer(ITLSUpgrader)
+class CallableTLS:
+    """Adapts a Racket-style ``tls_encode`` procedure to :class:`ITLSUpgrader`.
+
+    The procedure is called as ``encode(sock, server_hostname=name)`` with the plain
+    socket and must return the TLS socket -- ``ssl.SSLContext.wrap_socket`` of a
+    context has exactly this contract, as ``ports->ssl-ports`` has in Racket.
+    """
+
+    def __init__(self, encode: Callable[..., socket.socket]) -> None:
+        self.encode = encode
+
+    def wrap(self, connection: Any, server_hostname: str, timeout: float) -> IConnection:
+        """Call the procedure on ``connection``'s socket."""
+        sock = _socket_of(connection)
+        sock.settimeout(timeout)
+        wrapped = self.encode(sock, server_hostname=server_hostname)
+        return SocketConnection(wrapped, server_hostname, secure=True, loopback=connection.loopback)
+
+
+@implementer(ITransport)
+class ImplicitTLSTransport:
+    """SMTPS: TLS from the first byte (port 465), as Racket's ``ssl-connect``.
+
+    :param context: defaults to :func:`default_context` (verified, TLS 1.2+).
+    :param server_hostname: the name to verify; defaults to the host connected to.
+    """
+
+    def __init__(self, context: Optional[ssl.SSLContext] = None, server_hostname: Optional[str] = None) -> None:
+        self.tls = SSLContextTLS(context)
+        self.server_hostname = server_hostname
+
+    def connect(self, host: str, port: int, timeout: float) -> IConnection:
+        """Connect with TCP, then handshake before the greeting."""
+        plain = TCPTransport().connect(host, port, timeout)
+        try:
+            return self.tls.wrap(plain, self.server_hostname or host, timeout)
+        except BaseException:
+            plain.close()
+            raise

@@ -1,0 +1,209 @@
+"""Units and linking, on ``zope.interface.registry.Components``.
+
+A :class:`Unit` is Racket's unit: it *exports* one signature (an interface, under
+an optional name) and *imports* others. :func:`link` is ``compound-unit``: it puts
+units into a fresh registry, and checks, before anything runs, that
+
+* no two units export the same signature under the same name (``registerUtility``
+  alone would silently keep the last one),
+* every import is exported by a linked unit or by a base registry,
+* every provider passes ``verifyObject`` and its signature's invariants.
+
+:func:`invoke` is ``invoke-unit``: it returns the provider of a signature.
+
+A unit with no imports is a value: its provider is made once and registered as a
+utility. A unit with imports is a function of the registry it is invoked through: it
+is registered as an adapter of that registry and receives an :class:`Imports` view
+of it. So when a host application layers its own registry over smtpunit's
+(``Components(bases=(smtpunit_registry,))``) and replaces, say, the transport, the
+``ISMTP`` provider invoked through the host's registry uses the host's transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from zope.interface import Invalid
+from zope.interface.exceptions import Invalid as VerifyInvalid
+from zope.interface.interface import InterfaceClass
+from zope.interface.interfaces import IComponents
+from zope.interface.registry import Components
+from zope.interface.verify import verifyObject
+
+from .errors import ConflictingExports, ContractViolation, MissingImport
+
+__all__ = ["Slot", "Unit", "Imports", "provide", "link", "invoke", "resolve"]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A place in a registry: a signature and a name (``""`` for the unnamed one)."""
+
+    interface: InterfaceClass
+    name: str = ""
+
+    def __str__(self) -> str:
+        return self.interface.__name__ + (f"[{self.name!r}]" if self.name else "")
+
+
+def _slot(value: Any) -> Slot:
+    return value if isinstance(value, Slot) else Slot(value)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A provider factory with declared imports and one export.
+
+    :param name: for error messages, e.g. ``"smtp@"``.
+    :param exports: the interface (or :class:`Slot`) the unit provides.
+    :param factory: with no imports, called with no arguments; with imports, called
+        with an :class:`Imports` view of the registry it is invoked through.
+    :param imports: the interfaces (or :class:`Slot` objects) the unit needs.
+    """
+
+    name: str
+    exports: Any
+    factory: Callable[..., Any]
+    imports: tuple[Any, ...] = ()
+
+    @property
+    def export_slot(self) -> Slot:
+        """The export as a :class:`Slot`."""
+        return _slot(self.exports)
+
+    @property
+    def import_slots(self) -> tuple[Slot, ...]:
+        """The imports as :class:`Slot` objects."""
+        return tuple(_slot(i) for i in self.imports)
+
+
+def provide(interface: InterfaceClass, provider: Any, name: str = "") -> Unit:
+    """A unit with no imports that exports an existing ``provider``."""
+    return Unit(getattr(provider, "__name__", type(provider).__name__), Slot(interface, name), lambda: provider)
+
+
+class Imports:
+    """What a unit sees of the registry it is invoked through: its imports only."""
+
+    def __init__(self, registry: Components, unit: Unit) -> None:
+        self._registry = registry
+        self._unit = unit
+        self._allowed = frozenset(unit.import_slots)
+
+    @property
+    def registry(self) -> Components:
+        """The registry the unit was invoked through."""
+        return self._registry
+
+    def __call__(self, interface: InterfaceClass, name: str = "") -> Any:
+        """The provider of an imported signature."""
+        slot = Slot(interface, name)
+        if slot not in self._allowed:
+            raise LookupError(f"unit {self._unit.name!r} does not import {slot}")
+        return resolve(self._registry, interface, name)
+
+
+def _layers(registry: Components) -> Iterator[Components]:
+    """The registry and its bases, nearest first, each once (C3-like, depth-first)."""
+    seen: set[int] = set()
+    pending = [registry]
+    while pending:
+        layer = pending.pop(0)
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        yield layer
+        pending[0:0] = list(layer.__bases__)
+
+
+def _lookup(registry: Components, slot: Slot) -> Optional[Callable[[], Any]]:
+    """A thunk making the provider of ``slot`` as seen through ``registry``, or None.
+
+    The nearest layer that has the slot wins, whether it holds a plain utility
+    (``registerUtility``) or a unit with imports (an adapter of the registry).
+    """
+    for layer in _layers(registry):
+        utility = layer.utilities.registered((), slot.interface, slot.name)
+        if utility is not None:
+            return lambda: utility
+        factory = layer.adapters.registered((IComponents,), slot.interface, slot.name)
+        if factory is not None:
+            return lambda: factory(registry)
+    return None
+
+
+def resolve(registry: Components, interface: InterfaceClass, name: str = "") -> Any:
+    """The provider of ``interface`` (under ``name``) as seen through ``registry``.
+
+    :raises LookupError: if no layer of the registry has it.
+    """
+    make = _lookup(registry, Slot(interface, name))
+    if make is None:
+        raise LookupError(f"no provider for {Slot(interface, name)}")
+    return make()
+
+
+def _verify(unit: Unit, provider: Any) -> None:
+    slot = unit.export_slot
+    try:
+        verifyObject(slot.interface, provider)
+        slot.interface.validateInvariants(provider)
+    except (VerifyInvalid, Invalid) as exc:
+        raise ContractViolation(f"unit {unit.name!r} does not honour {slot}: {exc}") from exc
+
+
+def link(*units: Unit, bases: Iterable[Components] = (), name: str = "smtpunit") -> Components:
+    """Link ``units`` into a new registry layered over ``bases``.
+
+    :raises ConflictingExports: two units export the same slot.
+    :raises MissingImport: an import is exported by no unit and no base.
+    :raises ContractViolation: a provider fails ``verifyObject`` or an invariant.
+    """
+    registry = Components(name, bases=tuple(bases))
+    exporters: dict[Slot, Unit] = {}
+    for unit in units:
+        slot = unit.export_slot
+        if slot in exporters:
+            raise ConflictingExports(
+                f"units {exporters[slot].name!r} and {unit.name!r} both export {slot}"
+            )
+        exporters[slot] = unit
+    for unit in units:
+        slot = unit.export_slot
+        if unit.imports:
+            registry.registerAdapter(
+                _adapter(unit), (IComponents,), slot.interface, slot.name
+            )
+        else:
+            provider = unit.factory()
+            _verify(unit, provider)
+            registry.registerUtility(provider, slot.interface, slot.name)
+    for unit in units:
+        for imported in unit.import_slots:
+            if _lookup(registry, imported) is None:
+                raise MissingImport(
+                    f"unit {unit.name!r} imports {imported}, which no linked unit or base exports"
+                )
+    for unit in units:
+        if unit.imports:
+            _verify(unit, resolve(registry, unit.export_slot.interface, unit.export_slot.name))
+    return registry
+
+
+def _adapter(unit: Unit) -> Callable[[Components], Any]:
+    def make(registry: Components) -> Any:
+        return unit.factory(Imports(registry, unit))
+
+    make.__name__ = f"unit {unit.name}"
+    return make
+
+
+def invoke(registry: Components, interface: Optional[InterfaceClass] = None, name: str = "") -> Any:
+    """Racket's ``invoke-unit``: the provider of ``interface`` (default ``ISMTP``)."""
+    if interface is None:
+        from .interfaces import ISMTP
+
+        interface = ISMTP
+    return resolve(registry, interface, name)

@@ -1,0 +1,179 @@
+"""SMTP replies and the incremental, strict reply parser (sans-IO).
+
+The parser takes bytes as they arrive, in any split, and yields whole
+:class:`Reply` objects. It enforces the RFC 5321 reply grammar strictly:
+
+* every line ends in CRLF (a bare LF or CR is an error);
+* every line starts with exactly three digits (first 2-5, second 0-5), followed by
+  a space, a hyphen or the end of the line -- ``2500`` is not read as ``250``;
+* every line of a multi-line reply carries the same code;
+* the text is UTF-8;
+* a line, and a reply, are bounded in size.
+
+Any violation raises :class:`~smtpunit.errors.SMTPProtocolError`; after that the
+parser refuses further input, since the stream can no longer be trusted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from .errors import SMTPProtocolError
+
+__all__ = ["Reply", "ReplyParser", "sanitize"]
+
+DEFAULT_MAX_LINE_LENGTH = 4096  # octets, CRLF included (RFC 5321 asks servers for 512)
+DEFAULT_MAX_REPLY_LINES = 512
+
+_ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})(?: |$)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def sanitize(text: str, limit: int = 300) -> str:
+    """Make server-controlled text safe to show in an error or a log line.
+
+    Control characters are escaped (``\\x1b``), and the text is cut at ``limit``.
+    """
+    cleaned = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return cleaned if len(cleaned) <= limit else cleaned[:limit] + "..."
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One complete SMTP reply.
+
+    :ivar code: the three-digit reply code.
+    :ivar lines: the text of each line, without the code and separator.
+    """
+
+    code: int
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        """The reply text, lines joined with newlines."""
+        return "\n".join(self.lines)
+
+    @property
+    def enhanced_status(self) -> Optional[str]:
+        """The RFC 3463 enhanced status code (``"2.1.5"``) if the reply starts with one.
+
+        Only a code whose class matches the reply's first digit counts.
+        """
+        match = _ENHANCED.match(self.lines[0]) if self.lines else None
+        if match and match.group(1) == str(self.code // 100):
+            return ".".join(match.groups())
+        return None
+
+    @property
+    def is_positive(self) -> bool:
+        """True for 2xx and 3xx replies."""
+        return self.code < 400
+
+    def summary(self) -> str:
+        """The code and text on one line, sanitized for logs and error messages."""
+        return sanitize(f"{self.code} {' / '.join(self.lines)}".rstrip())
+
+
+class ReplyParser:
+    """Turns bytes from the server into :class:`Reply` objects.
+
+    Feed it with :meth:`feed`; take replies with :meth:`next_reply` until it
+    returns ``None``. :attr:`has_pending_input` says whether bytes are buffered
+    that do not yet form a reply (or form one nobody has taken).
+    """
+
+    def __init__(
+        self,
+        max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
+        max_reply_lines: int = DEFAULT_MAX_REPLY_LINES,
+    ) -> None:
+        self.max_line_length = max_line_length
+        self.max_reply_lines = max_reply_lines
+        self._buffer = bytearray()
+        self._pos = 0
+        self._code: Optional[int] = None  # code of the multi-line reply in progress
+        self._lines: list[str] = []
+        self._broken = False
+
+    @property
+    def has_pending_input(self) -> bool:
+        """True if bytes were received that no taken reply accounts for."""
+        return self._pos < len(self._buffer) or self._code is not None
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes received from the server."""
+        if self._broken:
+            raise SMTPProtocolError("the reply stream is already broken")
+        if self._pos and self._pos == len(self._buffer):
+            self._buffer.clear()
+            self._pos = 0
+        self._buffer += data
+
+    def next_reply(self) -> Optional[Reply]:
+        """Return the next complete reply, or ``None`` if more bytes are needed."""
+        while True:
+            line = self._next_line()
+            if line is None:
+                return None
+            reply = self._add_line(line)
+            if reply is not None:
+                return reply
+
+    def _fail(self, message: str) -> SMTPProtocolError:
+        self._broken = True
+        return SMTPProtocolError(message)
+
+    def _next_line(self) -> Optional[bytes]:
+        buffer = self._buffer
+        end = buffer.find(b"\n", self._pos)
+        if end < 0:
+            if len(buffer) - self._pos > self.max_line_length:
+                raise self._fail(f"reply line longer than {self.max_line_length} octets")
+            return None
+        if end - self._pos + 1 > self.max_line_length:
+            raise self._fail(f"reply line longer than {self.max_line_length} octets")
+        if end == self._pos or buffer[end - 1] != 0x0D:
+            raise self._fail("reply line ends in a bare LF, not CRLF")
+        line = bytes(buffer[self._pos : end - 1])
+        self._pos = end + 1
+        if self._pos > 65536:  # keep the buffer from growing without bound
+            del buffer[: self._pos]
+            self._pos = 0
+        return line
+
+    def _add_line(self, raw: bytes) -> Optional[Reply]:
+        if b"\r" in raw:
+            raise self._fail("reply line holds a bare CR")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise self._fail(f"reply line is not UTF-8: {sanitize(repr(raw))}") from None
+        if not _is_reply_code(line):
+            raise self._fail(f"malformed reply line: {sanitize(line)!r}")
+        code = int(line[:3])
+        separator = line[3:4]
+        if self._code is not None and code != self._code:
+            raise self._fail(
+                f"multi-line reply changed its code from {self._code} to {code}"
+            )
+        self._lines.append(line[4:])
+        if len(self._lines) > self.max_reply_lines:
+            raise self._fail(f"reply longer than {self.max_reply_lines} lines")
+        if separator == "-":
+            self._code = code
+            return None
+        lines, self._lines, self._code = tuple(self._lines), [], None
+        return Reply(code, lines)
+
+
+def _is_reply_code(line: str) -> bool:
+    return (
+        len(line) >= 3
+        and line[0] in "2345"
+        and line[1] in "012345"
+        and line[2] in "0123456789"
+        and (len(line) == 3 or line[3] in " -")
+    )

@@ -1,0 +1,107 @@
+"""The default unit: this module provides :class:`~smtpunit.interfaces.ISMTP`.
+
+As Racket's ``smtp@`` is made from the ``net/smtp`` module, this module is the
+``smtp@`` unit invoked in the default registry (:func:`smtpunit.units.default_registry`):
+``verifyObject(ISMTP, smtpunit.smtp)`` holds. To change a provider, link your own
+registry and :func:`~smtpunit.registry.invoke` it instead.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from typing import Any, Optional, Union
+
+from zope.interface import moduleProvides
+
+from .commands import Line
+from .driver import Timeouts
+from .interfaces import ISMTP
+from .parameters import smtp_sending_end_of_message, smtp_sending_server
+from .protocol import SendResult
+from .registry import invoke
+from .sender import SMTPUnit, TCPConnect, TLSEncode
+
+moduleProvides(ISMTP)
+
+__all__ = [
+    "smtp_send_message",
+    "smtp_send_message_star",
+    "smtp_sending_server",
+    "smtp_sending_end_of_message",
+]
+
+
+@functools.cache
+def _default_unit() -> SMTPUnit:
+    from .units import default_registry
+
+    return invoke(default_registry())  # type: ignore[no-any-return]
+
+
+def smtp_send_message(
+    server_address: str,
+    from_: str,
+    to: Iterable[str],
+    header: Line,
+    message: Iterable[Line],
+    port_no: int = 25,
+    *,
+    auth_user: Optional[str] = None,
+    auth_passwd: Optional[str] = None,
+    tcp_connect: TCPConnect = None,
+    tls_encode: TLSEncode = None,
+    timeout: Union[Timeouts, float, None] = None,
+    allow_insecure_auth: bool = False,
+) -> SendResult:
+    """Connect to ``server_address``:``port_no`` and send one message (Racket's
+    ``smtp-send-message``).
+
+    :param server_address: host name or address of the SMTP server.
+    :param from_: the sender's address (``""`` for the null sender of bounces).
+    :param to: every recipient, To, Cc and Bcc alike, in order.
+    :param header: the complete header, ending in an empty line, sent verbatim.
+    :param message: the body, one ``str`` or ``bytes`` per line, without CR or LF.
+    :param port_no: the server's port; may be passed positionally (Racket's legacy
+        trailing port) or by keyword.
+    :param auth_user: authenticate with ``AUTH PLAIN`` as this user...
+    :param auth_passwd: ...with this password.
+    :param tcp_connect: how to connect instead of plain TCP, e.g. implicit TLS: an
+        :class:`~smtpunit.interfaces.ITransport` or ``connect(host, port)`` returning
+        a connected socket or an :class:`~smtpunit.interfaces.IConnection`.
+    :param tls_encode: require STARTTLS: ``True`` for the verified default, an
+        ``ssl.SSLContext``, an :class:`~smtpunit.interfaces.ITLSUpgrader`, or
+        ``encode(sock, server_hostname=name)`` returning the TLS socket.
+    :param timeout: a :class:`~smtpunit.driver.Timeouts`, or seconds for every wait.
+    :param allow_insecure_auth: permit credentials over plaintext to a host that is
+        not on this machine.
+    :returns: the :class:`~smtpunit.protocol.SendResult` (Racket returns nothing).
+    :raises ValueError: (:class:`~smtpunit.errors.SMTPInputError`) for bad input,
+        before anything is sent.
+    :raises smtpunit.errors.SMTPError: for every failure; see :mod:`smtpunit.errors`.
+    """
+    return _default_unit().smtp_send_message(
+        server_address, from_, to, header, message, port_no,
+        auth_user=auth_user, auth_passwd=auth_passwd, tcp_connect=tcp_connect,
+        tls_encode=tls_encode, timeout=timeout, allow_insecure_auth=allow_insecure_auth,
+    )
+
+
+def smtp_send_message_star(
+    connection: Any,
+    from_: str,
+    to: Iterable[str],
+    header: Line,
+    message: Iterable[Line],
+    auth_user: Optional[str] = None,
+    auth_passwd: Optional[str] = None,
+    tls_encode: TLSEncode = None,
+    **options: Any,
+) -> SendResult:
+    """Racket's ``smtp-send-message*``: send over an already open ``connection``.
+
+    Takes the keyword options of :meth:`smtpunit.sender.SMTPUnit.smtp_send_message_star`.
+    """
+    return _default_unit().smtp_send_message_star(
+        connection, from_, to, header, message, auth_user, auth_passwd, tls_encode, **options
+    )
