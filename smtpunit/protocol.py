@@ -240,6 +240,7 @@ def _starttls(link: _Link, capabilities: Capabilities, ehlo_name: str) -> Genera
         )
     yield UpgradeTLS()
     link.secure = True
+    transcript.debug("-- TLS established --")
     # RFC 3207 section 4.2: forget everything learnt before TLS and greet again.
     return (yield from _ehlo(link, ehlo_name))
 

@@ -1,0 +1,161 @@
+"""Real servers for the tests: aiosmtpd in-process on 127.0.0.1, trustme certificates."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from smtpunit.providers import default_context
+
+HOST = "127.0.0.1"
+USER, PASSWORD = "alice", "s3cret-pässword"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Delivered:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+    tls: bool
+    authenticated: Optional[str]
+
+
+@dataclass
+class RecordingHandler:
+    """An aiosmtpd handler that keeps what the server really received."""
+
+    messages: list[Delivered] = field(default_factory=list)
+    mail_commands: list[str] = field(default_factory=list)
+    refuse: frozenset[str] = frozenset()
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        self.mail_commands.append(address)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        if address in self.refuse:
+            return f"550 5.1.1 <{address}>: no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        login = session.auth_data if session.authenticated else None
+        self.messages.append(
+            Delivered(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
+                      _is_tls(server, session), login)
+        )
+        return "250 2.0.0 queued"
+
+
+def _is_tls(server: Any, session: Any) -> bool:
+    """STARTTLS sets session.ssl; implicit TLS shows only on the transport."""
+    return session.ssl is not None or server.transport.get_extra_info("sslcontext") is not None
+
+
+def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login.decode() == USER
+        and auth_data.password.decode() == PASSWORD
+    )
+    return AuthResult(success=ok, handled=False, auth_data=USER if ok else None)
+
+
+@dataclass
+class Certificates:
+    ca: trustme.CA
+    server_context: ssl.SSLContext
+
+    def client_context(self) -> ssl.SSLContext:
+        context = default_context()
+        self.ca.configure_trust(context)
+        return context
+
+
+def _server_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*names).configure_cert(context)
+    return context
+
+
+@pytest.fixture(scope="session")
+def certs() -> Certificates:
+    ca = trustme.CA()
+    return Certificates(ca, _server_context(ca, "localhost", HOST))
+
+
+@pytest.fixture(scope="session")
+def wrong_name_certs() -> Certificates:
+    ca = trustme.CA()
+    return Certificates(ca, _server_context(ca, "mail.other.invalid"))
+
+
+class _Controller(Controller):
+    """aiosmtpd's controller, which with implicit TLS must trigger its own start over TLS."""
+
+    def _trigger_server(self) -> None:
+        if self.ssl_context is None:
+            return super()._trigger_server()
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        with socket.create_connection((self.hostname, self.port), timeout=5) as raw:
+            with context.wrap_socket(raw) as sock:
+                sock.recv(1024)
+
+
+@dataclass
+class RunningServer:
+    port: int
+    handler: RecordingHandler
+    controller: Controller
+
+
+@pytest.fixture
+def start_server(certs: Certificates) -> Iterator[Any]:
+    """Start aiosmtpd on 127.0.0.1: ``start_server(starttls=..., auth=..., implicit_tls=...)``."""
+    running: list[Controller] = []
+
+    def start(
+        *,
+        starttls: bool = False,
+        require_starttls: bool = False,
+        auth: bool = False,
+        implicit_tls: bool = False,
+        server_context: Optional[ssl.SSLContext] = None,
+        refuse: frozenset[str] = frozenset(),
+    ) -> RunningServer:
+        handler = RecordingHandler(refuse=refuse)
+        context = server_context or certs.server_context
+        kwargs: dict[str, Any] = {}
+        if starttls:
+            kwargs.update(tls_context=context, require_starttls=require_starttls)
+        if implicit_tls:
+            kwargs.update(ssl_context=context)
+        if auth:
+            kwargs.update(authenticator=authenticator, auth_require_tls=starttls or implicit_tls)
+        port = free_port()
+        controller = _Controller(handler, hostname=HOST, port=port, **kwargs)
+        controller.start()
+        running.append(controller)
+        return RunningServer(port, handler, controller)
+
+    yield start
+    for controller in running:
+        controller.stop()

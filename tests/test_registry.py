@@ -1,0 +1,208 @@
+"""Units, linking and invoking: every seam swappable through the registry."""
+
+from __future__ import annotations
+
+import pytest
+from zope.interface import implementer
+from zope.interface.registry import Components
+from zope.interface.verify import verifyObject
+
+import smtpunit
+from smtpunit import (
+    ISMTP,
+    IConnection,
+    ISASLMechanism,
+    ITLSUpgrader,
+    ITransport,
+    Slot,
+    Unit,
+    errors,
+    invoke,
+    link,
+    provide,
+    resolve,
+)
+from smtpunit.providers import (
+    CallableTLS,
+    ImplicitTLSTransport,
+    PlainMechanism,
+    SocketConnection,
+    SSLContextTLS,
+    TCPTransport,
+)
+from smtpunit.testing import MemoryServer, MemoryTransport, Outbox, Recorder
+
+HEADER = "Subject: registry\r\n\r\n"
+
+
+def memory_registry(server: MemoryServer, *, bases=None):
+    """smtp@ linked with an in-memory transport instead of TCP."""
+    units = [smtpunit.smtp_unit, provide(ITransport, MemoryTransport(server)),
+             Unit("tls@", ITLSUpgrader, SSLContextTLS), Unit("plain@", Slot(ISASLMechanism, "PLAIN"), PlainMechanism)]
+    return link(*units)
+
+
+def test_the_smtp_module_is_the_default_unit():
+    assert verifyObject(ISMTP, smtpunit.smtp)
+    assert smtpunit.ISMTP is smtpunit.interfaces.ISMTP
+
+
+@pytest.mark.parametrize(
+    "interface, provider",
+    [
+        (ISMTP, invoke(smtpunit.default_registry())),
+        (ISMTP, Outbox()),
+        (ITransport, TCPTransport()),
+        (ITransport, ImplicitTLSTransport()),
+        (ITransport, MemoryTransport()),
+        (ITransport, Recorder().transport(TCPTransport())),
+        (ITLSUpgrader, SSLContextTLS()),
+        (ITLSUpgrader, CallableTLS(lambda sock, server_hostname: sock)),
+        (ITLSUpgrader, Recorder().tls(SSLContextTLS())),
+        (ISASLMechanism, PlainMechanism()),
+        (IConnection, MemoryServer().open("memory.invalid")),
+        (IConnection, Recorder().transport(MemoryTransport()).connect("h", 25, 1.0)),
+    ],
+)
+def test_every_provider_and_double_verifies(interface, provider):
+    assert verifyObject(interface, provider)
+    interface.validateInvariants(provider)
+
+
+def test_socket_connection_verifies():
+    import socket
+
+    left, right = socket.socketpair()
+    with left, right:
+        assert verifyObject(IConnection, SocketConnection(left, "localhost"))
+
+
+def test_default_registry_is_fresh_each_time():
+    first, second = smtpunit.default_registry(), smtpunit.default_registry()
+    assert first is not second
+    first.registerUtility(MemoryTransport(), ITransport)
+    assert isinstance(resolve(second, ITransport), TCPTransport)
+
+
+def test_swapped_transport_sends_without_network():
+    server = MemoryServer()
+    smtp = invoke(memory_registry(server))
+    smtp.smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["hello", ".x"])
+    (message,) = server.messages
+    assert (message.sender, message.recipients) == ("a@example.org", ("b@example.org",))
+    assert message.data == b"Subject: registry\r\n\r\nhello\r\n.x\r\n"
+    assert bytes(server.received) == (
+        b"EHLO localhost\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
+        b"Subject: registry\r\n\r\nhello\r\n..x\r\n.\r\nQUIT\r\n"
+    )
+
+
+def test_whole_ismtp_swapped_for_an_outbox():
+    outbox = Outbox()
+    smtp = invoke(link(provide(ISMTP, outbox)))
+    assert smtp is outbox
+    smtp.smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, [".dot", b"raw"])
+    (message,) = outbox.messages
+    assert message.lines == (b".dot", b"raw") and message.server == "mail.invalid"
+
+
+def test_host_registry_layered_over_smtpunit_replaces_only_the_transport():
+    base = smtpunit.default_registry()
+    host = Components("host", bases=(base,))
+    server = MemoryServer()
+    host.registerUtility(MemoryTransport(server), ITransport)
+    invoke(host).smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"])
+    assert len(server.messages) == 1
+    assert isinstance(resolve(base, ITransport), TCPTransport)
+    assert isinstance(resolve(host, ITLSUpgrader), SSLContextTLS)  # still smtpunit's
+
+
+def test_linked_layer_over_a_base_overrides_the_transport():
+    server = MemoryServer()
+    layered = link(provide(ITransport, MemoryTransport(server)), bases=(smtpunit.default_registry(),))
+    invoke(layered).smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"])
+    assert len(server.messages) == 1
+
+
+def test_two_providers_for_one_slot_conflict():
+    with pytest.raises(errors.ConflictingExports, match="ITransport"):
+        link(provide(ITransport, TCPTransport()), provide(ITransport, MemoryTransport()))
+
+
+def test_named_slots_do_not_conflict_with_each_other():
+    @implementer(ISASLMechanism)
+    class Login:
+        name = "LOGIN"
+
+        def start(self, username, password):
+            raise NotImplementedError
+
+    registry = link(provide(ISASLMechanism, PlainMechanism(), "PLAIN"), provide(ISASLMechanism, Login(), "LOGIN"))
+    assert resolve(registry, ISASLMechanism, "LOGIN").name == "LOGIN"
+
+
+def test_missing_import_is_named():
+    with pytest.raises(errors.MissingImport, match="ITLSUpgrader"):
+        link(smtpunit.smtp_unit, provide(ITransport, TCPTransport()),
+             provide(ISASLMechanism, PlainMechanism(), "PLAIN"))
+
+
+def test_import_satisfied_by_a_base_registry():
+    base = link(provide(ITLSUpgrader, SSLContextTLS()), provide(ISASLMechanism, PlainMechanism(), "PLAIN"))
+    registry = link(smtpunit.smtp_unit, provide(ITransport, MemoryTransport()), bases=(base,))
+    assert verifyObject(ISMTP, invoke(registry))
+
+
+def test_provider_missing_a_method_is_a_contract_violation():
+    @implementer(ITransport)
+    class Broken:
+        pass
+
+    with pytest.raises(errors.ContractViolation, match="ITransport"):
+        link(provide(ITransport, Broken()))
+
+
+def test_provider_not_declaring_the_interface_is_a_contract_violation():
+    class Undeclared:
+        def connect(self, host, port, timeout):
+            raise OSError
+
+    with pytest.raises(errors.ContractViolation):
+        link(provide(ITransport, Undeclared()))
+
+
+def test_invariant_is_checked_when_linking():
+    @implementer(ISASLMechanism)
+    class LowerCase:
+        name = "plain"
+
+        def start(self, username, password):
+            raise NotImplementedError
+
+    with pytest.raises(errors.ContractViolation, match="upper-case"):
+        link(provide(ISASLMechanism, LowerCase(), "PLAIN"))
+
+
+def test_unit_sees_only_what_it_imports():
+    seen = {}
+
+    @implementer(ISMTP)
+    class Spy(smtpunit.SMTPUnit):
+        def __init__(self, imports):
+            super().__init__(imports)
+            seen["imports"] = imports
+
+    registry = link(
+        Unit("spy@", ISMTP, Spy, imports=(ITransport,)),
+        provide(ITransport, MemoryTransport()),
+        provide(ITLSUpgrader, SSLContextTLS()),
+    )
+    invoke(registry)
+    assert isinstance(seen["imports"](ITransport), MemoryTransport)
+    with pytest.raises(LookupError, match="does not import"):
+        seen["imports"](ITLSUpgrader)
+
+
+def test_resolve_of_an_absent_slot_is_a_lookup_error():
+    with pytest.raises(LookupError, match="ITransport"):
+        resolve(Components(), ITransport)
