@@ -48,6 +48,6 @@ class Capabilities:
     def size_limit(self) -> Optional[int]:
         """The SIZE limit in octets, ``None`` if absent or unlimited (``SIZE 0``)."""
         params = self.parameters("SIZE")
-        if params and params[0].isdigit() and int(params[0]) > 0:
+        if params and params[0].isascii() and params[0].isdigit() and int(params[0]) > 0:
             return int(params[0])
         return None

@@ -49,9 +49,9 @@ Line = Union[str, bytes]
 
 MAX_LINE_OCTETS = 998  # RFC 5322 section 2.1.1, CRLF excluded
 
-_BAD_IN_ADDRESS = re.compile(r"[\x00-\x20\x7f<>]|\s")
+_BAD_IN_ADDRESS = re.compile(r"[\x00-\x20\x7f-\x9f<>]|\s")
 _FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
-_BAD_IN_NAME = re.compile(r"[\x00-\x20\x7f]|\s")
+_BAD_IN_NAME = re.compile(r"[\x00-\x20\x7f-\x9f]|\s")
 
 END_OF_DATA = b".\r\n"
 
@@ -119,12 +119,14 @@ def check_address(address: object, role: str, *, allow_empty: bool = False) -> s
             f"{role} address {address!r} holds {bad.group()!r}, which could end the "
             "command or smuggle parameters into it"
         )
+    if not _is_utf8_encodable(address):
+        raise InvalidAddress(f"{role} address {address!r} cannot be encoded as UTF-8")
     return address
 
 
 def check_ehlo_name(name: object) -> str:
     """Return ``name`` if it can follow ``EHLO``: non-empty, no whitespace or control."""
-    if not isinstance(name, str) or not name or _BAD_IN_NAME.search(name):
+    if not isinstance(name, str) or not name or _BAD_IN_NAME.search(name) or not _is_utf8_encodable(name):
         raise InvalidArgument(
             f"the sending server name must be a non-empty str with no whitespace or "
             f"control characters, not {name!r}"
@@ -146,9 +148,20 @@ def check_port(port: object) -> int:
     return port
 
 
+def _is_utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+    return True
+
+
 def _as_bytes(value: Line, what: str, error: type[ValueError]) -> bytes:
     if isinstance(value, str):
-        return value.encode("utf-8")
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise error(f"{what} cannot be encoded as UTF-8 (it holds a lone surrogate)") from None
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise error(f"{what} must be str or bytes, not {type(value).__name__}")
@@ -180,7 +193,8 @@ def encode_header(header: Line) -> bytes:
                 raise InvalidHeader("header starts with a continuation line")
         elif not _FIELD_NAME.match(line):
             raise InvalidHeader(f"header line {number} is not a 'Name: value' field: {line[:60]!r}")
-    return raw
+    # Dot-stuff a field name that starts with "." (RFC 5321 section 4.5.2), as body lines are.
+    return (b"." + raw if raw[:1] == b"." else raw).replace(b"\r\n.", b"\r\n..")
 
 
 def encode_lines(lines: Iterable[Line]) -> tuple[bytes, ...]:

@@ -273,9 +273,11 @@ def _authenticate(link: _Link, options: ConversationOptions) -> Generator[Action
                 raise SMTPProtocolError(f"more than {options.max_auth_challenges} AUTH challenges")
             challenge = base64.b64decode(reply.text.encode("ascii"), validate=True)
             answer = exchange.respond(challenge)
-        except (SMTPProtocolError, binascii.Error, UnicodeEncodeError, ValueError):
+        except (SMTPProtocolError, binascii.Error, UnicodeEncodeError, ValueError) as exc:
             yield from _exchange(link, commands.AUTH_CANCEL, "auth")
-            raise
+            if isinstance(exc, SMTPProtocolError):
+                raise
+            raise SMTPProtocolError(f"the server sent an AUTH challenge that cannot be answered: {exc}") from exc
         reply = yield from _exchange(link, commands.auth_response(answer), "auth")
     if reply.code != 235:
         raise SMTPAuthenticationError(reply, command.display, "auth")
@@ -295,6 +297,8 @@ def _data_chunks(envelope: Envelope) -> Iterator[bytes]:
 
 
 def _send_data(link: _Link, envelope: Envelope, end_of_message: Callable[[], object]) -> Generator[Action, Any, Reply]:
+    if link.parser.has_pending_input:
+        raise SMTPProtocolError("the server sent data nobody asked for after its 354 to DATA")
     transcript.debug("C: <message data: %d octets>", envelope.size)
     for chunk in _data_chunks(envelope):
         yield Send(chunk)

@@ -27,7 +27,7 @@ __all__ = ["Reply", "ReplyParser", "sanitize"]
 DEFAULT_MAX_LINE_LENGTH = 4096  # octets, CRLF included (RFC 5321 asks servers for 512)
 DEFAULT_MAX_REPLY_LINES = 512
 
-_ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})(?: |$)")
+_ENHANCED = re.compile(r"([245])\.([0-9]{1,3})\.([0-9]{1,3})(?: |$)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -114,6 +114,8 @@ class ReplyParser:
 
     def next_reply(self) -> Optional[Reply]:
         """Return the next complete reply, or ``None`` if more bytes are needed."""
+        if self._broken:
+            raise SMTPProtocolError("the reply stream is already broken")
         while True:
             line = self._next_line()
             if line is None:
