@@ -18,6 +18,7 @@ The tree::
     │   ├── StartTLSRefused (SMTPReplyError)
     │   └── TLSHandshakeError (ConnectionError)
     ├── SMTPSecurityError                     the send would expose credentials in plaintext
+    ├── SASLError                             a SASL challenge made no sense, or the server failed to prove itself
     ├── SMTPTransportError (ConnectionError)  connecting, reading or writing failed
     │   ├── SMTPConnectionClosed              the server closed the connection mid-conversation
     │   └── SMTPOutcomeUnknown                dropped after the final "." and before its reply
@@ -56,6 +57,7 @@ __all__ = [
     "StartTLSRefused",
     "TLSHandshakeError",
     "SMTPSecurityError",
+    "SASLError",
     "SMTPTransportError",
     "SMTPConnectionClosed",
     "SMTPOutcomeUnknown",
@@ -156,6 +158,11 @@ class TLSHandshakeError(SMTPTLSError, ConnectionError):
 
 class SMTPSecurityError(SMTPError):
     """The send would expose credentials in plaintext to a non-loopback host."""
+
+
+class SASLError(SMTPError):
+    """A SASL exchange failed on the client's side: a challenge the mechanism cannot
+    answer, or a server that did not prove it knows the credentials (SCRAM)."""
 
 
 # -- transport -----------------------------------------------------------------

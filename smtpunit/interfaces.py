@@ -126,7 +126,16 @@ class ISASLExchange(Interface):
         """The bytes sent with AUTH itself, or ``None`` to wait for a challenge."""
 
     def respond(challenge):  # type: ignore[no-untyped-def]
-        """Answer a decoded 334 challenge (bytes) with the bytes to send back."""
+        """Answer a decoded 334 challenge (bytes) with the bytes to send back.
+
+        Raise :class:`~smtpunit.errors.SASLError` for a challenge that is wrong
+        for the mechanism; the client then cancels the exchange with ``*``.
+        """
+
+    def finish():  # type: ignore[no-untyped-def]
+        """Called once the server answered 235. Raise
+        :class:`~smtpunit.errors.SASLError` if the mechanism expected the server to
+        prove itself (as SCRAM does) and it has not."""
 
 
 def _mechanism_name_is_valid(obj: object) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
@@ -30,6 +30,7 @@ from .errors import (
     SMTPInputError,
     SMTPOutcomeUnknown,
     SMTPProtocolError,
+    SASLError,
     SMTPReplyError,
     SMTPSecurityError,
     SMTPTimeout,
@@ -57,19 +58,57 @@ transcript = logging.getLogger("smtpunit.transcript")
 WRITE_CHUNK = 64 * 1024  # message data is handed to the driver in pieces of about this size
 
 
+DEFAULT_AUTH_PREFERENCE = ("SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN")
+"""The order in which mechanisms are tried when the caller names none: mechanisms
+that never reveal the password first. XOAUTH2 takes a token, not a password, so it
+is used only when named."""
+
+
 @dataclass(frozen=True)
 class Credentials:
-    """A user name and password for AUTH, and the SASL mechanism to use.
+    """A user name and password (or token) for AUTH, and the SASL mechanisms to use.
+
+    :ivar mechanisms: the mechanisms the client has, by name.
+    :ivar requested: the mechanism the caller named, or ``None`` to choose from the
+        server's AUTH list by :attr:`preference`.
 
     The password never appears in the repr.
     """
 
     username: str
     password: str
-    mechanism: Any  # an ISASLMechanism provider
+    mechanisms: Mapping[str, Any]  # name -> ISASLMechanism provider
+    requested: Optional[str] = None
+    preference: tuple[str, ...] = DEFAULT_AUTH_PREFERENCE
 
     def __repr__(self) -> str:
-        return f"Credentials(username={self.username!r}, password='****', mechanism={self.mechanism.name!r})"
+        return (f"Credentials(username={self.username!r}, password='****', "
+                f"mechanisms={sorted(self.mechanisms)!r}, requested={self.requested!r})")
+
+    def choose(self, capabilities: Capabilities) -> Any:
+        """The mechanism to use with a server that advertised ``capabilities``.
+
+        A named mechanism is used if the server offers it (or advertises no AUTH at
+        all); otherwise the first of :attr:`preference`, then of the others, that
+        both sides have. A server without AUTH gets PLAIN, as Racket sends.
+
+        :raises UnsupportedByServer: if the two sides share no mechanism.
+        """
+        offered = capabilities.auth_mechanisms
+        if self.requested is not None:
+            if offered and self.requested not in offered:
+                raise UnsupportedByServer(
+                    f"the server does not offer AUTH {self.requested} (it offers {', '.join(offered)})")
+            return self.mechanisms[self.requested]
+        if not offered:
+            offered = ("PLAIN",)
+        ranked = [*self.preference, *sorted(set(self.mechanisms) - set(self.preference))]
+        for name in ranked:
+            if name in offered and name in self.mechanisms:
+                return self.mechanisms[name]
+        raise UnsupportedByServer(
+            f"no SASL mechanism in common: the server offers {', '.join(offered)}, "
+            f"the client has {', '.join(sorted(self.mechanisms))}")
 
 
 @dataclass(frozen=True)
@@ -164,7 +203,7 @@ def converse(
         raise _plaintext_credentials_error()
     try:
         return (yield from _transaction(link, envelope, options))
-    except (SMTPReplyError, SMTPInputError, SMTPSecurityError, StartTLSNotOffered) as exc:
+    except (SMTPReplyError, SMTPInputError, SMTPSecurityError, StartTLSNotOffered, SASLError) as exc:
         # The server waits for a command: say goodbye, unless it already did (421).
         if getattr(exc, "code", None) != 421:
             yield from _quit_quietly(link)
@@ -177,7 +216,7 @@ def _transaction(link: _Link, envelope: Envelope, options: ConversationOptions) 
     if options.starttls:
         capabilities = yield from _starttls(link, capabilities, options.ehlo_name)
     if options.credentials:
-        yield from _authenticate(link, options)
+        yield from _authenticate(link, options, capabilities)
     yield from _expect(link, commands.mail(envelope.sender, _mail_parameters(envelope, capabilities)), "mail", 250)
     accepted = []
     for recipient in envelope.recipients:
@@ -257,13 +296,14 @@ def _plaintext_credentials_error() -> SMTPSecurityError:
     )
 
 
-def _authenticate(link: _Link, options: ConversationOptions) -> Generator[Action, Any, None]:
+def _authenticate(link: _Link, options: ConversationOptions, capabilities: Capabilities) -> Generator[Action, Any, None]:
     credentials = options.credentials
     assert credentials is not None
     if not _may_send_credentials(link, options):
         raise _plaintext_credentials_error()
-    exchange = credentials.mechanism.start(credentials.username, credentials.password)
-    command = commands.auth(credentials.mechanism.name, exchange.initial_response())
+    mechanism = credentials.choose(capabilities)
+    exchange = mechanism.start(credentials.username, credentials.password)
+    command = commands.auth(mechanism.name, exchange.initial_response())
     reply = yield from _exchange(link, command, "auth")
     challenges = 0
     while reply.code == 334:
@@ -273,14 +313,15 @@ def _authenticate(link: _Link, options: ConversationOptions) -> Generator[Action
                 raise SMTPProtocolError(f"more than {options.max_auth_challenges} AUTH challenges")
             challenge = base64.b64decode(reply.text.encode("ascii"), validate=True)
             answer = exchange.respond(challenge)
-        except (SMTPProtocolError, binascii.Error, UnicodeEncodeError, ValueError) as exc:
+        except (SMTPProtocolError, SASLError, binascii.Error, UnicodeEncodeError, ValueError) as exc:
             yield from _exchange(link, commands.AUTH_CANCEL, "auth")
-            if isinstance(exc, SMTPProtocolError):
+            if isinstance(exc, (SMTPProtocolError, SASLError)):
                 raise
             raise SMTPProtocolError(f"the server sent an AUTH challenge that cannot be answered: {exc}") from exc
         reply = yield from _exchange(link, commands.auth_response(answer), "auth")
     if reply.code != 235:
         raise SMTPAuthenticationError(reply, command.display, "auth")
+    exchange.finish()
 
 
 def _data_chunks(envelope: Envelope) -> Iterator[bytes]:

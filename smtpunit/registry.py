@@ -34,12 +34,20 @@ from zope.interface.verify import verifyObject
 
 from .errors import ConflictingExports, ContractViolation, MissingImport
 
-__all__ = ["Slot", "Unit", "Imports", "provide", "link", "invoke", "resolve"]
+__all__ = ["ALL", "Slot", "Unit", "Imports", "provide", "link", "invoke", "resolve", "resolve_all"]
+
+
+ALL = "*"
+"""The name of a :class:`Slot` that imports every named provider of a signature."""
 
 
 @dataclass(frozen=True)
 class Slot:
-    """A place in a registry: a signature and a name (``""`` for the unnamed one)."""
+    """A place in a registry: a signature and a name (``""`` for the unnamed one).
+
+    As an import, the name :data:`ALL` (``"*"``) asks for every named provider of the
+    signature (at least one must exist), e.g. all SASL mechanisms.
+    """
 
     interface: InterfaceClass
     name: str = ""
@@ -104,6 +112,12 @@ class Imports:
             raise LookupError(f"unit {self._unit.name!r} does not import {slot}")
         return resolve(self._registry, interface, name)
 
+    def all(self, interface: InterfaceClass) -> dict[str, Any]:
+        """Every named provider of an interface imported as ``Slot(interface, ALL)``."""
+        if Slot(interface, ALL) not in self._allowed:
+            raise LookupError(f"unit {self._unit.name!r} does not import {Slot(interface, ALL)}")
+        return resolve_all(self._registry, interface)
+
 
 def _layers(registry: Components) -> Iterator[Components]:
     """The registry and its bases, nearest first, each once (C3-like, depth-first)."""
@@ -145,6 +159,27 @@ def resolve(registry: Components, interface: InterfaceClass, name: str = "") -> 
     return make()
 
 
+def resolve_all(registry: Components, interface: InterfaceClass) -> dict[str, Any]:
+    """Every named provider of ``interface`` seen through ``registry``, by name.
+
+    For each name the nearest layer wins; the unnamed provider is not included.
+    """
+    found: dict[str, Any] = {}
+    for layer in _layers(registry):
+        names = {r.name for r in layer.registeredUtilities() if r.provided is interface}
+        names |= {r.name for r in layer.registeredAdapters()
+                  if r.provided is interface and tuple(r.required) == (IComponents,)}
+        for name in sorted(names - found.keys() - {""}):
+            found[name] = resolve(registry, interface, name)
+    return found
+
+
+def _satisfied(registry: Components, slot: Slot) -> bool:
+    if slot.name == ALL:
+        return bool(resolve_all(registry, slot.interface))
+    return _lookup(registry, slot) is not None
+
+
 def _verify(unit: Unit, provider: Any) -> None:
     slot = unit.export_slot
     try:
@@ -182,7 +217,7 @@ def link(*units: Unit, bases: Iterable[Components] = (), name: str = "smtpunit")
             registry.registerUtility(provider, slot.interface, slot.name)
     for unit in units:
         for imported in unit.import_slots:
-            if _lookup(registry, imported) is None:
+            if not _satisfied(registry, imported):
                 raise MissingImport(
                     f"unit {unit.name!r} imports {imported}, which no linked unit or base exports"
                 )

@@ -22,6 +22,7 @@ from .errors import InvalidArgument, SMTPTimeout, SMTPTransportError
 from .interfaces import ISMTP, ISASLMechanism, ITLSUpgrader, ITransport
 from .protocol import ConversationOptions, Credentials, SendResult, converse
 from .providers.tcp import as_connection
+from .registry import Imports
 from .providers.tls import CallableTLS, SSLContextTLS
 
 __all__ = ["SMTPUnit", "TLSEncode", "TCPConnect"]
@@ -68,14 +69,14 @@ def _check_credential(value: object, what: str) -> str:
 class SMTPUnit:
     """Sends mail with the providers it imports.
 
-    :param imports: resolves an imported signature (and name) to its provider; an
-        :class:`~smtpunit.registry.Imports` view when made by :func:`~smtpunit.registry.link`.
+    :param imports: the :class:`~smtpunit.registry.Imports` view of the registry
+        the unit was invoked through.
     """
 
     smtp_sending_server = parameters.smtp_sending_server
     smtp_sending_end_of_message = parameters.smtp_sending_end_of_message
 
-    def __init__(self, imports: Callable[..., Any]) -> None:
+    def __init__(self, imports: Imports) -> None:
         self._imports = imports
 
     def smtp_send_message(
@@ -93,6 +94,7 @@ class SMTPUnit:
         tls_encode: TLSEncode = None,
         timeout: Union[Timeouts, float, None] = None,
         allow_insecure_auth: bool = False,
+        auth_mechanism: Optional[str] = None,
     ) -> SendResult:
         """Connect to ``server_address``:``port_no`` and send one message.
 
@@ -101,7 +103,7 @@ class SMTPUnit:
         server = check_server_address(server_address)
         port = check_port(port_no)
         envelope = prepare_envelope(from_, to, header, message)
-        plan = self._plan(auth_user, auth_passwd, tls_encode, timeout, allow_insecure_auth)
+        plan = self._plan(auth_user, auth_passwd, tls_encode, timeout, allow_insecure_auth, auth_mechanism)
         transport = self._transport(tcp_connect)
         try:
             connection = transport.connect(server, port, plan.timeouts.connect)
@@ -125,6 +127,7 @@ class SMTPUnit:
         server_hostname: Optional[str] = None,
         timeout: Union[Timeouts, float, None] = None,
         allow_insecure_auth: bool = False,
+        auth_mechanism: Optional[str] = None,
     ) -> SendResult:
         """Racket's ``smtp-send-message*``: send over an open connection, then close it.
 
@@ -134,7 +137,7 @@ class SMTPUnit:
             peer's address.
         """
         envelope = prepare_envelope(from_, to, header, message)
-        plan = self._plan(auth_user, auth_passwd, tls_encode, timeout, allow_insecure_auth)
+        plan = self._plan(auth_user, auth_passwd, tls_encode, timeout, allow_insecure_auth, auth_mechanism)
         if server_hostname is None and isinstance(connection, socket.socket):
             server_hostname = str(connection.getpeername()[0])
         return self._run(as_connection(connection, server_hostname or ""), envelope, plan)
@@ -148,15 +151,21 @@ class SMTPUnit:
         tls_encode: TLSEncode,
         timeout: Union[Timeouts, float, None],
         allow_insecure_auth: bool,
+        auth_mechanism: Optional[str],
     ) -> _Plan:
         credentials = None
         if auth_user is not None or auth_passwd is not None:
             if auth_user is None or auth_passwd is None:
                 raise InvalidArgument("auth_user and auth_passwd go together")
+            mechanisms = self._imports.all(ISASLMechanism)
+            if auth_mechanism is not None and auth_mechanism not in mechanisms:
+                raise InvalidArgument(
+                    f"no SASL mechanism {auth_mechanism!r} is linked (there are: {', '.join(sorted(mechanisms))})")
             credentials = Credentials(
                 _check_credential(auth_user, "auth_user"),
                 _check_credential(auth_passwd, "auth_passwd"),
-                self._imports(ISASLMechanism, "PLAIN"),
+                mechanisms,
+                auth_mechanism,
             )
         tls = self._tls(tls_encode)
         options = ConversationOptions(

@@ -53,6 +53,7 @@ def smtp_send_message(
     tls_encode: TLSEncode = None,
     timeout: Union[Timeouts, float, None] = None,
     allow_insecure_auth: bool = False,
+    auth_mechanism: Optional[str] = None,
 ) -> SendResult:
     """Connect to ``server_address``:``port_no`` and send one message (Racket's
     ``smtp-send-message``).
@@ -64,8 +65,11 @@ def smtp_send_message(
     :param message: the body, one ``str`` or ``bytes`` per line, without CR or LF.
     :param port_no: the server's port; may be passed positionally (Racket's legacy
         trailing port) or by keyword.
-    :param auth_user: authenticate with ``AUTH PLAIN`` as this user...
-    :param auth_passwd: ...with this password.
+    :param auth_user: authenticate as this user...
+    :param auth_passwd: ...with this password (or token, for XOAUTH2).
+    :param auth_mechanism: the SASL mechanism to use; by default the strongest that
+        both sides have (see :data:`~smtpunit.protocol.DEFAULT_AUTH_PREFERENCE`), and
+        ``PLAIN``, as Racket, when the server advertises none.
     :param tcp_connect: how to connect instead of plain TCP, e.g. implicit TLS: an
         :class:`~smtpunit.interfaces.ITransport` or ``connect(host, port)`` returning
         a connected socket or an :class:`~smtpunit.interfaces.IConnection`.
@@ -84,6 +88,7 @@ def smtp_send_message(
         server_address, from_, to, header, message, port_no,
         auth_user=auth_user, auth_passwd=auth_passwd, tcp_connect=tcp_connect,
         tls_encode=tls_encode, timeout=timeout, allow_insecure_auth=allow_insecure_auth,
+        auth_mechanism=auth_mechanism,
     )
 
 

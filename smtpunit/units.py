@@ -3,7 +3,7 @@
 ===================  ===============================  =====================
 unit                 exports                          imports
 ===================  ===============================  =====================
-``smtp@``            ``ISMTP``                        ``ITransport``, ``ITLSUpgrader``, ``ISASLMechanism['PLAIN']``
+``smtp@``            ``ISMTP``                        ``ITransport``, ``ITLSUpgrader``, ``ISASLMechanism['*']``
 ``tcp@``             ``ITransport``                   --
 ``tls@``             ``ITLSUpgrader``                 --
 ``sasl-plain@``      ``ISASLMechanism['PLAIN']``      --
@@ -18,7 +18,7 @@ from .interfaces import ISMTP, ISASLMechanism, ITLSUpgrader, ITransport
 from .providers.sasl import PlainMechanism
 from .providers.tcp import TCPTransport
 from .providers.tls import SSLContextTLS
-from .registry import Slot, Unit, link
+from .registry import ALL, Slot, Unit, link
 from .sender import SMTPUnit
 
 __all__ = ["smtp_unit", "default_units", "default_registry"]
@@ -27,7 +27,7 @@ smtp_unit = Unit(
     "smtp@",
     exports=ISMTP,
     factory=SMTPUnit,
-    imports=(ITransport, ITLSUpgrader, Slot(ISASLMechanism, "PLAIN")),
+    imports=(ITransport, ITLSUpgrader, Slot(ISASLMechanism, ALL)),
 )
 """Racket's ``smtp@``: exports ``ISMTP`` and imports the three seams."""
 

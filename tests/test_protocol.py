@@ -118,7 +118,7 @@ def options(**kwargs) -> ConversationOptions:
 
 
 def credentials(password: str = "pass") -> Credentials:
-    return Credentials("user", password, PlainMechanism())
+    return Credentials("user", password, {"PLAIN": PlainMechanism()})
 
 
 def happy_script(ehlo: bytes = EHLO_PLAIN, recipients: int = 2) -> Script:

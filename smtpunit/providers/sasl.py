@@ -23,6 +23,9 @@ class _PlainExchange:
         # A server that ignored the initial response asks with an empty challenge.
         return self._message
 
+    def finish(self) -> None:
+        pass
+
     def __repr__(self) -> str:
         return "<PLAIN exchange>"
 
