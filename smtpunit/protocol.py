@@ -25,12 +25,12 @@ from . import commands
 from .capabilities import Capabilities
 from .commands import Command, Envelope
 from .errors import (
+    SASLError,
     SMTPAuthenticationError,
     SMTPError,
     SMTPInputError,
     SMTPOutcomeUnknown,
     SMTPProtocolError,
-    SASLError,
     SMTPReplyError,
     SMTPSecurityError,
     SMTPTimeout,
@@ -296,7 +296,9 @@ def _plaintext_credentials_error() -> SMTPSecurityError:
     )
 
 
-def _authenticate(link: _Link, options: ConversationOptions, capabilities: Capabilities) -> Generator[Action, Any, None]:
+def _authenticate(
+    link: _Link, options: ConversationOptions, capabilities: Capabilities
+) -> Generator[Action, Any, None]:
     credentials = options.credentials
     assert credentials is not None
     if not _may_send_credentials(link, options):

@@ -22,8 +22,8 @@ from .errors import InvalidArgument, SMTPTimeout, SMTPTransportError
 from .interfaces import ISMTP, ISASLMechanism, ITLSUpgrader, ITransport
 from .protocol import ConversationOptions, Credentials, SendResult, converse
 from .providers.tcp import as_connection
-from .registry import Imports
 from .providers.tls import CallableTLS, SSLContextTLS
+from .registry import Imports
 
 __all__ = ["SMTPUnit", "TLSEncode", "TCPConnect"]
 
