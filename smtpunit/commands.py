@@ -34,6 +34,7 @@ __all__ = [
     "encode_lines",
     "prepare_envelope",
     "ehlo",
+    "lhlo",
     "starttls",
     "auth",
     "auth_response",
@@ -240,6 +241,11 @@ def prepare_envelope(
 def ehlo(name: str) -> Command:
     """``EHLO <name>``."""
     return Command.plain(f"EHLO {name}")
+
+
+def lhlo(name: str) -> Command:
+    """``LHLO <name>`` (LMTP)."""
+    return Command.plain(f"LHLO {name}")
 
 
 def starttls() -> Command:

@@ -21,7 +21,8 @@ from .errors import (
     SMTPTransportError,
     TLSHandshakeError,
 )
-from .protocol import Action, Conversation, Receive, Send, SendResult, UpgradeTLS
+from .exchange import Action, Receive, Send, UpgradeTLS
+from .protocol import Conversation, SendResult
 from .reply import Reply, ReplyParser
 
 __all__ = ["Timeouts", "Driver"]
@@ -65,12 +66,16 @@ class Driver:
     :param connection: an :class:`~smtpunit.interfaces.IConnection` provider.
     :param timeouts: the bounds on each wait.
     :param tls: the :class:`~smtpunit.interfaces.ITLSUpgrader` for STARTTLS, if any.
+    :param server_hostname: the name TLS verifies: the configured server name, even
+        when the connection was made to another address. Defaults to the connection's.
     """
 
-    def __init__(self, connection: Any, timeouts: Timeouts, tls: Any = None) -> None:
+    def __init__(self, connection: Any, timeouts: Timeouts, tls: Any = None,
+                 server_hostname: Optional[str] = None) -> None:
         self.connection = connection
         self.timeouts = timeouts
         self.tls = tls
+        self.server_hostname = server_hostname if server_hostname is not None else connection.server_hostname
         self.parser = ReplyParser()
 
     def run(self, conversation: Conversation) -> SendResult:
@@ -142,9 +147,7 @@ class Driver:
             raise TLSHandshakeError("STARTTLS was negotiated but no TLS provider is configured")
         connection = self.connection
         try:
-            self.connection = self.tls.wrap(
-                connection, connection.server_hostname, self.timeouts.tls_handshake
-            )
+            self.connection = self.tls.wrap(connection, self.server_hostname, self.timeouts.tls_handshake)
         except TimeoutError:
             raise SMTPTimeout("starttls", self.timeouts.tls_handshake) from None
         except (ssl.SSLError, ssl.CertificateError, OSError) as exc:

@@ -11,6 +11,7 @@ The tree::
     │   └── UnsupportedByServer               input the server cannot take (e.g. UTF-8 address without SMTPUTF8)
     ├── SMTPReplyError                        the server answered with an unexpected code
     │   ├── SMTPAuthenticationError           AUTH was refused
+    │   ├── RecipientsRefused                 recipients refused; per-recipient results attached
     │   └── StartTLSRefused (SMTPTLSError)    STARTTLS answered with anything but 220
     ├── SMTPProtocolError                     a reply that breaks the grammar or its limits
     ├── SMTPTLSError                          STARTTLS or the TLS layer failed
@@ -36,7 +37,7 @@ the phase of the conversation, so that a caller can decide between retrying late
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from .reply import Reply
@@ -51,6 +52,7 @@ __all__ = [
     "UnsupportedByServer",
     "SMTPReplyError",
     "SMTPAuthenticationError",
+    "RecipientsRefused",
     "SMTPProtocolError",
     "SMTPTLSError",
     "StartTLSNotOffered",
@@ -131,6 +133,20 @@ class SMTPReplyError(SMTPError):
 
 class SMTPAuthenticationError(SMTPReplyError):
     """AUTH was refused by the server."""
+
+
+class RecipientsRefused(SMTPReplyError):
+    """Recipients were refused, so the message was not sent (or, with LMTP, not to all).
+
+    The reply, code and phase are the first refusal's.
+
+    :ivar recipients: every recipient's :class:`~smtpunit.protocol.RecipientResult`
+        known when the send stopped; with LMTP, ``accepted`` ones did get the message.
+    """
+
+    def __init__(self, reply: Reply, command: str, phase: str, recipients: tuple[Any, ...]) -> None:
+        super().__init__(reply, command, phase)
+        self.recipients = recipients
 
 
 class SMTPProtocolError(SMTPError):

@@ -1,32 +1,30 @@
-"""The client side of one SMTP conversation, as a sans-IO generator.
+"""The client side of SMTP and LMTP conversations, as sans-IO generators.
 
-:func:`converse` never touches a socket or a clock. It yields what it needs done --
-:class:`Send` bytes, :class:`Receive` the next reply, :class:`UpgradeTLS` -- and is
-resumed with the result (a :class:`~smtpunit.reply.Reply` for :class:`Receive`).
-Failures of the I/O are thrown back into it, so that it alone decides what they
-mean: a dropped connection after the final ``.`` becomes
-:class:`~smtpunit.errors.SMTPOutcomeUnknown`, a failed QUIT after an accepted
-message is ignored. Drivers (:mod:`smtpunit.driver`) are thin loops around it.
+Nothing here touches a socket or a clock: each function is a generator speaking
+the vocabulary of :mod:`smtpunit.exchange`, and drivers (:mod:`smtpunit.driver`)
+are thin loops around it. A conversation has three parts, which a session reuses:
 
-The transcript goes to the ``smtpunit.transcript`` logger at DEBUG level, with
-credentials and message data redacted.
+* :func:`open_session` -- greeting, EHLO (LHLO), STARTTLS, AUTH;
+* :func:`transaction` -- MAIL, RCPT, DATA and the message, as one PIPELINING group
+  when the server offers it (same bytes, fewer round trips);
+* :func:`close_session` -- QUIT, whose failure never matters.
+
+:func:`converse` is the one-shot: all three, as Racket's ``smtp-send-message``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import logging
-from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Optional, Union
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 from . import commands
+from .authentication import DEFAULT_AUTH_PREFERENCE, Credentials, authenticate
 from .capabilities import Capabilities
-from .commands import Command, Envelope
+from .commands import Envelope
 from .errors import (
+    RecipientsRefused,
     SASLError,
-    SMTPAuthenticationError,
     SMTPError,
     SMTPInputError,
     SMTPOutcomeUnknown,
@@ -39,9 +37,12 @@ from .errors import (
     StartTLSRefused,
     UnsupportedByServer,
 )
-from .reply import Reply, ReplyParser, sanitize
+from .exchange import Action, Link, Receive, Send, UpgradeTLS, exchange, expect, receive, send_commands, transcript
+from .policy import TLSPolicy
+from .reply import Reply, ReplyParser
 
 __all__ = [
+    "DEFAULT_AUTH_PREFERENCE",
     "Credentials",
     "ConversationOptions",
     "RecipientResult",
@@ -50,137 +51,94 @@ __all__ = [
     "Receive",
     "UpgradeTLS",
     "Action",
+    "Conversation",
     "converse",
+    "open_session",
+    "transaction",
+    "close_session",
 ]
-
-transcript = logging.getLogger("smtpunit.transcript")
 
 WRITE_CHUNK = 64 * 1024  # message data is handed to the driver in pieces of about this size
 
 
-DEFAULT_AUTH_PREFERENCE = ("SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN")
-"""The order in which mechanisms are tried when the caller names none: mechanisms
-that never reveal the password first. XOAUTH2 takes a token, not a password, so it
-is used only when named."""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A user name and password (or token) for AUTH, and the SASL mechanisms to use.
-
-    :ivar mechanisms: the mechanisms the client has, by name.
-    :ivar requested: the mechanism the caller named, or ``None`` to choose from the
-        server's AUTH list by :attr:`preference`.
-
-    The password never appears in the repr.
-    """
-
-    username: str
-    password: str
-    mechanisms: Mapping[str, Any]  # name -> ISASLMechanism provider
-    requested: Optional[str] = None
-    preference: tuple[str, ...] = DEFAULT_AUTH_PREFERENCE
-
-    def __repr__(self) -> str:
-        return (f"Credentials(username={self.username!r}, password='****', "
-                f"mechanisms={sorted(self.mechanisms)!r}, requested={self.requested!r})")
-
-    def choose(self, capabilities: Capabilities) -> Any:
-        """The mechanism to use with a server that advertised ``capabilities``.
-
-        A named mechanism is used if the server offers it (or advertises no AUTH at
-        all); otherwise the first of :attr:`preference`, then of the others, that
-        both sides have. A server without AUTH gets PLAIN, as Racket sends.
-
-        :raises UnsupportedByServer: if the two sides share no mechanism.
-        """
-        offered = capabilities.auth_mechanisms
-        if self.requested is not None:
-            if offered and self.requested not in offered:
-                raise UnsupportedByServer(
-                    f"the server does not offer AUTH {self.requested} (it offers {', '.join(offered)})")
-            return self.mechanisms[self.requested]
-        if not offered:
-            offered = ("PLAIN",)
-        ranked = [*self.preference, *sorted(set(self.mechanisms) - set(self.preference))]
-        for name in ranked:
-            if name in offered and name in self.mechanisms:
-                return self.mechanisms[name]
-        raise UnsupportedByServer(
-            f"no SASL mechanism in common: the server offers {', '.join(offered)}, "
-            f"the client has {', '.join(sorted(self.mechanisms))}")
-
-
 @dataclass(frozen=True)
 class ConversationOptions:
-    """How to conduct one conversation.
+    """How to conduct a conversation.
 
-    :ivar ehlo_name: the name sent with EHLO.
-    :ivar starttls: require STARTTLS before anything else.
+    :ivar ehlo_name: the name sent with EHLO (or LHLO).
+    :ivar starttls: the :class:`~smtpunit.policy.TLSPolicy` for STARTTLS.
     :ivar credentials: authenticate with these, or not at all if ``None``.
     :ivar end_of_message: called after the data and before the final ``.``.
     :ivar allow_insecure_auth: permit credentials over plaintext to a remote host.
     :ivar max_auth_challenges: 334 challenges answered before AUTH is cancelled.
+    :ivar partial_delivery: send to the accepted recipients when others are refused
+        (the refused ones are in the result); by default any refusal fails the send.
+    :ivar lmtp: speak LMTP (RFC 2033): LHLO, and one reply per recipient after the data.
     """
 
     ehlo_name: str
-    starttls: bool = False
+    starttls: TLSPolicy = TLSPolicy.NONE
     credentials: Optional[Credentials] = None
     end_of_message: Callable[[], object] = lambda: None
     allow_insecure_auth: bool = False
     max_auth_challenges: int = 10
+    partial_delivery: bool = False
+    lmtp: bool = False
 
 
 @dataclass(frozen=True)
 class RecipientResult:
-    """The server's answer to one ``RCPT TO``."""
+    """What the server said about one recipient.
+
+    :ivar reply: the reply to ``RCPT TO``.
+    :ivar data_reply: with LMTP, this recipient's reply after the data.
+    """
 
     address: str
     reply: Reply
+    data_reply: Optional[Reply] = None
+
+    @property
+    def accepted(self) -> bool:
+        """True if the server took the message for this recipient."""
+        return self.reply.code in (250, 251) and (self.data_reply is None or self.data_reply.code == 250)
 
 
 @dataclass(frozen=True)
 class SendResult:
-    """A delivered message: every recipient's reply and the reply to the final ``.``."""
+    """The outcome of a delivered message.
+
+    :ivar recipients: every recipient's result, in order, refused ones included
+        (there are refused ones only with partial delivery, or LMTP).
+    :ivar reply: the reply to the final ``.`` (with LMTP, the last recipient's).
+    """
 
     recipients: tuple[RecipientResult, ...]
     reply: Reply
 
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """The recipients the message was delivered to."""
+        return tuple(r.address for r in self.recipients if r.accepted)
 
-# -- what the conversation asks of its driver --------------------------------------
-
-
-@dataclass(frozen=True)
-class Send:
-    """Write these bytes."""
-
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Receive:
-    """Resume me with the next reply. ``final`` marks the wait after the data."""
-
-    phase: str
-    final: bool = False
+    @property
+    def refused(self) -> tuple[RecipientResult, ...]:
+        """The results of the recipients the message was not delivered to."""
+        return tuple(r for r in self.recipients if not r.accepted)
 
 
-@dataclass(frozen=True)
-class UpgradeTLS:
-    """Run the TLS handshake on the connection now; resume me when it is secure."""
-
-
-Action = Union[Send, Receive, UpgradeTLS]
 Conversation = Generator[Action, Any, SendResult]
 
 
 @dataclass
-class _Link:
-    """What the conversation knows of the connection it runs over."""
+class SessionState:
+    """What an open session learnt: the link and the server's capabilities."""
 
-    parser: ReplyParser
-    secure: bool
-    loopback: bool
+    link: Link
+    capabilities: Capabilities = field(default_factory=Capabilities)
+
+
+# -- the one-shot ------------------------------------------------------------------
 
 
 def converse(
@@ -198,34 +156,127 @@ def converse(
     :param loopback: the server is on this machine.
     :returns: the :class:`SendResult` of the delivered message.
     """
-    link = _Link(parser, secure, loopback)
-    if options.credentials and not _may_send_credentials(link, options, after_starttls=True):
-        raise _plaintext_credentials_error()
+    state = SessionState(Link(parser, secure, loopback))
+    refuse_plaintext_credentials(state.link, options)
     try:
-        return (yield from _transaction(link, envelope, options))
+        yield from open_session(state, options)
+        result = yield from transaction(state, envelope, options)
     except (SMTPReplyError, SMTPInputError, SMTPSecurityError, StartTLSNotOffered, SASLError) as exc:
-        # The server waits for a command: say goodbye, unless it already did (421).
-        if getattr(exc, "code", None) != 421:
-            yield from _quit_quietly(link)
+        if server_awaits_command(state.link, exc):
+            yield from close_session(state)
         raise
+    yield from close_session(state)
+    return result
 
 
-def _transaction(link: _Link, envelope: Envelope, options: ConversationOptions) -> Conversation:
-    yield from _expect(link, None, "greeting", 220)
-    capabilities = yield from _ehlo(link, options.ehlo_name)
-    if options.starttls:
-        capabilities = yield from _starttls(link, capabilities, options.ehlo_name)
+def server_awaits_command(link: Link, error: BaseException) -> bool:
+    """True if, after ``error``, the server is still waiting for a command: not in the
+    middle of the data, and not after it said goodbye (421)."""
+    return not link.in_data and getattr(error, "code", None) != 421
+
+
+# -- opening -----------------------------------------------------------------------
+
+
+def open_session(state: SessionState, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
+    """Greeting, EHLO, STARTTLS and AUTH as ``options`` ask; returns the capabilities
+    that count (after TLS, only those announced over TLS)."""
+    link = state.link
+    yield from expect(link, None, "greeting", 220)
+    state.capabilities = yield from _hello(link, options)
+    wants_tls = options.starttls in (TLSPolicy.STARTTLS, TLSPolicy.OPPORTUNISTIC) and not link.secure
+    if wants_tls:
+        state.capabilities = yield from _starttls(state, options)
     if options.credentials:
-        yield from _authenticate(link, options, capabilities)
-    yield from _expect(link, commands.mail(envelope.sender, _mail_parameters(envelope, capabilities)), "mail", 250)
-    accepted = []
-    for recipient in envelope.recipients:
-        reply = yield from _expect(link, commands.rcpt(recipient), "rcpt", 250, 251)
-        accepted.append(RecipientResult(recipient, reply))
-    yield from _expect(link, commands.data(), "data", 354)
-    final = yield from _send_data(link, envelope, options.end_of_message)
-    yield from _quit_quietly(link)
-    return SendResult(tuple(accepted), final)
+        if not (link.secure or link.loopback or options.allow_insecure_auth):
+            raise _plaintext_credentials_error()
+        yield from authenticate(link, options.credentials, state.capabilities, options.max_auth_challenges)
+    return state.capabilities
+
+
+def refuse_plaintext_credentials(link: Link, options: ConversationOptions) -> None:
+    """Raise :class:`SMTPSecurityError`, before any byte, if credentials could only
+    travel in plaintext to a host not on this machine."""
+    will_be_secure = link.secure or options.starttls is TLSPolicy.STARTTLS
+    if options.credentials and not (will_be_secure or link.loopback or options.allow_insecure_auth):
+        raise _plaintext_credentials_error()
+
+
+def _hello(link: Link, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
+    command = commands.lhlo(options.ehlo_name) if options.lmtp else commands.ehlo(options.ehlo_name)
+    reply = yield from expect(link, command, "ehlo", 250)
+    return Capabilities.from_ehlo_reply(reply)
+
+
+def _starttls(state: SessionState, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
+    link = state.link
+    required = options.starttls is TLSPolicy.STARTTLS
+    if not state.capabilities.supports("STARTTLS"):
+        if required:
+            raise StartTLSNotOffered("STARTTLS was required but the server does not offer it")
+        transcript.debug("-- STARTTLS not offered: continuing in plaintext (opportunistic) --")
+        return state.capabilities
+    command = commands.starttls()
+    reply = yield from exchange(link, command, "starttls")
+    if reply.code != 220:
+        if required or reply.code == 421:
+            raise StartTLSRefused(reply, command.display, "starttls")
+        transcript.debug("-- STARTTLS refused: continuing in plaintext (opportunistic) --")
+        return state.capabilities
+    if link.parser.has_pending_input:
+        raise SMTPProtocolError("the server sent plaintext after its 220 to STARTTLS (response injection)")
+    yield UpgradeTLS()
+    link.secure = True
+    transcript.debug("-- TLS established --")
+    # RFC 3207 section 4.2: forget everything learnt before TLS and greet again.
+    return (yield from _hello(link, options))
+
+
+def _plaintext_credentials_error() -> SMTPSecurityError:
+    return SMTPSecurityError(
+        "refusing to send credentials over plaintext to a host that is not on this "
+        "machine; use TLS, or pass allow_insecure_auth=True"
+    )
+
+
+# -- one message ---------------------------------------------------------------------
+
+
+def transaction(state: SessionState, envelope: Envelope, options: ConversationOptions) -> Conversation:
+    """MAIL, RCPT, DATA and the data of one message, on an open session.
+
+    With PIPELINING, MAIL, every RCPT and DATA go out in one write and their replies
+    are read together; without it, one command per round trip, stopping at the
+    first failure as Racket does.
+
+    :raises RecipientsRefused: a recipient was refused (or all, with partial delivery).
+    :raises SMTPReplyError: MAIL, DATA or the message was refused.
+    :raises SMTPOutcomeUnknown: the connection failed after the final ``.``.
+    """
+    link, capabilities = state.link, state.capabilities
+    mail = commands.mail(envelope.sender, _mail_parameters(envelope, capabilities))
+    rcpts = [commands.rcpt(r) for r in envelope.recipients]
+    if capabilities.supports("PIPELINING"):
+        results, data_reply = yield from _pipelined_envelope(link, mail, rcpts, envelope, options)
+    else:
+        results, data_reply = yield from _stepwise_envelope(link, mail, rcpts, envelope, options)
+    if data_reply.code != 354:
+        raise SMTPReplyError(data_reply, "DATA", "data")
+    link.in_data = True
+    accepted = [r for r in results if r.accepted]
+    final = yield from _send_data(link, envelope, options.end_of_message, len(accepted) if options.lmtp else 1)
+    link.in_data = False
+    if options.lmtp:
+        by_address = iter(final)
+        results = [RecipientResult(r.address, r.reply, next(by_address)) if r.accepted else r for r in results]
+        result = SendResult(tuple(results), final[-1])
+        if result.refused and not options.partial_delivery:
+            first = result.refused[0]
+            raise RecipientsRefused(first.data_reply or first.reply, ".", "data-end", result.recipients)
+        return result
+    if final[0].code != 250:
+        raise SMTPReplyError(final[0], ".", "data-end")
+    return SendResult(tuple(results), final[0])
 
 
 def _mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str, ...]:
@@ -236,94 +287,41 @@ def _mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[st
     return ("SMTPUTF8",)
 
 
-def _exchange(
-    link: _Link, command: Optional[Command], phase: str, final: bool = False
-) -> Generator[Action, Any, Reply]:
-    """Send ``command`` (if any) and return the reply to it."""
-    if command is not None:
-        if link.parser.has_pending_input:
-            raise SMTPProtocolError(f"the server sent data nobody asked for before {command.display!r}")
-        transcript.debug("C: %s", command.display)
-        yield Send(command.wire)
-    reply: Reply = yield Receive(phase, final)
-    if transcript.isEnabledFor(logging.DEBUG):
-        for number, line in enumerate(reply.lines, 1):
-            separator = " " if number == len(reply.lines) else "-"
-            transcript.debug("S: %d%s%s", reply.code, separator, sanitize(line, limit=1000))
-    return reply
+def _judge_recipients(results: list[RecipientResult], options: ConversationOptions, complete: bool) -> None:
+    """Raise :class:`RecipientsRefused` unless the message may go to the accepted."""
+    refused = [r for r in results if not r.accepted]
+    if refused and (not options.partial_delivery or (complete and len(refused) == len(results))):
+        first = refused[0]
+        raise RecipientsRefused(first.reply, f"RCPT TO:<{first.address}>", "rcpt", tuple(results))
 
 
-def _expect(link: _Link, command: Optional[Command], phase: str, *codes: int) -> Generator[Action, Any, Reply]:
-    """Like :func:`_exchange`, raising :class:`SMTPReplyError` for other codes."""
-    reply = yield from _exchange(link, command, phase)
-    if reply.code not in codes:
-        raise SMTPReplyError(reply, command.display if command else "(connect)", phase)
-    return reply
+def _stepwise_envelope(link: Link, mail: commands.Command, rcpts: list[commands.Command], envelope: Envelope,
+                       options: ConversationOptions) -> Generator[Action, Any, tuple[list[RecipientResult], Reply]]:
+    yield from expect(link, mail, "mail", 250)
+    results: list[RecipientResult] = []
+    for address, rcpt in zip(envelope.recipients, rcpts, strict=True):
+        results.append(RecipientResult(address, (yield from exchange(link, rcpt, "rcpt"))))
+        _judge_recipients(results, options, complete=False)
+    _judge_recipients(results, options, complete=True)
+    return results, (yield from exchange(link, commands.data(), "data"))
 
 
-def _ehlo(link: _Link, name: str) -> Generator[Action, Any, Capabilities]:
-    reply = yield from _expect(link, commands.ehlo(name), "ehlo", 250)
-    return Capabilities.from_ehlo_reply(reply)
-
-
-def _starttls(link: _Link, capabilities: Capabilities, ehlo_name: str) -> Generator[Action, Any, Capabilities]:
-    if not capabilities.supports("STARTTLS"):
-        raise StartTLSNotOffered("STARTTLS was required but the server does not offer it")
-    command = commands.starttls()
-    reply = yield from _exchange(link, command, "starttls")
-    if reply.code != 220:
-        raise StartTLSRefused(reply, command.display, "starttls")
-    if link.parser.has_pending_input:
-        raise SMTPProtocolError(
-            "the server sent plaintext after its 220 to STARTTLS (response injection)"
-        )
-    yield UpgradeTLS()
-    link.secure = True
-    transcript.debug("-- TLS established --")
-    # RFC 3207 section 4.2: forget everything learnt before TLS and greet again.
-    return (yield from _ehlo(link, ehlo_name))
-
-
-def _may_send_credentials(link: _Link, options: ConversationOptions, after_starttls: bool = False) -> bool:
-    secure = link.secure or (after_starttls and options.starttls)
-    return secure or link.loopback or options.allow_insecure_auth
-
-
-def _plaintext_credentials_error() -> SMTPSecurityError:
-    return SMTPSecurityError(
-        "refusing to send credentials over plaintext to a host that is not on this "
-        "machine; use TLS, or pass allow_insecure_auth=True"
-    )
-
-
-def _authenticate(
-    link: _Link, options: ConversationOptions, capabilities: Capabilities
-) -> Generator[Action, Any, None]:
-    credentials = options.credentials
-    assert credentials is not None
-    if not _may_send_credentials(link, options):
-        raise _plaintext_credentials_error()
-    mechanism = credentials.choose(capabilities)
-    exchange = mechanism.start(credentials.username, credentials.password)
-    command = commands.auth(mechanism.name, exchange.initial_response())
-    reply = yield from _exchange(link, command, "auth")
-    challenges = 0
-    while reply.code == 334:
-        challenges += 1
-        try:
-            if challenges > options.max_auth_challenges:
-                raise SMTPProtocolError(f"more than {options.max_auth_challenges} AUTH challenges")
-            challenge = base64.b64decode(reply.text.encode("ascii"), validate=True)
-            answer = exchange.respond(challenge)
-        except (SMTPProtocolError, SASLError, binascii.Error, UnicodeEncodeError, ValueError) as exc:
-            yield from _exchange(link, commands.AUTH_CANCEL, "auth")
-            if isinstance(exc, (SMTPProtocolError, SASLError)):
-                raise
-            raise SMTPProtocolError(f"the server sent an AUTH challenge that cannot be answered: {exc}") from exc
-        reply = yield from _exchange(link, commands.auth_response(answer), "auth")
-    if reply.code != 235:
-        raise SMTPAuthenticationError(reply, command.display, "auth")
-    exchange.finish()
+def _pipelined_envelope(link: Link, mail: commands.Command, rcpts: list[commands.Command], envelope: Envelope,
+                        options: ConversationOptions) -> Generator[Action, Any, tuple[list[RecipientResult], Reply]]:
+    yield from send_commands(link, [mail, *rcpts, commands.data()])
+    mail_reply = yield from receive(link, "mail")
+    results = []
+    for address in envelope.recipients:
+        results.append(RecipientResult(address, (yield from receive(link, "rcpt"))))
+    data_reply = yield from receive(link, "data")
+    if data_reply.code == 354:
+        # The server waits for data now: a failure below can only close the connection.
+        link.in_data = True
+    if mail_reply.code != 250:
+        raise SMTPReplyError(mail_reply, mail.display, "mail")
+    _judge_recipients(results, options, complete=True)
+    link.in_data = False
+    return results, data_reply
 
 
 def _data_chunks(envelope: Envelope) -> Iterator[bytes]:
@@ -339,7 +337,9 @@ def _data_chunks(envelope: Envelope) -> Iterator[bytes]:
         yield b"".join(pending)
 
 
-def _send_data(link: _Link, envelope: Envelope, end_of_message: Callable[[], object]) -> Generator[Action, Any, Reply]:
+def _send_data(link: Link, envelope: Envelope, end_of_message: Callable[[], object],
+               replies: int) -> Generator[Action, Any, list[Reply]]:
+    """Send the data and the final ``.``; return the ``replies`` replies to it."""
     if link.parser.has_pending_input:
         raise SMTPProtocolError("the server sent data nobody asked for after its 354 to DATA")
     transcript.debug("C: <message data: %d octets>", envelope.size)
@@ -347,22 +347,25 @@ def _send_data(link: _Link, envelope: Envelope, end_of_message: Callable[[], obj
         yield Send(chunk)
     end_of_message()  # if it raises, the "." is never sent
     transcript.debug("C: .")
+    final: list[Reply] = []
     try:
         yield Send(commands.END_OF_DATA)
-        reply = yield from _exchange(link, None, "data-end", final=True)
+        while len(final) < replies:
+            final.append((yield from receive(link, "data-end", final=True)))
     except (SMTPTransportError, SMTPTimeout, SMTPProtocolError) as exc:
         raise SMTPOutcomeUnknown(
             f"the connection failed after the final '.' and before its reply ({exc}); "
             "the server may or may not have accepted the message"
         ) from exc
-    if reply.code != 250:
-        raise SMTPReplyError(reply, ".", "data-end")
-    return reply
+    return final
 
 
-def _quit_quietly(link: _Link) -> Generator[Action, Any, None]:
+# -- closing ---------------------------------------------------------------------------
+
+
+def close_session(state: SessionState) -> Generator[Action, Any, None]:
     """QUIT, ignoring whatever goes wrong: the outcome is already decided."""
     try:
-        yield from _exchange(link, commands.quit(), "quit")
+        yield from exchange(state.link, commands.quit(), "quit")
     except (SMTPError, OSError) as exc:
         transcript.debug("QUIT failed, ignored: %s", exc)

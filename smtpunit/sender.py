@@ -18,8 +18,9 @@ from zope.interface import implementer
 from . import parameters
 from .commands import Line, check_port, check_server_address, prepare_envelope
 from .driver import Driver, Timeouts
-from .errors import InvalidArgument, SMTPTimeout, SMTPTransportError
+from .errors import InvalidArgument, SMTPTimeout, SMTPTransportError, TLSHandshakeError
 from .interfaces import ISMTP, ISASLMechanism, ITLSUpgrader, ITransport
+from .policy import TLSPolicy
 from .protocol import ConversationOptions, Credentials, SendResult, converse
 from .providers.tcp import as_connection
 from .providers.tls import CallableTLS, SSLContextTLS
@@ -50,11 +51,43 @@ class _ProcedureTransport:
         return as_connection(self.procedure(host, port), host)
 
 
+@implementer(ITransport)
+class _TLSFromTheStart:
+    """Implicit TLS over any transport: connect, then handshake before the greeting."""
+
+    def __init__(self, transport: Any, tls: Any) -> None:
+        self.transport = transport
+        self.tls = tls
+
+    def connect(self, host: str, port: int, timeout: float) -> Any:
+        plain = self.transport.connect(host, port, timeout)
+        try:
+            return self.tls.wrap(plain, host, timeout)
+        except BaseException:
+            plain.close()
+            raise
+
+
 @dataclass(frozen=True)
 class _Plan:
     options: ConversationOptions
     tls: Any
     timeouts: Timeouts
+    server_name: str
+    policy: TLSPolicy
+
+
+def _policy(tls_policy: Union[TLSPolicy, str, None], tls_encode: TLSEncode) -> TLSPolicy:
+    """The policy asked for; by default STARTTLS whenever ``tls_encode`` is given."""
+    if tls_policy is None:
+        return TLSPolicy.NONE if tls_encode is None or tls_encode is False else TLSPolicy.STARTTLS
+    try:
+        policy = TLSPolicy(tls_policy)
+    except ValueError:
+        raise InvalidArgument(f"tls_policy must be one of {[p.value for p in TLSPolicy]}, not {tls_policy!r}") from None
+    if policy is TLSPolicy.NONE and tls_encode not in (None, False):
+        raise InvalidArgument("tls_policy 'none' contradicts tls_encode")
+    return policy
 
 
 def _check_credential(value: object, what: str) -> str:
@@ -71,13 +104,15 @@ class SMTPUnit:
 
     :param imports: the :class:`~smtpunit.registry.Imports` view of the registry
         the unit was invoked through.
+    :param lmtp: speak LMTP (RFC 2033) instead of SMTP, as the ``lmtp@`` unit does.
     """
 
     smtp_sending_server = parameters.smtp_sending_server
     smtp_sending_end_of_message = parameters.smtp_sending_end_of_message
 
-    def __init__(self, imports: Imports) -> None:
+    def __init__(self, imports: Imports, *, lmtp: bool = False) -> None:
         self._imports = imports
+        self.lmtp = lmtp
 
     def smtp_send_message(
         self,
@@ -92,23 +127,23 @@ class SMTPUnit:
         auth_passwd: Optional[str] = None,
         tcp_connect: TCPConnect = None,
         tls_encode: TLSEncode = None,
-        timeout: Union[Timeouts, float, None] = None,
-        allow_insecure_auth: bool = False,
-        auth_mechanism: Optional[str] = None,
+        **options: Any,
     ) -> SendResult:
         """Connect to ``server_address``:``port_no`` and send one message.
 
-        See :func:`smtpunit.smtp_send_message`.
+        See :func:`smtpunit.smtp_send_message` for the arguments and ``options``.
         """
         server = check_server_address(server_address)
         port = check_port(port_no)
         envelope = prepare_envelope(from_, to, header, message)
-        plan = self._plan(auth_user, auth_passwd, tls_encode, timeout, allow_insecure_auth, auth_mechanism)
-        transport = self._transport(tcp_connect)
+        plan = self._plan(server, auth_user, auth_passwd, tls_encode, **options)
+        transport = self._transport(tcp_connect, plan)
         try:
             connection = transport.connect(server, port, plan.timeouts.connect)
         except TimeoutError:
             raise SMTPTimeout("connect", plan.timeouts.connect) from None
+        except ssl.SSLError as exc:
+            raise TLSHandshakeError(f"TLS handshake with {server}:{port} failed: {exc}") from exc
         except OSError as exc:
             raise SMTPTransportError(f"could not connect to {server}:{port}: {exc}") from exc
         return self._run(connection, envelope, plan)
@@ -125,9 +160,7 @@ class SMTPUnit:
         tls_encode: TLSEncode = None,
         *,
         server_hostname: Optional[str] = None,
-        timeout: Union[Timeouts, float, None] = None,
-        allow_insecure_auth: bool = False,
-        auth_mechanism: Optional[str] = None,
+        **options: Any,
     ) -> SendResult:
         """Racket's ``smtp-send-message*``: send over an open connection, then close it.
 
@@ -137,54 +170,72 @@ class SMTPUnit:
             peer's address.
         """
         envelope = prepare_envelope(from_, to, header, message)
-        plan = self._plan(auth_user, auth_passwd, tls_encode, timeout, allow_insecure_auth, auth_mechanism)
-        if server_hostname is None and isinstance(connection, socket.socket):
-            server_hostname = str(connection.getpeername()[0])
-        return self._run(as_connection(connection, server_hostname or ""), envelope, plan)
+        if server_hostname is None:
+            server_hostname = (str(connection.getpeername()[0]) if isinstance(connection, socket.socket)
+                               else getattr(connection, "server_hostname", ""))
+        plan = self._plan(server_hostname, auth_user, auth_passwd, tls_encode, **options)
+        return self._run(as_connection(connection, server_hostname), envelope, plan)
 
     # -- internals ------------------------------------------------------------------
 
     def _plan(
         self,
+        server_name: str,
         auth_user: Optional[str],
         auth_passwd: Optional[str],
         tls_encode: TLSEncode,
-        timeout: Union[Timeouts, float, None],
-        allow_insecure_auth: bool,
-        auth_mechanism: Optional[str],
+        *,
+        tls_policy: Union[TLSPolicy, str, None] = None,
+        timeout: Union[Timeouts, float, None] = None,
+        allow_insecure_auth: bool = False,
+        auth_mechanism: Optional[str] = None,
+        partial_delivery: bool = False,
     ) -> _Plan:
-        credentials = None
-        if auth_user is not None or auth_passwd is not None:
-            if auth_user is None or auth_passwd is None:
-                raise InvalidArgument("auth_user and auth_passwd go together")
-            mechanisms = self._imports.all(ISASLMechanism)
-            if auth_mechanism is not None and auth_mechanism not in mechanisms:
-                raise InvalidArgument(
-                    f"no SASL mechanism {auth_mechanism!r} is linked (there are: {', '.join(sorted(mechanisms))})")
-            credentials = Credentials(
-                _check_credential(auth_user, "auth_user"),
-                _check_credential(auth_passwd, "auth_passwd"),
-                mechanisms,
-                auth_mechanism,
-            )
-        tls = self._tls(tls_encode)
+        policy = _policy(tls_policy, tls_encode)
+        tls = None
+        if policy is not TLSPolicy.NONE:
+            tls = self._tls(True if tls_encode is None else tls_encode)
         options = ConversationOptions(
             ehlo_name=self.smtp_sending_server(),
-            starttls=tls is not None,
-            credentials=credentials,
+            starttls=policy,
+            credentials=self._credentials(auth_user, auth_passwd, auth_mechanism),
             end_of_message=self.smtp_sending_end_of_message(),
-            allow_insecure_auth=allow_insecure_auth,
+            allow_insecure_auth=bool(allow_insecure_auth),
+            partial_delivery=bool(partial_delivery),
+            lmtp=self.lmtp,
         )
-        return _Plan(options, tls, Timeouts.coerce(timeout))
+        return _Plan(options, tls, Timeouts.coerce(timeout), server_name, policy)
 
-    def _transport(self, tcp_connect: TCPConnect) -> Any:
+    def _credentials(
+        self, auth_user: Optional[str], auth_passwd: Optional[str], auth_mechanism: Optional[str]
+    ) -> Optional[Credentials]:
+        if auth_user is None and auth_passwd is None:
+            return None
+        if auth_user is None or auth_passwd is None:
+            raise InvalidArgument("auth_user and auth_passwd go together")
+        mechanisms = self._imports.all(ISASLMechanism)
+        if auth_mechanism is not None and auth_mechanism not in mechanisms:
+            raise InvalidArgument(
+                f"no SASL mechanism {auth_mechanism!r} is linked (there are: {', '.join(sorted(mechanisms))})")
+        return Credentials(
+            _check_credential(auth_user, "auth_user"),
+            _check_credential(auth_passwd, "auth_passwd"),
+            mechanisms,
+            auth_mechanism,
+        )
+
+    def _transport(self, tcp_connect: TCPConnect, plan: _Plan) -> Any:
         if tcp_connect is None:
-            return self._imports(ITransport)
-        if ITransport.providedBy(tcp_connect):
-            return tcp_connect
-        if callable(tcp_connect):
-            return _ProcedureTransport(tcp_connect)
-        raise InvalidArgument(f"tcp_connect must be a procedure or an ITransport, not {tcp_connect!r}")
+            transport = self._imports(ITransport)
+        elif ITransport.providedBy(tcp_connect):
+            transport = tcp_connect
+        elif callable(tcp_connect):
+            transport = _ProcedureTransport(tcp_connect)
+        else:
+            raise InvalidArgument(f"tcp_connect must be a procedure or an ITransport, not {tcp_connect!r}")
+        if plan.policy is TLSPolicy.IMPLICIT:
+            return _TLSFromTheStart(transport, plan.tls)
+        return transport
 
     def _tls(self, tls_encode: TLSEncode) -> Any:
         if tls_encode is None or tls_encode is False:
@@ -202,7 +253,7 @@ class SMTPUnit:
         )
 
     def _run(self, connection: Any, envelope: Any, plan: _Plan) -> SendResult:
-        driver = Driver(connection, plan.timeouts, plan.tls)
+        driver = Driver(connection, plan.timeouts, plan.tls, plan.server_name)
         try:
             conversation = converse(
                 driver.parser,

@@ -18,6 +18,7 @@ from .commands import Line
 from .driver import Timeouts
 from .interfaces import ISMTP
 from .parameters import smtp_sending_end_of_message, smtp_sending_server
+from .policy import TLSPolicy
 from .protocol import SendResult
 from .registry import invoke
 from .sender import SMTPUnit, TCPConnect, TLSEncode
@@ -51,9 +52,11 @@ def smtp_send_message(
     auth_passwd: Optional[str] = None,
     tcp_connect: TCPConnect = None,
     tls_encode: TLSEncode = None,
+    tls_policy: Union[TLSPolicy, str, None] = None,
     timeout: Union[Timeouts, float, None] = None,
     allow_insecure_auth: bool = False,
     auth_mechanism: Optional[str] = None,
+    partial_delivery: bool = False,
 ) -> SendResult:
     """Connect to ``server_address``:``port_no`` and send one message (Racket's
     ``smtp-send-message``).
@@ -76,9 +79,18 @@ def smtp_send_message(
     :param tls_encode: require STARTTLS: ``True`` for the verified default, an
         ``ssl.SSLContext``, an :class:`~smtpunit.interfaces.ITLSUpgrader`, or
         ``encode(sock, server_hostname=name)`` returning the TLS socket.
+    :param tls_policy: a :class:`~smtpunit.policy.TLSPolicy` (or its value):
+        ``"starttls"`` (required; the default when ``tls_encode`` is given),
+        ``"opportunistic"`` (opt-in, open to stripping), ``"implicit"`` (TLS from
+        the first byte, with ``tls_encode``'s context or the default), ``"none"``.
+        TLS always verifies the name ``server_address``, wherever ``tcp_connect``
+        connected.
     :param timeout: a :class:`~smtpunit.driver.Timeouts`, or seconds for every wait.
     :param allow_insecure_auth: permit credentials over plaintext to a host that is
         not on this machine.
+    :param partial_delivery: when some recipients are refused, send to the others
+        (the refused are in the result) instead of failing with
+        :class:`~smtpunit.errors.RecipientsRefused`.
     :returns: the :class:`~smtpunit.protocol.SendResult` (Racket returns nothing).
     :raises ValueError: (:class:`~smtpunit.errors.SMTPInputError`) for bad input,
         before anything is sent.
@@ -87,8 +99,8 @@ def smtp_send_message(
     return _default_unit().smtp_send_message(
         server_address, from_, to, header, message, port_no,
         auth_user=auth_user, auth_passwd=auth_passwd, tcp_connect=tcp_connect,
-        tls_encode=tls_encode, timeout=timeout, allow_insecure_auth=allow_insecure_auth,
-        auth_mechanism=auth_mechanism,
+        tls_encode=tls_encode, tls_policy=tls_policy, timeout=timeout, allow_insecure_auth=allow_insecure_auth,
+        auth_mechanism=auth_mechanism, partial_delivery=partial_delivery,
     )
 
 

@@ -21,6 +21,7 @@ from smtpunit.errors import (
     StartTLSRefused,
     UnsupportedByServer,
 )
+from smtpunit.policy import TLSPolicy
 from smtpunit.protocol import (
     ConversationOptions,
     Credentials,
@@ -438,7 +439,7 @@ def test_credentials_allowed_over_implicit_tls():
 def test_starttls_then_ehlo_again():
     script = [GREETING, EHLO_TLS, b"220 2.0.0 go\r\n", EHLO_PLAIN, OK, OK, OK, GO_AHEAD, QUEUED, BYE]
     run = Run(script)
-    run(envelope(), options(starttls=True), loopback=False)
+    run(envelope(), options(starttls=TLSPolicy.STARTTLS), loopback=False)
     assert run.wire == b"EHLO localhost\r\nSTARTTLS\r\n" + RACKET_WIRE
     upgrade_at = next(i for i, a in enumerate(run.actions) if isinstance(a, UpgradeTLS))
     assert run.actions[upgrade_at + 1] == Send(b"EHLO localhost\r\n")
@@ -450,14 +451,14 @@ def test_starttls_then_ehlo_again():
 def test_starttls_advertised_lower_case_is_used():
     script = [GREETING, b"250-mx\r\n250 starttls\r\n", b"220 go\r\n", EHLO_PLAIN, OK, OK, OK, GO_AHEAD, QUEUED, BYE]
     run = Run(script)
-    run(envelope(), options(starttls=True))
+    run(envelope(), options(starttls=TLSPolicy.STARTTLS))
     assert run.upgraded()
 
 
 def test_starttls_not_offered():
     run = Run([GREETING, EHLO_PLAIN, BYE])
     with pytest.raises(StartTLSNotOffered) as info:
-        run(envelope(), options(starttls=True, credentials=credentials()), loopback=False)
+        run(envelope(), options(starttls=TLSPolicy.STARTTLS, credentials=credentials()), loopback=False)
     assert isinstance(info.value, SMTPTLSError)
     assert run.wire == b"EHLO localhost\r\nQUIT\r\n"
     assert not run.upgraded()
@@ -466,7 +467,7 @@ def test_starttls_not_offered():
 def test_starttls_refused():
     run = Run([GREETING, EHLO_TLS, b"454 4.7.0 TLS not available\r\n", BYE])
     with pytest.raises(StartTLSRefused) as info:
-        run(envelope(), options(starttls=True, credentials=credentials()), loopback=False)
+        run(envelope(), options(starttls=TLSPolicy.STARTTLS, credentials=credentials()), loopback=False)
     error = info.value
     assert isinstance(error, SMTPReplyError)
     assert isinstance(error, SMTPTLSError)
@@ -480,7 +481,7 @@ def test_starttls_refused():
 def test_plaintext_injected_after_starttls_220_is_rejected():
     run = Run([GREETING, EHLO_TLS, b"220 go\r\n250 injected\r\n"])
     with pytest.raises(SMTPProtocolError):
-        run(envelope(), options(starttls=True), loopback=False)
+        run(envelope(), options(starttls=TLSPolicy.STARTTLS), loopback=False)
     assert not run.upgraded()
     assert run.wire == b"EHLO localhost\r\nSTARTTLS\r\n"
 
@@ -488,7 +489,7 @@ def test_plaintext_injected_after_starttls_220_is_rejected():
 def test_partial_line_injected_after_starttls_220_is_rejected():
     run = Run([GREETING, EHLO_TLS, b"220 go\r\n25"])
     with pytest.raises(SMTPProtocolError):
-        run(envelope(), options(starttls=True), loopback=False)
+        run(envelope(), options(starttls=TLSPolicy.STARTTLS), loopback=False)
     assert not run.upgraded()
 
 
@@ -497,7 +498,7 @@ def test_only_post_tls_capabilities_count():
     post_tls = b"250-mx\r\n250 8BITMIME\r\n"
     run = Run([GREETING, pre_tls, b"220 go\r\n", post_tls, BYE])
     with pytest.raises(UnsupportedByServer):
-        run(envelope(sender="ä@x.org"), options(starttls=True), loopback=False)
+        run(envelope(sender="ä@x.org"), options(starttls=TLSPolicy.STARTTLS), loopback=False)
     assert run.upgraded()
     assert b"MAIL" not in run.wire
     assert run.wire.endswith(b"STARTTLS\r\nEHLO localhost\r\nQUIT\r\n")
@@ -506,7 +507,7 @@ def test_only_post_tls_capabilities_count():
 def test_post_tls_auth_with_credentials():
     script = [GREETING, EHLO_TLS, b"220 go\r\n", EHLO_AUTH, b"235 ok\r\n", OK, OK, OK, GO_AHEAD, QUEUED, BYE]
     run = Run(script)
-    run(envelope(), options(starttls=True, credentials=credentials()), secure=False, loopback=False)
+    run(envelope(), options(starttls=TLSPolicy.STARTTLS, credentials=credentials()), secure=False, loopback=False)
     upgrade_at = next(i for i, a in enumerate(run.actions) if isinstance(a, UpgradeTLS))
     before = b"".join(a.data for a in run.actions[:upgrade_at] if isinstance(a, Send))
     after = b"".join(a.data for a in run.actions[upgrade_at:] if isinstance(a, Send))
@@ -553,3 +554,60 @@ def test_early_reply_after_354_is_refused_before_any_data():
     with pytest.raises(SMTPProtocolError, match="354"):
         run(envelope(), options())
     assert not any(chunk.startswith(b"Subject") for chunk in run.sent)
+
+
+# -- PIPELINING ------------------------------------------------------------------------
+
+EHLO_PIPELINING = b"250-mx.example.org\r\n250 PIPELINING\r\n"
+REFUSED = b"550 5.1.1 no such user\r\n"
+
+
+def test_pipelining_sends_the_envelope_in_one_write_with_the_same_bytes():
+    run = Run(happy_script(EHLO_PIPELINING))
+    run(envelope(), options())
+    assert run.wire == RACKET_WIRE
+    assert run.sent[1] == b"MAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\nRCPT TO:<c@z.org>\r\nDATA\r\n"
+
+
+def test_pipelined_refusal_in_the_middle_sends_no_data_and_no_command():
+    from smtpunit.errors import RecipientsRefused
+
+    run = Run([GREETING, EHLO_PIPELINING, OK, REFUSED, OK, GO_AHEAD])
+    with pytest.raises(RecipientsRefused) as caught:
+        run(envelope(recipients=("b@y.org", "bad@y.org", "c@z.org")), options())
+    assert [r.reply.code for r in caught.value.recipients] == [250, 550, 250]
+    assert caught.value.command == "RCPT TO:<bad@y.org>"
+    assert len(run.sent) == 2, "after a 354 nothing may be sent: the connection is only closed"
+
+
+def test_pipelined_all_refused_gets_554_for_data_and_quits():
+    from smtpunit.errors import RecipientsRefused
+
+    run = Run([GREETING, EHLO_PIPELINING, OK, REFUSED, REFUSED, b"554 5.5.1 no valid recipients\r\n", BYE])
+    with pytest.raises(RecipientsRefused):
+        run(envelope(), options(partial_delivery=True))
+    assert run.sent[-1] == b"QUIT\r\n"
+
+
+def test_pipelined_partial_delivery_reports_the_refused():
+    run = Run([GREETING, EHLO_PIPELINING, OK, OK, REFUSED, GO_AHEAD, QUEUED, BYE])
+    result = run(envelope(), options(partial_delivery=True))
+    assert result.accepted == ("b@y.org",)
+    assert [r.address for r in result.refused] == ["c@z.org"]
+
+
+def test_pipelined_mail_refusal_is_reported_as_mail():
+    run = Run([GREETING, EHLO_PIPELINING, b"553 5.1.8 bad sender\r\n", b"503 no\r\n", b"503 no\r\n", b"503 no\r\n", BYE])
+    with pytest.raises(SMTPReplyError) as caught:
+        run(envelope(), options())
+    assert (caught.value.code, caught.value.phase) == (553, "mail")
+    assert run.sent[-1] == b"QUIT\r\n"
+
+
+def test_stepwise_refusal_stops_at_the_first_refused_recipient():
+    from smtpunit.errors import RecipientsRefused
+
+    run = Run([GREETING, EHLO_PLAIN, OK, OK, REFUSED, BYE])
+    with pytest.raises(RecipientsRefused):
+        run(envelope(recipients=("b@y.org", "bad@y.org", "c@z.org")), options())
+    assert b"RCPT TO:<c@z.org>" not in run.wire and run.sent[-1] == b"QUIT\r\n"

@@ -15,11 +15,26 @@ from .tcp import SocketConnection, TCPTransport
 __all__ = ["CallableTLS", "ImplicitTLSTransport", "SSLContextTLS", "default_context"]
 
 
-def default_context() -> ssl.SSLContext:
-    """A client context that verifies the certificate chain and host name against the
-    system's trusted CAs and refuses anything older than TLS 1.2."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+def default_context(
+    *,
+    cafile: Optional[str] = None,
+    certfile: Optional[str] = None,
+    keyfile: Optional[str] = None,
+    password: Optional[str] = None,
+) -> ssl.SSLContext:
+    """A client context that verifies the certificate chain and host name and refuses
+    anything older than TLS 1.2.
+
+    :param cafile: trust these CAs (PEM) instead of the system's.
+    :param certfile: a client certificate chain (PEM) to present, for servers that
+        authenticate clients by certificate...
+    :param keyfile: ...its private key, if not in ``certfile``...
+    :param password: ...and the key's password, if it is encrypted.
+    """
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if certfile is not None:
+        context.load_cert_chain(certfile, keyfile, password)
     return context
 
 

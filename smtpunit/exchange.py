@@ -1,0 +1,103 @@
+"""The vocabulary between the sans-IO conversation and its drivers.
+
+A conversation is a generator. It yields an :data:`Action` -- :class:`Send` these
+bytes, :class:`Receive` the next reply, :class:`UpgradeTLS` now -- and the driver
+resumes it with the result (a :class:`~smtpunit.reply.Reply` for
+:class:`Receive`), or throws the I/O's failure into it. :func:`exchange` is the
+step everything else is built of: send a command, read its reply, log both.
+
+The transcript goes to the ``smtpunit.transcript`` logger at DEBUG level, with
+credentials and message data redacted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+from .commands import Command
+from .errors import SMTPProtocolError, SMTPReplyError
+from .reply import Reply, ReplyParser, sanitize
+
+__all__ = ["Send", "Receive", "UpgradeTLS", "Action", "Link", "exchange", "expect", "send_commands", "receive",
+           "transcript"]
+
+transcript = logging.getLogger("smtpunit.transcript")
+
+
+@dataclass(frozen=True)
+class Send:
+    """Write these bytes."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Receive:
+    """Resume me with the next reply. ``final`` marks the wait after the data."""
+
+    phase: str
+    final: bool = False
+
+
+@dataclass(frozen=True)
+class UpgradeTLS:
+    """Run the TLS handshake on the connection now; resume me when it is secure."""
+
+
+Action = Union[Send, Receive, UpgradeTLS]
+
+
+@dataclass
+class Link:
+    """What a conversation knows of the connection it runs over.
+
+    :ivar parser: the reply parser the driver feeds.
+    :ivar secure: the connection is encrypted (implicit TLS or after STARTTLS).
+    :ivar loopback: the server is on this machine.
+    :ivar in_data: message data has begun and the final ``.`` is not yet sent:
+        no command may be sent, only the connection closed.
+    """
+
+    parser: ReplyParser
+    secure: bool
+    loopback: bool
+    in_data: bool = False
+
+
+def send_commands(link: Link, commands: Iterable[Command]) -> Generator[Action, Any, None]:
+    """Write ``commands`` in one piece (a PIPELINING group, or a single command)."""
+    if link.parser.has_pending_input:
+        raise SMTPProtocolError("the server sent data nobody asked for")
+    wire = []
+    for command in commands:
+        transcript.debug("C: %s", command.display)
+        wire.append(command.wire)
+    yield Send(b"".join(wire))
+
+
+def receive(link: Link, phase: str, final: bool = False) -> Generator[Action, Any, Reply]:
+    """Wait for the next reply and log it."""
+    reply: Reply = yield Receive(phase, final)
+    if transcript.isEnabledFor(logging.DEBUG):
+        for number, line in enumerate(reply.lines, 1):
+            separator = " " if number == len(reply.lines) else "-"
+            transcript.debug("S: %d%s%s", reply.code, separator, sanitize(line, limit=1000))
+    return reply
+
+
+def exchange(link: Link, command: Optional[Command], phase: str) -> Generator[Action, Any, Reply]:
+    """Send ``command`` (if any) and return the reply to it."""
+    if command is not None:
+        yield from send_commands(link, (command,))
+    return (yield from receive(link, phase))
+
+
+def expect(link: Link, command: Optional[Command], phase: str, *codes: int) -> Generator[Action, Any, Reply]:
+    """Like :func:`exchange`, raising :class:`~smtpunit.errors.SMTPReplyError` for other codes."""
+    reply = yield from exchange(link, command, phase)
+    if reply.code not in codes:
+        raise SMTPReplyError(reply, command.display if command else "(connect)", phase)
+    return reply
