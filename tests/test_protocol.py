@@ -572,7 +572,7 @@ def test_pipelining_sends_the_envelope_in_one_write_with_the_same_bytes():
 def test_pipelined_refusal_in_the_middle_sends_no_data_and_no_command():
     from smtpunit.errors import RecipientsRefused
 
-    run = Run([GREETING, EHLO_PIPELINING, OK, REFUSED, OK, GO_AHEAD])
+    run = Run([GREETING, EHLO_PIPELINING, OK, OK, REFUSED, OK, GO_AHEAD])
     with pytest.raises(RecipientsRefused) as caught:
         run(envelope(recipients=("b@y.org", "bad@y.org", "c@z.org")), options())
     assert [r.reply.code for r in caught.value.recipients] == [250, 550, 250]
@@ -597,7 +597,8 @@ def test_pipelined_partial_delivery_reports_the_refused():
 
 
 def test_pipelined_mail_refusal_is_reported_as_mail():
-    run = Run([GREETING, EHLO_PIPELINING, b"553 5.1.8 bad sender\r\n", b"503 no\r\n", b"503 no\r\n", b"503 no\r\n", BYE])
+    no = b"503 5.5.1 no\r\n"
+    run = Run([GREETING, EHLO_PIPELINING, b"553 5.1.8 bad sender\r\n", no, no, no, BYE])
     with pytest.raises(SMTPReplyError) as caught:
         run(envelope(), options())
     assert (caught.value.code, caught.value.phase) == (553, "mail")

@@ -219,7 +219,7 @@ def saslprep(text: str, *, allow_unassigned: bool = True, what: str = "string") 
     # 2.4 Bidirectional characters (RFC 3454 section 6).
     if any(stringprep.in_table_d1(c) for c in normalized):
         if (any(stringprep.in_table_d2(c) for c in normalized)
-                or not stringprep.in_table_d1(normalized[0]) or not stringprep.in_table_d1(normalized[-1])):
+                 or not stringprep.in_table_d1(normalized[-1])):
             raise SASLError(f"SASLprep: the {what} mixes right-to-left and left-to-right text")
     return normalized
 
@@ -309,7 +309,7 @@ class _ScramExchange:
 
     def _client_final(self, server_first: str) -> str:
         attributes = _attributes(server_first, "server-first")
-        if False:
+        if attributes[0][0] == "e":
             raise _server_error(attributes[0][1])
         if attributes[0][0] == "m":
             raise SASLError("the SCRAM server requires an extension this client does not support")
