@@ -10,8 +10,9 @@ from .driver import Timeouts
 from .errors import *  # noqa: F401,F403 -- the error tree is public API
 from .interfaces import ISMTP, IConnection, ISASLExchange, ISASLMechanism, ITLSUpgrader, ITransport
 from .parameters import Parameter
+from .policy import TLSPolicy
 from .protocol import RecipientResult, SendResult
-from .registry import Imports, Slot, Unit, invoke, link, provide, resolve
+from .registry import ALL, Imports, Slot, Unit, invoke, link, provide, resolve, resolve_all
 from .reply import Reply
 from .sender import SMTPUnit
 from .smtp import (
@@ -20,11 +21,12 @@ from .smtp import (
     smtp_sending_end_of_message,
     smtp_sending_server,
 )
-from .units import default_registry, default_units, smtp_unit
+from .units import default_registry, default_units, lmtp_unit, smtp_unit
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALL",
     "Capabilities",
     "IConnection",
     "ISASLExchange",
@@ -38,6 +40,7 @@ __all__ = [
     "Reply",
     "SMTPUnit",
     "SendResult",
+    "TLSPolicy",
     "Slot",
     "Timeouts",
     "Unit",
@@ -45,8 +48,10 @@ __all__ = [
     "default_units",
     "invoke",
     "link",
+    "lmtp_unit",
     "provide",
     "resolve",
+    "resolve_all",
     "smtp_send_message",
     "smtp_send_message_star",
     "smtp_sending_end_of_message",

@@ -27,7 +27,8 @@ The tree::
     └── LinkError                             units could not be linked into a registry
         ├── MissingImport                     a unit imports a signature no unit exports
         ├── ConflictingExports                two units export the same signature
-        └── ContractViolation                 a provider fails verifyObject or an invariant
+        ├── ContractViolation                 a provider fails verifyObject or an invariant
+        └── DiscoveryError                    entry-point providers failed to load (strict mode)
 
 Every reply error carries the reply code, the enhanced status code when the server
 sent one, the reply text, the command that failed (with credentials redacted) and
@@ -68,6 +69,7 @@ __all__ = [
     "MissingImport",
     "ConflictingExports",
     "ContractViolation",
+    "DiscoveryError",
 ]
 
 
@@ -229,3 +231,15 @@ class ConflictingExports(LinkError):
 
 class ContractViolation(LinkError):
     """A provider does not implement its signature or breaks one of its invariants."""
+
+
+class DiscoveryError(LinkError):
+    """Providers declared through entry points failed to load (raised in strict mode).
+
+    :ivar problems: each :class:`~smtpunit.discovery.Problem`, naming the provider
+        and the reason.
+    """
+
+    def __init__(self, message: str, problems: tuple[Any, ...]) -> None:
+        super().__init__(message)
+        self.problems = problems

@@ -1,26 +1,33 @@
 """The built-in units and the default linked registry.
 
-===================  ===============================  =====================
-unit                 exports                          imports
-===================  ===============================  =====================
-``smtp@``            ``ISMTP``                        ``ITransport``, ``ITLSUpgrader``, ``ISASLMechanism['*']``
-``tcp@``             ``ITransport``                   --
-``tls@``             ``ITLSUpgrader``                 --
-``sasl-plain@``      ``ISASLMechanism['PLAIN']``      --
-===================  ===============================  =====================
+===================  ==================================  ======================================
+unit                 exports                             imports
+===================  ==================================  ======================================
+``smtp@``            ``ISMTP``                           ``ITransport``, ``ITLSUpgrader``, ``ISASLMechanism['*']``
+``lmtp@``            ``ISMTP['lmtp']``                   the same
+``transport@``       ``ITransport``                      ``ITransport['tcp']`` (or as configured)
+``tls@``             ``ITLSUpgrader``                    ``ITLSUpgrader['ssl']`` (or as configured)
+(entry points)       ``ITransport['tcp']``, ``ITLSUpgrader['ssl']``, ``ISASLMechanism['PLAIN']``, ...
+===================  ==================================  ======================================
+
+Every provider but the ``ISMTP`` units comes from the entry points
+(:mod:`smtpunit.discovery`), smtpunit's own included.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from typing import Any, Optional
 
+from zope.interface import Invalid
+from zope.interface.interface import InterfaceClass
 from zope.interface.registry import Components
 
+from .discovery import Discovery, discover, make_provider
+from .errors import ContractViolation
 from .interfaces import ISMTP, ISASLMechanism, ITLSUpgrader, ITransport
-from .providers.sasl import CramMD5Mechanism, LoginMechanism, PlainMechanism, ScramSHA256Mechanism, XOAuth2Mechanism
-from .providers.tcp import TCPTransport
-from .providers.tls import SSLContextTLS
-from .registry import ALL, Slot, Unit, link
+from .registry import ALL, Imports, Slot, Unit, link
 from .sender import SMTPUnit
 
 __all__ = ["smtp_unit", "lmtp_unit", "default_units", "default_registry"]
@@ -42,21 +49,60 @@ lmtp_unit = Unit(
 """``smtp@`` speaking LMTP (RFC 2033): ``invoke(registry, ISMTP, "lmtp")``."""
 
 
-def default_units() -> tuple[Unit, ...]:
-    """``smtp@`` and the built-in providers of what it imports."""
+def _default_slot(interface: InterfaceClass, choice: Any, found: Discovery) -> Unit:
+    """The unit filling the unnamed slot of ``interface``: an alias of a discovered
+    provider named ``choice``, or ``choice`` itself (a provider or a dotted path)."""
+    label = f"{interface.__name__.lower()}@"
+    if isinstance(choice, str) and choice in found.names(interface):
+        def alias(imports: Imports) -> Any:
+            return imports(interface, choice)
+
+        return Unit(label, interface, alias, imports=(Slot(interface, choice),))
+    return Unit(label, interface, functools.partial(_configured, interface, choice))
+
+
+def _configured(interface: InterfaceClass, choice: Any, name: str = "") -> Any:
+    try:
+        return make_provider(interface, choice, name)
+    except Invalid as exc:
+        raise ContractViolation(f"configured {interface.__name__} {choice!r} is not a provider: {exc}") from exc
+
+
+def default_units(
+    *,
+    transport: Any = "tcp",
+    tls: Any = "ssl",
+    sasl: Optional[Mapping[str, Any]] = None,
+    strict: bool = False,
+) -> tuple[Unit, ...]:
+    """``smtp@``, ``lmtp@`` and the providers found through entry points.
+
+    Explicit configuration wins over discovery:
+
+    :param transport: the default transport: the name of a discovered one
+        (``"tcp"``, ``"smtps"``), a dotted path ``"package.module:object"``, or a provider.
+    :param tls: the default STARTTLS upgrader, likewise (``"ssl"``).
+    :param sasl: mechanisms by name (providers or dotted paths) that replace or add
+        to the discovered ones.
+    :param strict: raise :class:`~smtpunit.errors.DiscoveryError` if any entry point fails.
+    """
+    found = discover(strict=strict)
+    overrides = {Slot(ISASLMechanism, name): target for name, target in (sasl or {}).items()}
+    units = [u for u in found.units if u.export_slot not in overrides]
+    units += [Unit(f"configured {slot}", slot, functools.partial(_configured, ISASLMechanism, target, slot.name))
+              for slot, target in overrides.items()]
     return (
         smtp_unit,
         lmtp_unit,
-        Unit("tcp@", ITransport, TCPTransport),
-        Unit("tls@", ITLSUpgrader, SSLContextTLS),
-        Unit("sasl-plain@", Slot(ISASLMechanism, "PLAIN"), PlainMechanism),
-        Unit("sasl-login@", Slot(ISASLMechanism, "LOGIN"), LoginMechanism),
-        Unit("sasl-cram-md5@", Slot(ISASLMechanism, "CRAM-MD5"), CramMD5Mechanism),
-        Unit("sasl-xoauth2@", Slot(ISASLMechanism, "XOAUTH2"), XOAuth2Mechanism),
-        Unit("sasl-scram-sha-256@", Slot(ISASLMechanism, "SCRAM-SHA-256"), ScramSHA256Mechanism),
+        _default_slot(ITransport, transport, found),
+        _default_slot(ITLSUpgrader, tls, found),
+        *units,
     )
 
 
-def default_registry() -> Components:
-    """A new registry with the default units linked; change it freely."""
-    return link(*default_units(), name="smtpunit.default")
+def default_registry(**config: Any) -> Components:
+    """A new registry with the default units linked; change it freely.
+
+    Takes the keyword arguments of :func:`default_units`.
+    """
+    return link(*default_units(**config), name="smtpunit.default")

@@ -140,8 +140,9 @@ def start_server(certs: Certificates) -> Iterator[Any]:
         implicit_tls: bool = False,
         server_context: Optional[ssl.SSLContext] = None,
         refuse: frozenset[str] = frozenset(),
+        handler: Optional[RecordingHandler] = None,
     ) -> RunningServer:
-        handler = RecordingHandler(refuse=refuse)
+        handler = handler or RecordingHandler(refuse=refuse)
         context = server_context or certs.server_context
         kwargs: dict[str, Any] = {}
         if starttls:
