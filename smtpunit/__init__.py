@@ -16,6 +16,7 @@ from .registry import ALL, Imports, Slot, Unit, invoke, link, provide, resolve, 
 from .reply import Reply
 from .sender import SMTPUnit
 from .smtp import (
+    current_registry,
     smtp_send_message,
     smtp_send_message_star,
     smtp_sending_end_of_message,
@@ -44,6 +45,7 @@ __all__ = [
     "Slot",
     "Timeouts",
     "Unit",
+    "current_registry",
     "default_registry",
     "default_units",
     "invoke",

@@ -3,7 +3,8 @@
 As Racket's ``smtp@`` is made from the ``net/smtp`` module, this module is the
 ``smtp@`` unit invoked in the default registry (:func:`smtpunit.units.default_registry`):
 ``verifyObject(ISMTP, smtpunit.smtp)`` holds. To change a provider, link your own
-registry and :func:`~smtpunit.registry.invoke` it instead.
+registry and :func:`~smtpunit.registry.invoke` it, or parameterize
+:data:`current_registry` with it.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from .parameters import smtp_sending_end_of_message, smtp_sending_server
 from .policy import TLSPolicy
 from .protocol import SendResult
 from .registry import invoke
-from .sender import SMTPUnit, TCPConnect, TLSEncode
+from .sender import TCPConnect, TLSEncode
 
 moduleProvides(ISMTP)
 
 __all__ = [
+    "current_registry",
     "smtp_send_message",
     "smtp_send_message_star",
     "smtp_sending_server",
@@ -96,7 +98,7 @@ def smtp_send_message(
         before anything is sent.
     :raises smtpunit.errors.SMTPError: for every failure; see :mod:`smtpunit.errors`.
     """
-    return _default_unit().smtp_send_message(
+    return _unit().smtp_send_message(
         server_address, from_, to, header, message, port_no,
         auth_user=auth_user, auth_passwd=auth_passwd, tcp_connect=tcp_connect,
         tls_encode=tls_encode, tls_policy=tls_policy, timeout=timeout, allow_insecure_auth=allow_insecure_auth,
@@ -119,6 +121,6 @@ def smtp_send_message_star(
 
     Takes the keyword options of :meth:`smtpunit.sender.SMTPUnit.smtp_send_message_star`.
     """
-    return _default_unit().smtp_send_message_star(
+    return _unit().smtp_send_message_star(
         connection, from_, to, header, message, auth_user, auth_passwd, tls_encode, **options
     )

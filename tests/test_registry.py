@@ -206,3 +206,11 @@ def test_unit_sees_only_what_it_imports():
 def test_resolve_of_an_absent_slot_is_a_lookup_error():
     with pytest.raises(LookupError, match="ITransport"):
         resolve(Components(), ITransport)
+
+
+def test_current_registry_routes_the_module_functions():
+    outbox = Outbox()
+    with smtpunit.current_registry.parameterize(link(provide(ISMTP, outbox))):
+        smtpunit.smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["routed"])
+    assert [m.lines for m in outbox.messages] == [(b"routed",)]
+    assert smtpunit.current_registry() is None
