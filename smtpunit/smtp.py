@@ -35,11 +35,26 @@ __all__ = [
 ]
 
 
+current_registry: Parameter[Optional[Components]] = Parameter("current_registry", None)
+"""The registry the module-level functions invoke ``ISMTP`` from; ``None`` (the
+default) means a default registry made once. Parameterize it to route every send in
+a block -- a test, a request -- through other units::
+
+    with smtpunit.current_registry.parameterize(my_registry):
+        smtpunit.smtp_send_message(...)   # uses my_registry's ISMTP
+"""
+
+
 @functools.cache
-def _default_unit() -> SMTPUnit:
+def _default_unit() -> Any:
     from .units import default_registry
 
-    return invoke(default_registry())  # type: ignore[no-any-return]
+    return invoke(default_registry())
+
+
+def _unit() -> Any:
+    registry = current_registry()
+    return _default_unit() if registry is None else invoke(registry)
 
 
 def smtp_send_message(
