@@ -14,11 +14,12 @@ from collections.abc import Iterable
 from typing import Any, Optional, Union
 
 from zope.interface import moduleProvides
+from zope.interface.registry import Components
 
 from .commands import Line
 from .driver import Timeouts
 from .interfaces import ISMTP
-from .parameters import smtp_sending_end_of_message, smtp_sending_server
+from .parameters import Parameter, smtp_sending_end_of_message, smtp_sending_server
 from .policy import TLSPolicy
 from .protocol import SendResult
 from .registry import invoke
