@@ -219,7 +219,7 @@ def saslprep(text: str, *, allow_unassigned: bool = True, what: str = "string") 
     # 2.4 Bidirectional characters (RFC 3454 section 6).
     if any(stringprep.in_table_d1(c) for c in normalized):
         if (any(stringprep.in_table_d2(c) for c in normalized)
-                 or not stringprep.in_table_d1(normalized[-1])):
+                or not stringprep.in_table_d1(normalized[0]) or not stringprep.in_table_d1(normalized[-1])):
             raise SASLError(f"SASLprep: the {what} mixes right-to-left and left-to-right text")
     return normalized
 
@@ -340,7 +340,8 @@ class _ScramExchange:
         return f"{without_proof},p={_b64(proof)}"
 
     def _verify(self, server_final: str) -> None:
-        assert self._server_signature is not None
+        if self._server_signature is None:  # the server-first message was refused
+            raise SASLError("the SCRAM exchange already failed")
         key, value = _attributes(server_final, "server-final")[0]
         if key == "e":
             raise _server_error(value)
@@ -383,8 +384,7 @@ class ScramSHA256Mechanism:
         nonce = self._nonce_factory()
         if not _PRINTABLE_NONCE.fullmatch(nonce):
             raise SASLError("the SCRAM client nonce must be printable ASCII without ','")
-        return _ScramExchange(
-            saslprep(username, what="user name"),
-            saslprep(password, what="password"),
-            nonce,
-        )
+        prepared = saslprep(username, what="user name")
+        if not prepared:
+            raise SASLError("the SCRAM user name is empty after SASLprep")
+        return _ScramExchange(prepared, saslprep(password, what="password"), nonce)
