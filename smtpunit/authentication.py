@@ -27,6 +27,10 @@ that never reveal the password first. XOAUTH2 takes a token, not a password, so 
 is used only when named."""
 
 
+NAMED_ONLY = frozenset({"XOAUTH2"})
+"""Mechanisms never chosen automatically: XOAUTH2 sends the password as a bearer token."""
+
+
 @dataclass(frozen=True)
 class Credentials:
     """A user name and password (or token) for AUTH, and the SASL mechanisms to use.
@@ -65,7 +69,7 @@ class Credentials:
             return self.mechanisms[self.requested]
         if not offered:
             offered = ("PLAIN",)
-        ranked = [*self.preference, *sorted(set(self.mechanisms) - set(self.preference))]
+        ranked = [*self.preference, *sorted(set(self.mechanisms) - set(self.preference) - NAMED_ONLY)]
         for name in ranked:
             if name in offered and name in self.mechanisms:
                 return self.mechanisms[name]

@@ -41,6 +41,8 @@ __all__ = [
     "AUTH_CANCEL",
     "mail",
     "rcpt",
+    "rset",
+    "noop",
     "data",
     "quit",
     "END_OF_DATA",
@@ -91,8 +93,13 @@ class Envelope:
 
     @property
     def needs_smtputf8(self) -> bool:
-        """True if an address holds non-ASCII characters."""
-        return not all(a.isascii() for a in (self.sender, *self.recipients))
+        """True if an address or the header holds non-ASCII characters (RFC 6531)."""
+        return not (self.header.isascii() and all(a.isascii() for a in (self.sender, *self.recipients)))
+
+    @property
+    def eight_bit(self) -> bool:
+        """True if the body holds octets above 127 (it needs 8BITMIME)."""
+        return not all(line.isascii() for line in self.body)
 
     @property
     def size(self) -> int:
@@ -277,6 +284,16 @@ def mail(sender: str, parameters: Iterable[str] = ()) -> Command:
 def rcpt(recipient: str) -> Command:
     """``RCPT TO:<recipient>``."""
     return Command.plain(f"RCPT TO:<{recipient}>")
+
+
+def rset() -> Command:
+    """``RSET``."""
+    return Command.plain("RSET")
+
+
+def noop() -> Command:
+    """``NOOP``."""
+    return Command.plain("NOOP")
 
 
 def data() -> Command:

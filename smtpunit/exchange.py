@@ -21,8 +21,8 @@ from .commands import Command
 from .errors import SMTPProtocolError, SMTPReplyError
 from .reply import Reply, ReplyParser, sanitize
 
-__all__ = ["Send", "Receive", "UpgradeTLS", "Action", "Link", "exchange", "expect", "send_commands", "receive",
-           "transcript"]
+__all__ = ["Send", "Receive", "UpgradeTLS", "Action", "Link", "encode_commands", "exchange", "expect",
+           "send_commands", "receive", "transcript"]
 
 transcript = logging.getLogger("smtpunit.transcript")
 
@@ -67,15 +67,20 @@ class Link:
     in_data: bool = False
 
 
-def send_commands(link: Link, commands: Iterable[Command]) -> Generator[Action, Any, None]:
-    """Write ``commands`` in one piece (a PIPELINING group, or a single command)."""
-    if link.parser.has_pending_input:
-        raise SMTPProtocolError("the server sent data nobody asked for")
+def encode_commands(commands: Iterable[Command]) -> bytes:
+    """The wire bytes of ``commands``, logged (redacted) as they will be sent."""
     wire = []
     for command in commands:
         transcript.debug("C: %s", command.display)
         wire.append(command.wire)
-    yield Send(b"".join(wire))
+    return b"".join(wire)
+
+
+def send_commands(link: Link, commands: Iterable[Command]) -> Generator[Action, Any, None]:
+    """Write ``commands`` in one piece (a PIPELINING group, or a single command)."""
+    if link.parser.has_pending_input:
+        raise SMTPProtocolError("the server sent data nobody asked for")
+    yield Send(encode_commands(commands))
 
 
 def receive(link: Link, phase: str, final: bool = False) -> Generator[Action, Any, Reply]:

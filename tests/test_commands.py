@@ -372,8 +372,11 @@ def test_envelope_needs_smtputf8(sender, recipients, expected):
     assert prepare_envelope(sender, recipients, "\r\n", []).needs_smtputf8 is expected
 
 
-def test_non_ascii_header_does_not_need_smtputf8():
-    assert not prepare_envelope("a@x.org", ["b@y.org"], "Subject: ü\r\n\r\n", ["ü"]).needs_smtputf8
+def test_non_ascii_header_needs_smtputf8_and_body_needs_8bitmime():
+    utf8_header = prepare_envelope("a@x.org", ["b@y.org"], "Subject: ü\r\n\r\n", ["x"])
+    assert utf8_header.needs_smtputf8 and not utf8_header.eight_bit  # RFC 6532 headers travel with SMTPUTF8
+    utf8_body = prepare_envelope("a@x.org", ["b@y.org"], "Subject: u\r\n\r\n", ["ü"])
+    assert utf8_body.eight_bit and not utf8_body.needs_smtputf8
 
 
 # -- commands --------------------------------------------------------------------

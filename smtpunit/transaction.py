@@ -1,0 +1,328 @@
+"""Mail transactions on an open session: MAIL, RCPT, DATA or BDAT, the message (sans-IO).
+
+:func:`transactions` sends a batch of messages. With PIPELINING (RFC 2920), each
+message's MAIL, RCPTs and DATA go out in one write and their replies are read
+together, and a message's data and final ``.`` share a write with the next message's
+commands: one round trip per message. Without it, one command per round trip,
+stopping at the first failure as Racket does. With CHUNKING (RFC 3030), when asked
+for, the message goes in BDAT chunks: no dot-stuffing, binary-safe.
+
+A failure ends only its own message: the session RSETs before the next one, unless
+the connection itself can no longer be trusted -- after a transport or protocol
+error, a 421, or a refusal that arrived while the server already waited for data --
+in which case the remaining messages are reported as not sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from . import commands
+from .capabilities import Capabilities
+from .commands import Command, Envelope
+from .errors import (
+    RecipientsRefused,
+    SMTPConnectionClosed,
+    SMTPInputError,
+    SMTPOutcomeUnknown,
+    SMTPProtocolError,
+    SMTPReplyError,
+    SMTPTimeout,
+    SMTPTransportError,
+    UnsupportedByServer,
+)
+from .exchange import Action, Link, Send, encode_commands, exchange, expect, receive, transcript
+from .options import ConversationOptions, SessionState
+from .reply import Reply
+from .results import Outcome, RecipientResult, SendResult
+
+__all__ = ["transactions", "mail_parameters", "WRITE_CHUNK", "BDAT_CHUNK"]
+
+WRITE_CHUNK = 64 * 1024  # DATA content is handed to the driver in pieces of about this size
+BDAT_CHUNK = 1024 * 1024  # octets per BDAT command
+
+_CONNECTION_FAILURES = (SMTPTransportError, SMTPTimeout, SMTPProtocolError)
+
+
+def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str, ...]:
+    """The ESMTP parameters MAIL needs for ``envelope``, only those it needs.
+
+    :raises UnsupportedByServer: the message needs an extension the server lacks,
+        or exceeds its SIZE limit.
+    """
+    limit = capabilities.size_limit
+    if limit is not None and envelope.size > limit:
+        raise UnsupportedByServer(f"the message has {envelope.size} octets; the server takes at most {limit}")
+    parameters = []
+    if envelope.needs_smtputf8:
+        if not capabilities.supports("SMTPUTF8"):
+            raise UnsupportedByServer("an address or the header is not ASCII and the server does not offer SMTPUTF8")
+        parameters.append("SMTPUTF8")
+    if envelope.eight_bit:
+        if not capabilities.supports("8BITMIME"):
+            raise UnsupportedByServer("the message has 8-bit data and the server does not offer 8BITMIME")
+        parameters.append("BODY=8BITMIME")
+    return tuple(parameters)
+
+
+@dataclass(frozen=True)
+class _Message:
+    index: int
+    envelope: Envelope
+    mail: Command
+
+
+def transactions(
+    state: SessionState, envelopes: Sequence[Envelope], options: ConversationOptions
+) -> Generator[Action, Any, list[Outcome]]:
+    """Send each of ``envelopes`` on the open session ``state``.
+
+    :returns: one outcome per envelope, in order: its :class:`SendResult`, or the
+        :class:`~smtpunit.errors.SMTPError` that stopped it. Only an exception from the
+        end-of-message procedure escapes, and the connection must then be closed.
+    """
+    batch = _Batch(state, options)
+    outcomes: list[Optional[Outcome]] = [None] * len(envelopes)
+    messages = []
+    for index, envelope in enumerate(envelopes):
+        try:
+            mail = commands.mail(envelope.sender, mail_parameters(envelope, state.capabilities))
+        except SMTPInputError as exc:
+            outcomes[index] = exc
+            continue
+        messages.append(_Message(index, envelope, mail))
+    for position, message in enumerate(messages):
+        if state.broken:
+            break
+        following = messages[position + 1] if batch.pipelined and position + 1 < len(messages) else None
+        try:
+            outcomes[message.index] = yield from batch.send(message, following)
+        except SMTPReplyError as exc:
+            outcomes[message.index] = exc
+            batch.failed(exc)
+        except (*_CONNECTION_FAILURES, SMTPOutcomeUnknown) as exc:
+            outcomes[message.index] = exc
+            state.broken = True
+    return [
+        outcome if outcome is not None
+        else SMTPConnectionClosed("not sent: the connection failed or was closed before this message")
+        for outcome in outcomes
+    ]
+
+
+class _Batch:
+    """The state of one batch: what was sent ahead, and how to send."""
+
+    def __init__(self, state: SessionState, options: ConversationOptions) -> None:
+        self.state = state
+        self.link = state.link
+        self.options = options
+        capabilities = state.capabilities
+        self.pipelined = capabilities.supports("PIPELINING")
+        self.chunking = options.chunking and capabilities.supports("CHUNKING")
+        self.sent_ahead = False  # the next message's commands went out with the last data
+
+    def failed(self, error: SMTPReplyError) -> None:
+        """Decide what a refused message leaves behind."""
+        self.sent_ahead = False
+        if self.link.in_data or error.code == 421:
+            self.state.broken = True  # only closing is left
+        elif error.phase != "data-end":
+            self.state.needs_reset = True
+
+    def group(self, message: _Message) -> list[Command]:
+        """The commands that open ``message``'s transaction, RSET first if needed."""
+        group = [commands.rset()] if self.state.needs_reset else []
+        group += [message.mail, *(commands.rcpt(r) for r in message.envelope.recipients)]
+        if not self.chunking:
+            group.append(commands.data())
+        return group
+
+    def send(self, message: _Message, following: Optional[_Message]) -> Generator[Action, Any, SendResult]:
+        envelope = message.envelope
+        if self.pipelined:
+            results = yield from self._pipelined_envelope(message)
+        else:
+            results = yield from self._stepwise_envelope(message)
+        accepted = [r for r in results if r.accepted]
+        replies = len(accepted) if self.options.lmtp else 1
+        ahead = encode_commands(self.group(following)) if following is not None else b""
+        self.link.in_data = not self.chunking
+        if self.chunking:
+            finals = yield from _send_bdat(self.link, envelope, self.options.end_of_message, replies, ahead,
+                                           self.pipelined)
+        else:
+            finals = yield from _send_data(self.link, envelope, self.options.end_of_message, replies, ahead)
+        self.link.in_data = False
+        self.sent_ahead = bool(ahead)
+        return _result(results, finals, self.options)
+
+    def _reset_reply(self) -> Generator[Action, Any, None]:
+        if self.state.needs_reset:
+            self.state.needs_reset = False
+            reply = yield from receive(self.link, "rset")
+            if reply.code != 250:
+                self.state.broken = True
+                raise SMTPReplyError(reply, "RSET", "rset")
+
+    def _pipelined_envelope(self, message: _Message) -> Generator[Action, Any, list[RecipientResult]]:
+        if not self.sent_ahead:
+            yield from self._write(self.group(message))
+        self.sent_ahead = False
+        yield from self._reset_reply()
+        mail_reply = yield from receive(self.link, "mail")
+        results = []
+        for address in message.envelope.recipients:
+            results.append(RecipientResult(address, (yield from receive(self.link, "rcpt"))))
+        data_reply = None if self.chunking else (yield from receive(self.link, "data"))
+        # After a 354 the server waits for data: a failure below can only close the connection.
+        self.link.in_data = data_reply is not None and data_reply.code == 354
+        if mail_reply.code != 250:
+            raise SMTPReplyError(mail_reply, message.mail.display, "mail")
+        _judge_recipients(results, self.options, complete=True)
+        if data_reply is not None and data_reply.code != 354:
+            raise SMTPReplyError(data_reply, "DATA", "data")
+        self.link.in_data = False
+        return results
+
+    def _stepwise_envelope(self, message: _Message) -> Generator[Action, Any, list[RecipientResult]]:
+        if self.state.needs_reset:
+            self.state.needs_reset = False
+            yield from expect(self.link, commands.rset(), "rset", 250)
+        yield from expect(self.link, message.mail, "mail", 250)
+        results: list[RecipientResult] = []
+        for address in message.envelope.recipients:
+            results.append(RecipientResult(address, (yield from exchange(self.link, commands.rcpt(address), "rcpt"))))
+            _judge_recipients(results, self.options, complete=False)
+        _judge_recipients(results, self.options, complete=True)
+        if not self.chunking:
+            yield from expect(self.link, commands.data(), "data", 354)
+        return results
+
+    def _write(self, group: list[Command]) -> Generator[Action, Any, None]:
+        if self.link.parser.has_pending_input:
+            raise SMTPProtocolError("the server sent data nobody asked for")
+        yield Send(encode_commands(group))
+
+
+def _judge_recipients(results: list[RecipientResult], options: ConversationOptions, complete: bool) -> None:
+    """Raise :class:`RecipientsRefused` unless the message may go to the accepted."""
+    refused = [r for r in results if not r.accepted]
+    if refused and (not options.partial_delivery or (complete and len(refused) == len(results))):
+        first = refused[0]
+        raise RecipientsRefused(first.reply, f"RCPT TO:<{first.address}>", "rcpt", tuple(results))
+
+
+def _result(results: list[RecipientResult], finals: list[Reply], options: ConversationOptions) -> SendResult:
+    if options.lmtp:
+        data_replies = iter(finals)
+        results = [RecipientResult(r.address, r.reply, next(data_replies)) if r.accepted else r for r in results]
+        result = SendResult(tuple(results), finals[-1])
+        if result.refused and not options.partial_delivery:
+            first = result.refused[0]
+            raise RecipientsRefused(first.data_reply or first.reply, ".", "data-end", result.recipients)
+        return result
+    if finals[0].code != 250:
+        raise SMTPReplyError(finals[0], ".", "data-end")
+    return SendResult(tuple(results), finals[0])
+
+
+def _data_chunks(envelope: Envelope) -> Iterator[bytes]:
+    pending = [envelope.header]
+    size = len(envelope.header)
+    for line in envelope.body:
+        pending.append(line)
+        size += len(line)
+        if size >= WRITE_CHUNK:
+            yield b"".join(pending)
+            pending, size = [], 0
+    if pending:
+        yield b"".join(pending)
+
+
+def _final_replies(link: Link, replies: int, sent: Callable[[], Generator[Action, Any, None]]
+                   ) -> Generator[Action, Any, list[Reply]]:
+    """Run ``sent`` (which completes the message) and read the replies to it; any
+    failure of the connection from here on leaves the outcome unknown."""
+    finals: list[Reply] = []
+    try:
+        yield from sent()
+        while len(finals) < replies:
+            finals.append((yield from receive(link, "data-end", final=True)))
+    except _CONNECTION_FAILURES as exc:
+        raise SMTPOutcomeUnknown(
+            f"the connection failed after the end of the message and before its reply ({exc}); "
+            "the server may or may not have accepted it"
+        ) from exc
+    return finals
+
+
+def _send_data(link: Link, envelope: Envelope, end_of_message: Callable[[], object], replies: int,
+               ahead: bytes) -> Generator[Action, Any, list[Reply]]:
+    """The dot-stuffed data and ``.`` (with ``ahead`` in the same write); the replies."""
+    if link.parser.has_pending_input:
+        raise SMTPProtocolError("the server sent data nobody asked for after its 354 to DATA")
+    transcript.debug("C: <message data: %d octets>", envelope.size)
+    for chunk in _data_chunks(envelope):
+        yield Send(chunk)
+    end_of_message()  # if it raises, the "." is never sent
+    transcript.debug("C: .")
+
+    def end() -> Generator[Action, Any, None]:
+        yield Send(commands.END_OF_DATA + ahead)
+
+    return (yield from _final_replies(link, replies, end))
+
+
+def _bdat_chunks(envelope: Envelope) -> Iterator[bytes]:
+    pending = [envelope.header]
+    size = len(envelope.header)
+    for line in envelope.body:
+        line = line[1:] if line[:1] == b"." else line  # BDAT carries the data as it is
+        pending.append(line)
+        size += len(line)
+        if size >= BDAT_CHUNK:
+            yield b"".join(pending)
+            pending, size = [], 0
+    yield b"".join(pending)
+
+
+def _send_bdat(link: Link, envelope: Envelope, end_of_message: Callable[[], object], replies: int,
+               ahead: bytes, pipelined: bool) -> Generator[Action, Any, list[Reply]]:
+    """The message in BDAT chunks, the last with ``ahead``; the replies to LAST.
+
+    Without PIPELINING each chunk's reply is awaited; with it, the replies to all
+    chunks are read after LAST, and the first refusal among them decides.
+    """
+    transcript.debug("C: <message data in BDAT chunks: %d octets>", envelope.size)
+    chunks = _bdat_chunks(envelope)
+    chunk = next(chunks)
+    unanswered = 0
+    for following in chunks:
+        transcript.debug("C: BDAT %d", len(chunk))
+        yield Send(b"BDAT %d\r\n" % len(chunk) + chunk)
+        unanswered += 1
+        if not pipelined:
+            _check_bdat((yield from receive(link, "bdat")))
+            unanswered = 0
+        chunk = following
+    end_of_message()  # if it raises, LAST is never sent
+    transcript.debug("C: BDAT %d LAST", len(chunk))
+    chunk_replies: list[Reply] = []
+
+    def last() -> Generator[Action, Any, None]:
+        yield Send(b"BDAT %d LAST\r\n" % len(chunk) + chunk + ahead)
+        for _ in range(unanswered):
+            chunk_replies.append((yield from receive(link, "bdat")))
+
+    finals = yield from _final_replies(link, replies, last)
+    for reply in chunk_replies:
+        _check_bdat(reply)
+    return finals
+
+
+def _check_bdat(reply: Reply) -> None:
+    if reply.code != 250:
+        raise SMTPReplyError(reply, "BDAT", "bdat")
