@@ -15,7 +15,9 @@ from .protocol import RecipientResult, SendResult
 from .registry import ALL, Imports, Slot, Unit, invoke, link, provide, resolve, resolve_all
 from .reply import Reply
 from .sender import SMTPUnit
+from .session import Session
 from .smtp import (
+    connect,
     current_registry,
     smtp_send_message,
     smtp_send_message_star,
@@ -41,10 +43,12 @@ __all__ = [
     "Reply",
     "SMTPUnit",
     "SendResult",
+    "Session",
     "TLSPolicy",
     "Slot",
     "Timeouts",
     "Unit",
+    "connect",
     "current_registry",
     "default_registry",
     "default_units",

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ssl
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, Optional, TypeVar, Union
 
 from .errors import (
     SMTPConnectionClosed,
@@ -22,12 +23,12 @@ from .errors import (
     TLSHandshakeError,
 )
 from .exchange import Action, Receive, Send, UpgradeTLS
-from .protocol import Conversation, SendResult
 from .reply import Reply, ReplyParser
 
 __all__ = ["Timeouts", "Driver"]
 
 RECEIVE_SIZE = 64 * 1024
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class Driver:
         self.server_hostname = server_hostname if server_hostname is not None else connection.server_hostname
         self.parser = ReplyParser()
 
-    def run(self, conversation: Conversation) -> SendResult:
+    def run(self, conversation: Generator[Action, Any, T]) -> T:
         """Run ``conversation`` to its end and return what it returns."""
         value: Any = None
         error: Optional[BaseException] = None

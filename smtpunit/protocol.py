@@ -52,6 +52,7 @@ __all__ = [
     "Conversation",
     "converse",
     "open_session",
+    "open_or_quit",
     "close_session",
     "refuse_plaintext_credentials",
     "server_awaits_command",
@@ -79,13 +80,7 @@ def converse(
     :returns: the :class:`SendResult` of the delivered message.
     """
     state = SessionState(Link(parser, secure, loopback))
-    refuse_plaintext_credentials(state.link, options)
-    try:
-        yield from open_session(state, options)
-    except (SMTPReplyError, SMTPInputError, SMTPSecurityError, StartTLSNotOffered, SASLError) as exc:
-        if server_awaits_command(state.link, exc):
-            yield from close_session(state)
-        raise
+    yield from open_or_quit(state, options)
     (outcome,) = yield from transactions(state, [envelope], options)
     if isinstance(outcome, SendResult):
         yield from close_session(state)
@@ -93,6 +88,20 @@ def converse(
     if not state.broken:
         yield from close_session(state)
     raise outcome
+
+
+def open_or_quit(state: SessionState, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
+    """:func:`open_session`, saying QUIT if it fails while the server still listens.
+
+    :raises SMTPSecurityError: before any byte, if credentials could only go in plaintext.
+    """
+    refuse_plaintext_credentials(state.link, options)
+    try:
+        return (yield from open_session(state, options))
+    except (SMTPReplyError, SMTPInputError, SMTPSecurityError, StartTLSNotOffered, SASLError) as exc:
+        if server_awaits_command(state.link, exc):
+            yield from close_session(state)
+        raise
 
 
 def server_awaits_command(link: Link, error: BaseException) -> bool:

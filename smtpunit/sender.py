@@ -19,12 +19,15 @@ from . import parameters
 from .commands import Line, check_port, check_server_address, prepare_envelope
 from .driver import Driver, Timeouts
 from .errors import InvalidArgument, SMTPTimeout, SMTPTransportError, TLSHandshakeError
+from .exchange import Link
 from .interfaces import ISMTP, ISASLMechanism, ITLSUpgrader, ITransport
+from .options import SessionState
 from .policy import TLSPolicy
-from .protocol import ConversationOptions, Credentials, SendResult, converse
+from .protocol import ConversationOptions, Credentials, SendResult, converse, open_or_quit
 from .providers.tcp import as_connection
 from .providers.tls import CallableTLS, SSLContextTLS
 from .registry import Imports
+from .session import Session
 
 __all__ = ["SMTPUnit", "TLSEncode", "TCPConnect"]
 
@@ -137,16 +140,39 @@ class SMTPUnit:
         port = check_port(port_no)
         envelope = prepare_envelope(from_, to, header, message)
         plan = self._plan(server, auth_user, auth_passwd, tls_encode, **options)
-        transport = self._transport(tcp_connect, plan)
-        try:
-            connection = transport.connect(server, port, plan.timeouts.connect)
-        except TimeoutError:
-            raise SMTPTimeout("connect", plan.timeouts.connect) from None
-        except ssl.SSLError as exc:
-            raise TLSHandshakeError(f"TLS handshake with {server}:{port} failed: {exc}") from exc
-        except OSError as exc:
-            raise SMTPTransportError(f"could not connect to {server}:{port}: {exc}") from exc
+        connection = self._connect(server, port, tcp_connect, plan)
         return self._run(connection, envelope, plan)
+
+    def connect(
+        self,
+        server_address: str,
+        port_no: int = 25,
+        *,
+        auth_user: Optional[str] = None,
+        auth_passwd: Optional[str] = None,
+        tcp_connect: TCPConnect = None,
+        tls_encode: TLSEncode = None,
+        chunking: bool = True,
+        **options: Any,
+    ) -> Session:
+        """Open a :class:`~smtpunit.session.Session`: connect, greet, STARTTLS and
+        AUTH as asked, ready to send many messages.
+
+        Takes the keyword arguments of :func:`smtpunit.smtp_send_message`, and
+        ``chunking``: use BDAT when the server offers CHUNKING (default).
+        """
+        server = check_server_address(server_address)
+        port = check_port(port_no)
+        plan = self._plan(server, auth_user, auth_passwd, tls_encode, chunking=chunking, **options)
+        connection = self._connect(server, port, tcp_connect, plan)
+        driver = Driver(connection, plan.timeouts, plan.tls, plan.server_name)
+        state = SessionState(Link(driver.parser, bool(connection.secure), bool(connection.loopback)))
+        try:
+            driver.run(open_or_quit(state, plan.options))
+        except BaseException:
+            driver.close()
+            raise
+        return Session(driver, state, plan.options)
 
     def smtp_send_message_star(
         self,
@@ -190,6 +216,7 @@ class SMTPUnit:
         allow_insecure_auth: bool = False,
         auth_mechanism: Optional[str] = None,
         partial_delivery: bool = False,
+        chunking: bool = False,
     ) -> _Plan:
         policy = _policy(tls_policy, tls_encode)
         tls = None
@@ -203,8 +230,20 @@ class SMTPUnit:
             allow_insecure_auth=bool(allow_insecure_auth),
             partial_delivery=bool(partial_delivery),
             lmtp=self.lmtp,
+            chunking=bool(chunking),
         )
         return _Plan(options, tls, Timeouts.coerce(timeout), server_name, policy)
+
+    def _connect(self, server: str, port: int, tcp_connect: TCPConnect, plan: _Plan) -> Any:
+        transport = self._transport(tcp_connect, plan)
+        try:
+            return transport.connect(server, port, plan.timeouts.connect)
+        except TimeoutError:
+            raise SMTPTimeout("connect", plan.timeouts.connect) from None
+        except ssl.SSLError as exc:
+            raise TLSHandshakeError(f"TLS handshake with {server}:{port} failed: {exc}") from exc
+        except OSError as exc:
+            raise SMTPTransportError(f"could not connect to {server}:{port}: {exc}") from exc
 
     def _credentials(
         self, auth_user: Optional[str], auth_passwd: Optional[str], auth_mechanism: Optional[str]

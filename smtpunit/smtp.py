@@ -24,10 +24,12 @@ from .policy import TLSPolicy
 from .protocol import SendResult
 from .registry import invoke
 from .sender import TCPConnect, TLSEncode
+from .session import Session
 
 moduleProvides(ISMTP)
 
 __all__ = [
+    "connect",
     "current_registry",
     "smtp_send_message",
     "smtp_send_message_star",
@@ -140,3 +142,16 @@ def smtp_send_message_star(
     return _unit().smtp_send_message_star(
         connection, from_, to, header, message, auth_user, auth_passwd, tls_encode, **options
     )
+
+
+def connect(server_address: str, port_no: int = 25, **options: Any) -> Session:
+    """Open a :class:`~smtpunit.session.Session` to send many messages over one connection.
+
+    Takes the keyword arguments of :func:`smtp_send_message` (``auth_user``,
+    ``tls_encode``, ``tcp_connect``, ``timeout``, ...) and ``chunking`` (use BDAT when
+    offered; default on). Use it as a context manager::
+
+        with smtpunit.connect("mail.example.org", 587, tls_encode=True) as session:
+            session.send(from_, to, header, lines)
+    """
+    return _unit().connect(server_address, port_no, **options)  # type: ignore[no-any-return]

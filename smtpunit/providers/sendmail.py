@@ -1,0 +1,342 @@
+"""An :class:`~smtpunit.interfaces.ISMTP` that pipes the message to the local ``sendmail``.
+
+Racket's ``net/sendmail`` hands a message to the ``sendmail`` program instead of
+speaking SMTP; :class:`SendmailSMTP` does the same behind the ``smtp^`` signature, so
+it can be linked in place of the ``smtp@`` unit::
+
+    registry = smtpunit.link(smtpunit.provide(smtpunit.ISMTP, SendmailSMTP()))
+    smtpunit.invoke(registry).smtp_send_message("ignored", sender, recipients, header, lines)
+
+The program runs as ``sendmail [extra_args...] -i -f <sender> -- <recipient>...``:
+
+* ``-i``: a line holding a lone ``.`` does not end the input;
+* ``-f``: the envelope sender, as an argument of its own (``<>`` for the null sender);
+* ``--``: nothing after it is an option, so a recipient starting with ``-`` cannot
+  become one.
+
+Its standard input gets the header followed by the message lines, each ending in
+CRLF, exactly the data the SMTP unit sends after ``DATA`` but without dot-stuffing
+(sendmail implementations accept CRLF; Postfix's turns it into LF). Every argument is
+checked with :func:`smtpunit.commands.prepare_envelope` before the program starts.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Optional, Union
+
+from zope.interface import implementer
+
+from .. import parameters
+from ..commands import Envelope, Line, prepare_envelope
+from ..errors import InvalidAddress, InvalidArgument, SMTPTimeout, SMTPTransportError
+from ..interfaces import ISMTP
+from ..protocol import RecipientResult, SendResult
+from ..reply import Reply, sanitize
+
+__all__ = ["DEFAULT_SENDMAIL", "SendmailError", "SendmailSMTP"]
+
+DEFAULT_SENDMAIL = "/usr/sbin/sendmail"
+"""Where the Linux and BSD mail systems install their ``sendmail`` command."""
+
+_ACCEPTED = Reply(250, ("2.0.0 handed to sendmail",))
+_CHUNK = 65536
+
+
+class SendmailError(SMTPTransportError):
+    """The ``sendmail`` program could not be run, or did not accept the message.
+
+    :ivar argv: the command line (it holds no secret).
+    :ivar returncode: the exit status, or ``None`` if the program never ran; negative
+        for a signal, as in :mod:`subprocess`.
+    :ivar stderr: what the program wrote to its standard error (decoded, may be ``""``).
+    :ivar stdout: what it wrote to its standard output.
+    """
+
+    def __init__(self, message: str, *, argv: Sequence[str], returncode: Optional[int] = None,
+                 stderr: str = "", stdout: str = "") -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+        self.stdout = stdout
+        detail = stderr.strip() or stdout.strip()
+        super().__init__(f"{message}: {sanitize(detail, 2000)}" if detail else message)
+
+
+def _unstuffed(line: bytes) -> bytes:
+    """A dot-stuffed data line as the caller wrote it (RFC 5321 section 4.5.2)."""
+    return line[1:] if line[:1] == b"." else line
+
+
+def _check_for_command_line(envelope: Envelope) -> None:
+    """Refuse what sendmail's command line would read differently from ``RCPT TO:<...>``.
+
+    sendmail parses each address argument as an RFC 822 address list, so one argument
+    ``a@x,b@y`` becomes two recipients; through SMTP it is one (invalid) path.
+    """
+    for role, address in (("sender", envelope.sender), *(("recipient", r) for r in envelope.recipients)):
+        if "," in address:
+            raise InvalidAddress(
+                f"{role} address {address!r} holds ',', which sendmail would read as a list of addresses"
+            )
+
+
+@implementer(ISMTP)
+class SendmailSMTP:
+    """Sends mail by running the local ``sendmail`` program, as Racket's ``net/sendmail``.
+
+    :param path: the program; ``/usr/sbin/sendmail`` by default.
+    :param extra_args: arguments put before smtpunit's own, e.g. ``("-C", "/etc/postfix-test")``
+        to choose a Postfix configuration.
+    :param timeout: seconds the whole run may take (writing the message and waiting for
+        the program to exit); then the program is killed and
+        :class:`~smtpunit.errors.SMTPTimeout` raised.
+
+    The sending server name (:attr:`smtp_sending_server`) has no use here: the local
+    mail system names itself. The end-of-message procedure
+    (:attr:`smtp_sending_end_of_message`) is called after the last line is written
+    and before sendmail's input is closed; if it raises, sendmail is killed, so
+    nothing is queued, and the exception propagates.
+    """
+
+    smtp_sending_server = parameters.smtp_sending_server
+    smtp_sending_end_of_message = parameters.smtp_sending_end_of_message
+
+    def __init__(self, path: Union[str, os.PathLike[str]] = DEFAULT_SENDMAIL, extra_args: Iterable[str] = (),
+                 timeout: float = 60.0) -> None:
+        self.path = os.fspath(path)
+        if not self.path or "\0" in self.path:
+            raise InvalidArgument(f"sendmail path must be a non-empty path, not {path!r}")
+        if isinstance(extra_args, (str, bytes)):
+            raise InvalidArgument("extra_args must be a sequence of arguments, not a single string")
+        self.extra_args = tuple(extra_args)
+        for argument in self.extra_args:
+            if not isinstance(argument, str) or "\0" in argument:
+                raise InvalidArgument(f"every extra argument must be a str without NUL, not {argument!r}")
+        self.timeout = self._check_timeout(timeout)
+
+    def __repr__(self) -> str:
+        return f"SendmailSMTP(path={self.path!r}, extra_args={self.extra_args!r}, timeout={self.timeout!r})"
+
+    # -- ISMTP ------------------------------------------------------------------------
+
+    def smtp_send_message(
+        self,
+        server_address: str,
+        from_: str,
+        to: Iterable[str],
+        header: Line,
+        message: Iterable[Line],
+        port_no: int = 25,
+        **options: Any,
+    ) -> SendResult:
+        """Hand one message to ``sendmail``.
+
+        ``server_address`` and ``port_no`` are ignored: the local mail system decides
+        where the message goes. So are the SMTP unit's keyword options
+        (``auth_user``, ``tls_encode``, ``tcp_connect``, ...), which configure a
+        connection there is none of, except ``timeout``: seconds for this call (or a
+        :class:`~smtpunit.driver.Timeouts`, whose ``data_end`` is used).
+
+        :returns: a :class:`~smtpunit.protocol.SendResult` with a synthetic 250 reply
+            for every recipient, once sendmail exited with status 0.
+        :raises ValueError: (:class:`~smtpunit.errors.SMTPInputError`) for bad input,
+            before sendmail is started.
+        :raises SendmailError: sendmail is missing, or failed (its stderr attached).
+        :raises smtpunit.errors.SMTPTimeout: sendmail took longer than the timeout.
+        """
+        envelope = prepare_envelope(from_, to, header, message)
+        _check_for_command_line(envelope)
+        return self._send(envelope, self._raw_header(header), self._timeout_option(options))
+
+    def smtp_send_message_star(
+        self,
+        connection: Any,
+        from_: str,
+        to: Iterable[str],
+        header: Line,
+        message: Iterable[Line],
+        *args: Any,
+        **options: Any,
+    ) -> SendResult:
+        """Close ``connection`` unused, then send the message as :meth:`smtp_send_message` does.
+
+        The signature asks for an open connection; sendmail needs none, so it is only
+        closed (as the contract says it is when the call ends), even when the input is
+        refused. Positional ``auth_user``, ``auth_passwd`` and ``tls_encode`` are ignored.
+        """
+        try:
+            envelope = prepare_envelope(from_, to, header, message)
+            _check_for_command_line(envelope)
+            timeout = self._timeout_option(options)
+        finally:
+            close = getattr(connection, "close", None)
+            if callable(close):
+                close()
+        return self._send(envelope, self._raw_header(header), timeout)
+
+    # -- internals --------------------------------------------------------------------
+
+    @staticmethod
+    def _check_timeout(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise InvalidArgument(f"timeout must be a positive number of seconds, not {value!r}")
+        return float(value)
+
+    def _timeout_option(self, options: dict[str, Any]) -> float:
+        value = options.get("timeout")
+        if value is None:
+            return self.timeout
+        from ..driver import Timeouts
+
+        if isinstance(value, Timeouts):
+            return self._check_timeout(value.data_end)
+        return self._check_timeout(value)
+
+    @staticmethod
+    def _raw_header(header: Line) -> bytes:
+        # prepare_envelope accepted it; its encoded form is dot-stuffed for SMTP, this is not.
+        return header.encode("utf-8") if isinstance(header, str) else bytes(header)
+
+    def argv(self, envelope: Envelope) -> list[str]:
+        """The command line for ``envelope``: ``path extra_args... -i -f sender -- recipients...``."""
+        return [self.path, *self.extra_args, "-i", "-f", envelope.sender or "<>", "--", *envelope.recipients]
+
+    def _send(self, envelope: Envelope, header: bytes, timeout: float) -> SendResult:
+        data = header + b"".join(_unstuffed(line) for line in envelope.body)
+        end_of_message: Callable[[], object] = self.smtp_sending_end_of_message()
+        argv = self.argv(envelope)
+        try:
+            process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, close_fds=True)
+        except OSError as exc:
+            raise SendmailError(f"cannot run the sendmail program {self.path!r}: {exc.strerror or exc}",
+                                argv=argv) from exc
+        run = _Run(process, argv, time.monotonic() + timeout, timeout)
+        try:
+            complete = run.write(data)
+            if complete:
+                end_of_message()  # if it raises, sendmail is killed below before its input ends
+            run.close_input()
+            run.finish()
+        except BaseException:
+            run.kill()
+            raise
+        if process.returncode != 0:
+            raise SendmailError(f"{self.path} exited with status {process.returncode}", argv=argv,
+                                returncode=process.returncode, stderr=run.stderr_text, stdout=run.stdout_text)
+        if not complete:
+            raise SendmailError(f"{self.path} exited before reading the whole message", argv=argv,
+                                returncode=process.returncode, stderr=run.stderr_text, stdout=run.stdout_text)
+        return SendResult(tuple(RecipientResult(r, _ACCEPTED) for r in envelope.recipients),
+                          Reply(250, (f"2.0.0 accepted by {self.path}",)))
+
+
+class _Run:
+    """One sendmail process: feeds its input and drains its output, all under one deadline."""
+
+    def __init__(self, process: subprocess.Popen[bytes], argv: list[str], deadline: float, timeout: float) -> None:
+        self.process = process
+        self.argv = argv
+        self.deadline = deadline
+        self.timeout = timeout
+        self.selector = selectors.DefaultSelector()
+        assert process.stdout is not None and process.stderr is not None
+        self.stdout_fd, self.stderr_fd = process.stdout.fileno(), process.stderr.fileno()
+        self.output: dict[int, bytearray] = {self.stdout_fd: bytearray(), self.stderr_fd: bytearray()}
+        for fd in self.output:
+            os.set_blocking(fd, False)
+            self.selector.register(fd, selectors.EVENT_READ)
+
+    @property
+    def stdout_text(self) -> str:
+        return self.output[self.stdout_fd].decode("utf-8", "replace")
+
+    @property
+    def stderr_text(self) -> str:
+        return self.output[self.stderr_fd].decode("utf-8", "replace")
+
+    def _poll(self, extra: Optional[int] = None) -> list[int]:
+        """Wait for some I/O; read what is readable; return the ready fds."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise SMTPTimeout("sendmail", self.timeout)
+        if extra is not None:
+            self.selector.register(extra, selectors.EVENT_WRITE)
+        try:
+            events = self.selector.select(remaining)
+        finally:
+            if extra is not None:
+                self.selector.unregister(extra)
+        ready = []
+        for key, _ in events:
+            fd = int(key.fd)
+            ready.append(fd)
+            if fd in self.output:
+                try:
+                    chunk = os.read(fd, _CHUNK)
+                except BlockingIOError:
+                    continue
+                if chunk:
+                    self.output[fd] += chunk
+                else:  # end of that stream
+                    self.selector.unregister(fd)
+        return ready
+
+    def write(self, data: bytes) -> bool:
+        """Write ``data`` to sendmail's input; False if sendmail closed it first."""
+        stdin = self.process.stdin
+        assert stdin is not None
+        fd = stdin.fileno()
+        os.set_blocking(fd, False)
+        view = memoryview(data)
+        while view:
+            if fd in self._poll(fd):
+                try:
+                    written = os.write(fd, view[:_CHUNK])
+                except BlockingIOError:
+                    continue
+                except BrokenPipeError:
+                    return False
+                view = view[written:]
+        return True
+
+    def close_input(self) -> None:
+        stdin = self.process.stdin
+        if stdin is not None and not stdin.closed:
+            try:
+                stdin.close()
+            except BrokenPipeError:
+                pass
+
+    def finish(self) -> None:
+        """Drain the output until both streams end, then wait for the exit status."""
+        while self.selector.get_map():
+            self._poll()
+        while self.process.poll() is None:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise SMTPTimeout("sendmail", self.timeout)
+            try:
+                self.process.wait(min(remaining, 0.1))
+            except subprocess.TimeoutExpired:
+                pass
+        self._close()
+
+    def kill(self) -> None:
+        """Kill sendmail before its input ends, so its queue never gets the message."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.close_input()
+        self._close()
+
+    def _close(self) -> None:
+        self.selector.close()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()

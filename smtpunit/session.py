@@ -1,0 +1,148 @@
+"""Sessions: one connection, many messages (blocking).
+
+Open one with :func:`smtpunit.connect` (or :meth:`smtpunit.sender.SMTPUnit.connect`)::
+
+    with smtpunit.connect("mail.example.org", 587, tls_encode=True) as session:
+        session.send("a@example.org", ["b@example.org"], header, lines)
+        outcomes = session.send_many(messages)   # pipelined across messages
+
+A failed message does not end the session: it is RSET before the next. A
+connection that can no longer be trusted (transport failure, 421, a refusal while
+the server waited for data) is closed, and the session with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Generator, Iterable
+from typing import Any, Optional, TypeVar
+
+from . import commands, parameters
+from .capabilities import Capabilities
+from .commands import Envelope, Line, prepare_envelope
+from .driver import Driver
+from .errors import SMTPConnectionClosed
+from .exchange import Action, expect
+from .options import ConversationOptions, SessionState
+from .protocol import close_session
+from .reply import Reply
+from .results import Outcome, SendResult
+from .transaction import transactions
+
+__all__ = ["Session", "Message"]
+
+T = TypeVar("T")
+
+Message = tuple[str, Iterable[str], Line, Iterable[Line]]
+"""One message for :meth:`Session.send_many`: ``(from_, to, header, lines)``."""
+
+
+class Session:
+    """An open, greeted (and, as asked, encrypted and authenticated) connection.
+
+    Not thread-safe: use one session per thread, or a :class:`~smtpunit.pool.Pool`.
+    """
+
+    def __init__(self, driver: Driver, state: SessionState, options: ConversationOptions) -> None:
+        self._driver = driver
+        self._state = state
+        self._options = options
+        self._closed = False
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the server advertised (after TLS, only what it said over TLS)."""
+        return self._state.capabilities
+
+    @property
+    def closed(self) -> bool:
+        """True once the session was closed, or its connection broke."""
+        return self._closed
+
+    def send(
+        self,
+        from_: str,
+        to: Iterable[str],
+        header: Line,
+        message: Iterable[Line],
+        *,
+        partial_delivery: Optional[bool] = None,
+    ) -> SendResult:
+        """Send one message; arguments as :func:`smtpunit.smtp_send_message`.
+
+        :raises smtpunit.errors.SMTPError: what stopped the message (the session goes
+            on unless the connection broke).
+        """
+        (outcome,) = self._transactions([prepare_envelope(from_, to, header, message)], partial_delivery)
+        if isinstance(outcome, SendResult):
+            return outcome
+        raise outcome
+
+    def send_many(self, messages: Iterable[Message], *, partial_delivery: Optional[bool] = None) -> list[Outcome]:
+        """Send several messages, pipelined when the server allows: each message's data
+        shares a write with the next message's envelope.
+
+        Every message is checked before anything is sent (bad input raises
+        ``ValueError`` and sends nothing).
+
+        :returns: per message, in order, its :class:`~smtpunit.results.SendResult` or the
+            :class:`~smtpunit.errors.SMTPError` that stopped it.
+        """
+        envelopes = [prepare_envelope(*message) for message in messages]
+        return self._transactions(envelopes, partial_delivery)
+
+    def send_envelopes(self, envelopes: Iterable[Envelope], *, partial_delivery: Optional[bool] = None
+                       ) -> list[Outcome]:
+        """:meth:`send_many` for envelopes already checked with
+        :func:`~smtpunit.commands.prepare_envelope`."""
+        return self._transactions(list(envelopes), partial_delivery)
+
+    def noop(self) -> Reply:
+        """``NOOP``: a health check. A failure closes the session."""
+        return self._run(expect(self._state.link, commands.noop(), "noop", 250))
+
+    def reset(self) -> None:
+        """``RSET``: abandon any transaction in progress."""
+        self._run(expect(self._state.link, commands.rset(), "rset", 250))
+        self._state.needs_reset = False
+
+    def close(self) -> None:
+        """``QUIT`` (ignoring its failure) and close the connection. Idempotent."""
+        if self._closed:
+            return
+        try:
+            if not self._state.broken:
+                self._driver.run(close_session(self._state))
+        finally:
+            self._abort()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _transactions(self, envelopes: list[Envelope], partial_delivery: Optional[bool]) -> list[Outcome]:
+        options = dataclasses.replace(
+            self._options,
+            end_of_message=parameters.smtp_sending_end_of_message(),
+            partial_delivery=self._options.partial_delivery if partial_delivery is None else partial_delivery,
+        )
+        return self._run(transactions(self._state, envelopes, options))
+
+    def _run(self, conversation: Generator[Action, Any, T]) -> T:
+        if self._closed:
+            raise SMTPConnectionClosed("the session is closed")
+        try:
+            result = self._driver.run(conversation)
+        except BaseException:
+            self._abort()
+            raise
+        if self._state.broken:
+            self._abort()
+        return result
+
+    def _abort(self) -> None:
+        self._closed = True
+        self._state.broken = True
+        self._driver.close()

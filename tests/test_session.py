@@ -1,0 +1,110 @@
+"""Sessions: one connection, many messages, against real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import HOST, PASSWORD, USER
+
+import smtpunit
+from smtpunit import errors
+from smtpunit.providers import TCPTransport
+from smtpunit.testing import MemoryServer, MemoryTransport, Recorder
+
+HEADER = "Subject: session\r\n\r\n"
+
+
+def message(n: int, to=("b@example.org",)):
+    return ("a@example.org", list(to), HEADER, [f"message {n}"])
+
+
+def test_one_connection_many_messages(start_server):
+    server = start_server()
+    recorder = Recorder()
+    with smtpunit.connect(HOST, server.port, tcp_connect=recorder.transport(TCPTransport())) as session:
+        for n in range(3):
+            result = session.send(*message(n))
+            assert result.accepted == ("b@example.org",)
+    bodies = [m.content.split(b"\r\n\r\n", 1)[1] for m in server.handler.messages]
+    assert bodies == [f"message {n}\r\n".encode() for n in range(3)]
+    assert bytes(recorder.sent).count(b"EHLO") == 1 and bytes(recorder.sent).endswith(b"QUIT\r\n")
+
+
+def test_failed_message_is_reset_and_the_session_goes_on(start_server):
+    server = start_server(refuse=frozenset({"bad@example.org"}))
+    recorder = Recorder()
+    with smtpunit.connect(HOST, server.port, tcp_connect=recorder.transport(TCPTransport())) as session:
+        with pytest.raises(errors.RecipientsRefused):
+            session.send(*message(1, to=("bad@example.org",)))
+        session.send(*message(2))
+        assert not session.closed
+    assert b"RSET\r\nMAIL FROM:<a@example.org>" in recorder.sent
+    assert len(server.handler.messages) == 1
+
+
+def test_send_many_reports_each_outcome(start_server):
+    server = start_server(refuse=frozenset({"bad@example.org"}))
+    with smtpunit.connect(HOST, server.port) as session:
+        outcomes = session.send_many([message(1), message(2, to=("bad@example.org",)), message(3)])
+    assert isinstance(outcomes[0], smtpunit.SendResult) and isinstance(outcomes[2], smtpunit.SendResult)
+    assert isinstance(outcomes[1], errors.RecipientsRefused) and outcomes[1].code == 550
+    assert len(server.handler.messages) == 2
+
+
+def test_send_many_checks_every_message_before_sending(start_server):
+    server = start_server()
+    with smtpunit.connect(HOST, server.port) as session:
+        with pytest.raises(errors.InvalidAddress):
+            session.send_many([message(1), ("a@example.org", ["bad address"], HEADER, ["x"])])
+        assert server.handler.mail_commands == []
+        session.send(*message(3))
+
+
+def test_noop_and_reset(start_server):
+    server = start_server()
+    with smtpunit.connect(HOST, server.port) as session:
+        assert session.noop().code == 250
+        session.reset()
+
+
+def test_session_with_starttls_and_auth(start_server, certs):
+    server = start_server(starttls=True, require_starttls=True, auth=True)
+    with smtpunit.connect(HOST, server.port, tls_encode=certs.client_context(), auth_user=USER,
+                          auth_passwd=PASSWORD) as session:
+        assert session.capabilities.supports("AUTH")
+        session.send(*message(1))
+        session.send(*message(2))
+    assert [m.authenticated for m in server.handler.messages] == [USER, USER]
+
+
+def test_closed_session_refuses_to_send(start_server):
+    server = start_server()
+    session = smtpunit.connect(HOST, server.port)
+    session.close()
+    session.close()  # idempotent
+    with pytest.raises(errors.SMTPConnectionClosed):
+        session.send(*message(1))
+
+
+def test_pipelining_across_messages_with_the_memory_server():
+    server = MemoryServer(extensions=("PIPELINING", "8BITMIME"))
+    recorder = Recorder()
+    with smtpunit.connect("mail.invalid", tcp_connect=recorder.transport(MemoryTransport(server))) as session:
+        outcomes = session.send_many([message(n) for n in range(3)])
+    assert all(isinstance(o, smtpunit.SendResult) for o in outcomes)
+    assert [m.data for m in server.messages] == [f"Subject: session\r\n\r\nmessage {n}\r\n".encode() for n in range(3)]
+    # one message's end of data shares a write with the next message's envelope
+    assert b".\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n" in recorder.sent
+
+
+def test_end_of_message_failure_closes_the_session(start_server):
+    server = start_server()
+    session = smtpunit.connect(HOST, server.port)
+
+    def interrupt() -> None:
+        raise RuntimeError("stop")
+
+    with smtpunit.smtp_sending_end_of_message.parameterize(interrupt):
+        with pytest.raises(RuntimeError):
+            session.send(*message(1))
+    assert session.closed
+    assert server.handler.messages == []
