@@ -9,9 +9,11 @@ decides what they mean.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Optional, TypeVar, Union
 
@@ -25,7 +27,7 @@ from .errors import (
 from .exchange import Action, Receive, Send, UpgradeTLS
 from .reply import Reply, ReplyParser
 
-__all__ = ["Timeouts", "Driver"]
+__all__ = ["Timeouts", "Driver", "feed", "io_errors", "handshake_errors"]
 
 RECEIVE_SIZE = 64 * 1024
 T = TypeVar("T")
@@ -110,46 +112,56 @@ class Driver:
         raise TypeError(f"unknown action {action!r}")  # pragma: no cover
 
     def _send(self, data: bytes) -> None:
-        try:
+        with io_errors("writing to", "write", self.timeouts.reply):
             self.connection.send(data, self.timeouts.reply)
-        except TimeoutError:
-            raise SMTPTimeout("write", self.timeouts.reply) from None
-        except OSError as exc:
-            raise SMTPTransportError(f"writing to the server failed: {exc}") from exc
 
     def _receive(self, action: Receive) -> Reply:
-        parser = self.parser
-        reply = parser.next_reply()
+        reply = self.parser.next_reply()
         if reply is not None:
             return reply
         limit = self.timeouts.data_end if action.final else self.timeouts.reply
         deadline = time.monotonic() + limit
-        while True:
+        while reply is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise SMTPTimeout(action.phase, limit)
-            try:
+            with io_errors("reading from", action.phase, limit):
                 data = self.connection.receive(RECEIVE_SIZE, remaining)
-            except TimeoutError:
-                raise SMTPTimeout(action.phase, limit) from None
-            except OSError as exc:
-                raise SMTPTransportError(f"reading from the server failed: {exc}") from exc
-            if not data:
-                raise SMTPConnectionClosed(
-                    f"the server closed the connection while the client waited in phase {action.phase!r}"
-                )
-            parser.feed(data)
-            reply = parser.next_reply()
-            if reply is not None:
-                return reply
+            reply = feed(self.parser, data, action)
+        return reply
 
     def _upgrade(self) -> None:
         if self.tls is None:
             raise TLSHandshakeError("STARTTLS was negotiated but no TLS provider is configured")
-        connection = self.connection
-        try:
-            self.connection = self.tls.wrap(connection, self.server_hostname, self.timeouts.tls_handshake)
-        except TimeoutError:
-            raise SMTPTimeout("starttls", self.timeouts.tls_handshake) from None
-        except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
-            raise TLSHandshakeError(f"TLS handshake with the server failed: {exc}") from exc
+        with handshake_errors(self.timeouts.tls_handshake):
+            self.connection = self.tls.wrap(self.connection, self.server_hostname, self.timeouts.tls_handshake)
+
+
+def feed(parser: ReplyParser, data: bytes, action: Receive) -> Optional[Reply]:
+    """Give ``data`` to ``parser``; the next reply if it is complete. ``b""`` is EOF."""
+    if not data:
+        raise SMTPConnectionClosed(f"the server closed the connection while the client waited ({action.phase})")
+    parser.feed(data)
+    return parser.next_reply()
+
+
+@contextmanager
+def io_errors(what: str, phase: str, limit: float) -> Iterator[None]:
+    """Turn the I/O's timeouts and failures into smtpunit's errors."""
+    try:
+        yield
+    except (TimeoutError, asyncio.TimeoutError):
+        raise SMTPTimeout(phase, limit) from None
+    except OSError as exc:
+        raise SMTPTransportError(f"{what} the server failed: {exc}") from exc
+
+
+@contextmanager
+def handshake_errors(limit: float) -> Iterator[None]:
+    """Turn a failed TLS handshake into :class:`~smtpunit.errors.TLSHandshakeError`."""
+    try:
+        yield
+    except (TimeoutError, asyncio.TimeoutError):
+        raise SMTPTimeout("starttls", limit) from None
+    except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
+        raise TLSHandshakeError(f"TLS handshake with the server failed: {exc}") from exc
