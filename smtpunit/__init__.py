@@ -8,7 +8,16 @@ from . import errors
 from .capabilities import Capabilities
 from .driver import Timeouts
 from .errors import *  # noqa: F401,F403 -- the error tree is public API
-from .interfaces import ISMTP, IConnection, ISASLExchange, ISASLMechanism, ITLSUpgrader, ITransport
+from .interfaces import (
+    ISMTP,
+    IAsyncConnection,
+    IAsyncTransport,
+    IConnection,
+    ISASLExchange,
+    ISASLMechanism,
+    ITLSUpgrader,
+    ITransport,
+)
 from .parameters import Parameter
 from .policy import TLSPolicy
 from .protocol import RecipientResult, SendResult
@@ -31,6 +40,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ALL",
     "Capabilities",
+    "IAsyncConnection",
+    "IAsyncTransport",
     "IConnection",
     "ISASLExchange",
     "ISASLMechanism",

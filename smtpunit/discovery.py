@@ -6,6 +6,7 @@ Three entry-point groups name providers, each entry's name being its slot name:
 group                        signature                       smtpunit's own entries
 ===========================  ==============================  ===========================
 ``smtpunit.transports``      :class:`~smtpunit.interfaces.ITransport`      ``tcp``, ``smtps``
+``smtpunit.async_transports`` :class:`~smtpunit.interfaces.IAsyncTransport` ``tcp``
 ``smtpunit.tls``             :class:`~smtpunit.interfaces.ITLSUpgrader`    ``ssl``
 ``smtpunit.sasl``            :class:`~smtpunit.interfaces.ISASLMechanism`  ``PLAIN``, ``LOGIN``, ...
 ===========================  ==============================  ===========================
@@ -38,7 +39,7 @@ from zope.interface.interface import InterfaceClass
 from zope.interface.verify import verifyObject
 
 from .errors import DiscoveryError
-from .interfaces import ISASLMechanism, ITLSUpgrader, ITransport
+from .interfaces import IAsyncTransport, ISASLMechanism, ITLSUpgrader, ITransport
 from .registry import Slot, Unit
 
 __all__ = ["GROUPS", "Problem", "Discovery", "discover", "load_dotted", "make_provider"]
@@ -47,6 +48,7 @@ log = logging.getLogger("smtpunit.discovery")
 
 GROUPS: dict[str, InterfaceClass] = {
     "smtpunit.transports": ITransport,
+    "smtpunit.async_transports": IAsyncTransport,
     "smtpunit.tls": ITLSUpgrader,
     "smtpunit.sasl": ISASLMechanism,
 }
@@ -59,6 +61,7 @@ _BUILTIN_ENTRY_POINTS = {
         "tcp": "smtpunit.providers.tcp:TCPTransport",
         "smtps": "smtpunit.providers.tls:ImplicitTLSTransport",
     },
+    "smtpunit.async_transports": {"tcp": "smtpunit.providers.async_tcp:AsyncTCPTransport"},
     "smtpunit.tls": {"ssl": "smtpunit.providers.tls:SSLContextTLS"},
     "smtpunit.sasl": {
         "PLAIN": "smtpunit.providers.sasl:PlainMechanism",

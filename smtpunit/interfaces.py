@@ -24,6 +24,8 @@ __all__ = [
     "ITransport",
     "IConnection",
     "ITLSUpgrader",
+    "IAsyncConnection",
+    "IAsyncTransport",
     "ISASLMechanism",
     "ISASLExchange",
 ]
@@ -102,6 +104,39 @@ class ITransport(Interface):
         Raise :class:`OSError` (or :class:`TimeoutError`) if it cannot be made
         within ``timeout`` seconds.
         """
+
+
+class IAsyncConnection(Interface):
+    """An open byte stream to an SMTP server, for asyncio.
+
+    Coroutines take a timeout in seconds and raise :class:`TimeoutError` (or
+    :class:`asyncio.TimeoutError`) when it runs out, :class:`OSError` on failure.
+    """
+
+    server_hostname = Attribute("The host name the connection was made for (str).")
+    secure = Attribute("True when the stream is encrypted and authenticated (TLS).")
+    loopback = Attribute("True when the peer is on this machine.")
+
+    async def send(data, timeout):  # type: ignore[no-untyped-def]
+        """Write all of ``data`` (bytes), waiting while the peer is slow to read."""
+
+    async def receive(max_bytes, timeout):  # type: ignore[no-untyped-def]
+        """Return up to ``max_bytes`` bytes as soon as some arrive; ``b''`` at EOF."""
+
+    async def start_tls(context, server_hostname, timeout):  # type: ignore[no-untyped-def]
+        """Upgrade to TLS with ``context`` (an ``ssl.SSLContext``), verifying
+        ``server_hostname``. Refuse if unread plaintext is buffered."""
+
+    def close():  # type: ignore[no-untyped-def]
+        """Close the stream. Closing twice is harmless."""
+
+
+class IAsyncTransport(Interface):
+    """How an asyncio connection to the server is made."""
+
+    async def connect(host, port, timeout, ssl_context=None):  # type: ignore[no-untyped-def]
+        """Return an :class:`IAsyncConnection` to ``host``:``port``; with
+        ``ssl_context``, TLS from the first byte (implicit TLS), verifying ``host``."""
 
 
 class ITLSUpgrader(Interface):

@@ -7,20 +7,23 @@ through, at each call, so each can be swapped on its own.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 from zope.interface import implementer
 
 from . import parameters
+from .aio import AsyncDriver, AsyncSession
 from .commands import Line, check_port, check_server_address, prepare_envelope
 from .driver import Driver, Timeouts
 from .errors import InvalidArgument, SMTPTimeout, SMTPTransportError, TLSHandshakeError
 from .exchange import Link
-from .interfaces import ISMTP, ISASLMechanism, ITLSUpgrader, ITransport
+from .interfaces import ISMTP, IAsyncTransport, ISASLMechanism, ITLSUpgrader, ITransport
 from .options import SessionState
 from .policy import TLSPolicy
 from .protocol import ConversationOptions, Credentials, SendResult, converse, open_or_quit
@@ -78,6 +81,29 @@ class _Plan:
     timeouts: Timeouts
     server_name: str
     policy: TLSPolicy
+
+
+@contextmanager
+def _connect_errors(server: str, port: int, timeout: float) -> Iterator[None]:
+    try:
+        yield
+    except (TimeoutError, asyncio.TimeoutError):
+        raise SMTPTimeout("connect", timeout) from None
+    except ssl.SSLError as exc:
+        raise TLSHandshakeError(f"TLS handshake with {server}:{port} failed: {exc}") from exc
+    except OSError as exc:
+        raise SMTPTransportError(f"could not connect to {server}:{port}: {exc}") from exc
+
+
+def _ssl_context(tls: Any) -> Optional[ssl.SSLContext]:
+    """The ``ssl.SSLContext`` behind a TLS provider, as asyncio needs one."""
+    if tls is None:
+        return None
+    context = getattr(tls, "context", None)
+    if not isinstance(context, ssl.SSLContext):
+        raise InvalidArgument(
+            "with asyncio, tls_encode must be True, an ssl.SSLContext or a provider with an SSLContext .context")
+    return context
 
 
 def _policy(tls_policy: Union[TLSPolicy, str, None], tls_encode: TLSEncode) -> TLSPolicy:
@@ -236,14 +262,76 @@ class SMTPUnit:
 
     def _connect(self, server: str, port: int, tcp_connect: TCPConnect, plan: _Plan) -> Any:
         transport = self._transport(tcp_connect, plan)
-        try:
+        with _connect_errors(server, port, plan.timeouts.connect):
             return transport.connect(server, port, plan.timeouts.connect)
-        except TimeoutError:
-            raise SMTPTimeout("connect", plan.timeouts.connect) from None
-        except ssl.SSLError as exc:
-            raise TLSHandshakeError(f"TLS handshake with {server}:{port} failed: {exc}") from exc
-        except OSError as exc:
-            raise SMTPTransportError(f"could not connect to {server}:{port}: {exc}") from exc
+
+    # -- asyncio ----------------------------------------------------------------------
+
+    async def smtp_send_message_async(
+        self,
+        server_address: str,
+        from_: str,
+        to: Iterable[str],
+        header: Line,
+        message: Iterable[Line],
+        port_no: int = 25,
+        *,
+        auth_user: Optional[str] = None,
+        auth_passwd: Optional[str] = None,
+        tcp_connect: Any = None,
+        tls_encode: TLSEncode = None,
+        **options: Any,
+    ) -> SendResult:
+        """:meth:`smtp_send_message` on the running asyncio event loop."""
+        server, port = check_server_address(server_address), check_port(port_no)
+        envelope = prepare_envelope(from_, to, header, message)
+        plan = self._plan(server, auth_user, auth_passwd, tls_encode, **options)
+        driver = await self._async_driver(server, port, tcp_connect, plan)
+        try:
+            return await driver.run(converse(driver.parser, envelope, plan.options,
+                                             secure=bool(driver.connection.secure),
+                                             loopback=bool(driver.connection.loopback)))
+        finally:
+            driver.close()
+
+    async def connect_async(
+        self,
+        server_address: str,
+        port_no: int = 25,
+        *,
+        auth_user: Optional[str] = None,
+        auth_passwd: Optional[str] = None,
+        tcp_connect: Any = None,
+        tls_encode: TLSEncode = None,
+        chunking: bool = True,
+        **options: Any,
+    ) -> AsyncSession:
+        """:meth:`connect` on the running asyncio event loop: an open
+        :class:`~smtpunit.aio.AsyncSession`."""
+        server, port = check_server_address(server_address), check_port(port_no)
+        plan = self._plan(server, auth_user, auth_passwd, tls_encode, chunking=chunking, **options)
+        driver = await self._async_driver(server, port, tcp_connect, plan)
+        connection = driver.connection
+        state = SessionState(Link(driver.parser, bool(connection.secure), bool(connection.loopback)))
+        try:
+            await driver.run(open_or_quit(state, plan.options))
+        except BaseException:
+            driver.close()
+            raise
+        return AsyncSession(driver, state, plan.options)
+
+    async def _async_driver(self, server: str, port: int, tcp_connect: Any, plan: _Plan) -> AsyncDriver:
+        context = _ssl_context(plan.tls)
+        if tcp_connect is None:
+            transport = self._imports(IAsyncTransport)
+        elif IAsyncTransport.providedBy(tcp_connect):
+            transport = tcp_connect
+        else:
+            raise InvalidArgument(f"with asyncio, tcp_connect must be an IAsyncTransport, not {tcp_connect!r}")
+        implicit = context if plan.policy is TLSPolicy.IMPLICIT else None
+        with _connect_errors(server, port, plan.timeouts.connect):
+            connection = await transport.connect(server, port, plan.timeouts.connect, implicit)
+        return AsyncDriver(connection, plan.timeouts, context, plan.server_name)
 
     def _credentials(
         self, auth_user: Optional[str], auth_passwd: Optional[str], auth_mechanism: Optional[str]

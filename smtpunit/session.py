@@ -29,7 +29,7 @@ from .reply import Reply
 from .results import Outcome, SendResult
 from .transaction import transactions
 
-__all__ = ["Session", "Message"]
+__all__ = ["Session", "SessionCore", "Message", "single"]
 
 T = TypeVar("T")
 
@@ -37,14 +37,13 @@ Message = tuple[str, Iterable[str], Line, Iterable[Line]]
 """One message for :meth:`Session.send_many`: ``(from_, to, header, lines)``."""
 
 
-class Session:
-    """An open, greeted (and, as asked, encrypted and authenticated) connection.
+class SessionCore:
+    """What sync and asyncio sessions share: the state, and the conversations they run.
 
-    Not thread-safe: use one session per thread, or a :class:`~smtpunit.pool.Pool`.
+    A subclass runs those conversations with its driver (``_run``).
     """
 
-    def __init__(self, driver: Driver, state: SessionState, options: ConversationOptions) -> None:
-        self._driver = driver
+    def __init__(self, state: SessionState, options: ConversationOptions) -> None:
         self._state = state
         self._options = options
         self._closed = False
@@ -58,6 +57,53 @@ class Session:
     def closed(self) -> bool:
         """True once the session was closed, or its connection broke."""
         return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SMTPConnectionClosed("the session is closed")
+
+    def _transactions(self, envelopes: list[Envelope], partial_delivery: Optional[bool]
+                      ) -> Generator[Action, Any, list[Outcome]]:
+        options = dataclasses.replace(
+            self._options,
+            end_of_message=parameters.smtp_sending_end_of_message(),
+            partial_delivery=self._options.partial_delivery if partial_delivery is None else partial_delivery,
+        )
+        return transactions(self._state, envelopes, options)
+
+    def _noop(self) -> Generator[Action, Any, Reply]:
+        return expect(self._state.link, commands.noop(), "noop", 250)
+
+    def _reset(self) -> Generator[Action, Any, None]:
+        yield from expect(self._state.link, commands.rset(), "rset", 250)
+        self._state.needs_reset = False
+
+    def _goodbye(self) -> Generator[Action, Any, None]:
+        if not self._state.broken:
+            yield from close_session(self._state)
+
+    def _mark_closed(self) -> None:
+        self._closed = True
+        self._state.broken = True
+
+
+def single(outcomes: list[Outcome]) -> SendResult:
+    """The result of a one-message batch, or raise its error."""
+    (outcome,) = outcomes
+    if isinstance(outcome, SendResult):
+        return outcome
+    raise outcome
+
+
+class Session(SessionCore):
+    """An open, greeted (and, as asked, encrypted and authenticated) connection.
+
+    Not thread-safe: use one session per thread, or a :class:`~smtpunit.pool.Pool`.
+    """
+
+    def __init__(self, driver: Driver, state: SessionState, options: ConversationOptions) -> None:
+        super().__init__(state, options)
+        self._driver = driver
 
     def send(
         self,
@@ -73,10 +119,8 @@ class Session:
         :raises smtpunit.errors.SMTPError: what stopped the message (the session goes
             on unless the connection broke).
         """
-        (outcome,) = self._transactions([prepare_envelope(from_, to, header, message)], partial_delivery)
-        if isinstance(outcome, SendResult):
-            return outcome
-        raise outcome
+        return single(self.send_envelopes([prepare_envelope(from_, to, header, message)],
+                                          partial_delivery=partial_delivery))
 
     def send_many(self, messages: Iterable[Message], *, partial_delivery: Optional[bool] = None) -> list[Outcome]:
         """Send several messages, pipelined when the server allows: each message's data
@@ -88,31 +132,28 @@ class Session:
         :returns: per message, in order, its :class:`~smtpunit.results.SendResult` or the
             :class:`~smtpunit.errors.SMTPError` that stopped it.
         """
-        envelopes = [prepare_envelope(*message) for message in messages]
-        return self._transactions(envelopes, partial_delivery)
+        return self.send_envelopes([prepare_envelope(*m) for m in messages], partial_delivery=partial_delivery)
 
     def send_envelopes(self, envelopes: Iterable[Envelope], *, partial_delivery: Optional[bool] = None
                        ) -> list[Outcome]:
         """:meth:`send_many` for envelopes already checked with
         :func:`~smtpunit.commands.prepare_envelope`."""
-        return self._transactions(list(envelopes), partial_delivery)
+        return self._run(self._transactions(list(envelopes), partial_delivery))
 
     def noop(self) -> Reply:
         """``NOOP``: a health check. A failure closes the session."""
-        return self._run(expect(self._state.link, commands.noop(), "noop", 250))
+        return self._run(self._noop())
 
     def reset(self) -> None:
         """``RSET``: abandon any transaction in progress."""
-        self._run(expect(self._state.link, commands.rset(), "rset", 250))
-        self._state.needs_reset = False
+        self._run(self._reset())
 
     def close(self) -> None:
         """``QUIT`` (ignoring its failure) and close the connection. Idempotent."""
         if self._closed:
             return
         try:
-            if not self._state.broken:
-                self._driver.run(close_session(self._state))
+            self._driver.run(self._goodbye())
         finally:
             self._abort()
 
@@ -122,17 +163,8 @@ class Session:
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
-    def _transactions(self, envelopes: list[Envelope], partial_delivery: Optional[bool]) -> list[Outcome]:
-        options = dataclasses.replace(
-            self._options,
-            end_of_message=parameters.smtp_sending_end_of_message(),
-            partial_delivery=self._options.partial_delivery if partial_delivery is None else partial_delivery,
-        )
-        return self._run(transactions(self._state, envelopes, options))
-
     def _run(self, conversation: Generator[Action, Any, T]) -> T:
-        if self._closed:
-            raise SMTPConnectionClosed("the session is closed")
+        self._check_open()
         try:
             result = self._driver.run(conversation)
         except BaseException:
@@ -143,6 +175,5 @@ class Session:
         return result
 
     def _abort(self) -> None:
-        self._closed = True
-        self._state.broken = True
+        self._mark_closed()
         self._driver.close()

@@ -3,9 +3,11 @@
 ===================  ==================================  ======================================
 unit                 exports                             imports
 ===================  ==================================  ======================================
-``smtp@``            ``ISMTP``                           ``ITransport``, ``ITLSUpgrader``, ``ISASLMechanism['*']``
+``smtp@``            ``ISMTP``                           ``ITransport``, ``IAsyncTransport``, ``ITLSUpgrader``,
+                                                         ``ISASLMechanism['*']``
 ``lmtp@``            ``ISMTP['lmtp']``                   the same
 ``transport@``       ``ITransport``                      ``ITransport['tcp']`` (or as configured)
+``iasynctransport@`` ``IAsyncTransport``                 ``IAsyncTransport['tcp']`` (or as configured)
 ``tls@``             ``ITLSUpgrader``                    ``ITLSUpgrader['ssl']`` (or as configured)
 (entry points)       ``ITransport['tcp']``, ``ITLSUpgrader['ssl']``, ``ISASLMechanism['PLAIN']``, ...
 ===================  ==================================  ======================================
@@ -26,7 +28,7 @@ from zope.interface.registry import Components
 
 from .discovery import Discovery, discover, make_provider
 from .errors import ContractViolation
-from .interfaces import ISMTP, ISASLMechanism, ITLSUpgrader, ITransport
+from .interfaces import ISMTP, IAsyncTransport, ISASLMechanism, ITLSUpgrader, ITransport
 from .registry import ALL, Imports, Slot, Unit, link
 from .sender import SMTPUnit
 
@@ -36,9 +38,9 @@ smtp_unit = Unit(
     "smtp@",
     exports=ISMTP,
     factory=SMTPUnit,
-    imports=(ITransport, ITLSUpgrader, Slot(ISASLMechanism, ALL)),
+    imports=(ITransport, IAsyncTransport, ITLSUpgrader, Slot(ISASLMechanism, ALL)),
 )
-"""Racket's ``smtp@``: exports ``ISMTP`` and imports the three seams."""
+"""Racket's ``smtp@``: exports ``ISMTP`` and imports the seams."""
 
 lmtp_unit = Unit(
     "lmtp@",
@@ -71,6 +73,7 @@ def _configured(interface: InterfaceClass, choice: Any, name: str = "") -> Any:
 def default_units(
     *,
     transport: Any = "tcp",
+    async_transport: Any = "tcp",
     tls: Any = "ssl",
     sasl: Optional[Mapping[str, Any]] = None,
     strict: bool = False,
@@ -81,6 +84,7 @@ def default_units(
 
     :param transport: the default transport: the name of a discovered one
         (``"tcp"``, ``"smtps"``), a dotted path ``"package.module:object"``, or a provider.
+    :param async_transport: the default asyncio transport, likewise (``"tcp"``).
     :param tls: the default STARTTLS upgrader, likewise (``"ssl"``).
     :param sasl: mechanisms by name (providers or dotted paths) that replace or add
         to the discovered ones.
@@ -95,6 +99,7 @@ def default_units(
         smtp_unit,
         lmtp_unit,
         _default_slot(ITransport, transport, found),
+        _default_slot(IAsyncTransport, async_transport, found),
         _default_slot(ITLSUpgrader, tls, found),
         *units,
     )

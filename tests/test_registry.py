@@ -10,6 +10,7 @@ from zope.interface.verify import verifyObject
 import smtpunit
 from smtpunit import (
     ISMTP,
+    IAsyncTransport,
     IConnection,
     ISASLMechanism,
     ITLSUpgrader,
@@ -30,6 +31,7 @@ from smtpunit.providers import (
     SSLContextTLS,
     TCPTransport,
 )
+from smtpunit.providers.async_tcp import AsyncTCPTransport
 from smtpunit.testing import MemoryServer, MemoryTransport, Outbox, Recorder
 
 HEADER = "Subject: registry\r\n\r\n"
@@ -38,6 +40,7 @@ HEADER = "Subject: registry\r\n\r\n"
 def memory_registry(server: MemoryServer, *, bases=None):
     """smtp@ linked with an in-memory transport instead of TCP."""
     units = [smtpunit.smtp_unit, provide(ITransport, MemoryTransport(server)),
+             provide(IAsyncTransport, AsyncTCPTransport()),
              Unit("tls@", ITLSUpgrader, SSLContextTLS), Unit("plain@", Slot(ISASLMechanism, "PLAIN"), PlainMechanism)]
     return link(*units)
 
@@ -143,12 +146,13 @@ def test_named_slots_do_not_conflict_with_each_other():
 
 def test_missing_import_is_named():
     with pytest.raises(errors.MissingImport, match="ITLSUpgrader"):
-        link(smtpunit.smtp_unit, provide(ITransport, TCPTransport()),
+        link(smtpunit.smtp_unit, provide(ITransport, TCPTransport()), provide(IAsyncTransport, AsyncTCPTransport()),
              provide(ISASLMechanism, PlainMechanism(), "PLAIN"))
 
 
 def test_import_satisfied_by_a_base_registry():
-    base = link(provide(ITLSUpgrader, SSLContextTLS()), provide(ISASLMechanism, PlainMechanism(), "PLAIN"))
+    base = link(provide(ITLSUpgrader, SSLContextTLS()), provide(ISASLMechanism, PlainMechanism(), "PLAIN"),
+                provide(IAsyncTransport, AsyncTCPTransport()))
     registry = link(smtpunit.smtp_unit, provide(ITransport, MemoryTransport()), bases=(base,))
     assert verifyObject(ISMTP, invoke(registry))
 

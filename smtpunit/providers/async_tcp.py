@@ -1,0 +1,132 @@
+"""TCP for asyncio: a small protocol with its own buffer, so that STARTTLS can upgrade
+the very transport it reads from (``loop.start_tls``)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Optional
+
+from zope.interface import implementer
+
+from ..errors import SMTPProtocolError
+from ..interfaces import IAsyncConnection, IAsyncTransport
+from .tcp import _peer_is_loopback
+
+__all__ = ["AsyncTCPTransport", "AsyncConnection"]
+
+
+class _StreamProtocol(asyncio.Protocol):
+    """Buffers what arrives and wakes the one reader waiting for it."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.closed = False
+        self.error: Optional[BaseException] = None
+        self._reader: Optional[asyncio.Future[None]] = None
+        self._drained: Optional[asyncio.Future[None]] = None
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.closed = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.closed = True
+        self.error = exc
+        self._wake()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._drained = None
+
+    def _wake(self) -> None:
+        if self._reader is not None and not self._reader.done():
+            self._reader.set_result(None)
+
+    async def read(self, max_bytes: int) -> bytes:
+        while not self.buffer and not self.closed:
+            self._reader = asyncio.get_running_loop().create_future()
+            await self._reader
+        if self.buffer:
+            data = bytes(self.buffer[:max_bytes])
+            del self.buffer[:max_bytes]
+            return data
+        if self.error is not None:
+            raise ConnectionError(f"the connection was lost: {self.error}")
+        return b""
+
+    async def drain(self) -> None:
+        if self._drained is not None:
+            await self._drained
+        if self.closed and self.error is not None:
+            raise ConnectionError(f"the connection was lost: {self.error}")
+
+
+@implementer(IAsyncConnection)
+class AsyncConnection:
+    """An :class:`~smtpunit.interfaces.IAsyncConnection` over an asyncio transport."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: _StreamProtocol, server_hostname: str) -> None:
+        self.transport = transport
+        self.protocol = protocol
+        self.server_hostname = server_hostname
+        self.secure = transport.get_extra_info("sslcontext") is not None
+        sock = transport.get_extra_info("socket")
+        self.loopback = sock is not None and _peer_is_loopback(sock)
+
+    async def send(self, data: bytes, timeout: float) -> None:
+        """Write ``data``; wait (up to ``timeout``) while the peer is slow to read."""
+        if self.protocol.closed:
+            raise ConnectionError("the connection is closed")
+        self.transport.write(data)
+        await asyncio.wait_for(self.protocol.drain(), timeout)
+
+    async def receive(self, max_bytes: int, timeout: float) -> bytes:
+        """What arrives within ``timeout`` seconds, up to ``max_bytes``; ``b''`` at EOF."""
+        return await asyncio.wait_for(self.protocol.read(max_bytes), timeout)
+
+    async def start_tls(self, context: ssl.SSLContext, server_hostname: str, timeout: float) -> None:
+        """Handshake over this connection, verifying ``server_hostname``."""
+        if self.protocol.buffer:
+            raise SMTPProtocolError("the server sent plaintext after its 220 to STARTTLS (response injection)")
+        loop = asyncio.get_running_loop()
+        upgraded = await asyncio.wait_for(
+            loop.start_tls(self.transport, self.protocol, context, server_hostname=server_hostname,
+                           ssl_handshake_timeout=timeout),
+            timeout,
+        )
+        if upgraded is None:  # pragma: no cover -- the loop closed the transport
+            raise ConnectionError("the connection was closed during the TLS handshake")
+        self.transport = upgraded  # type: ignore[assignment]
+        self.secure = True
+
+    def close(self) -> None:
+        """Close the transport."""
+        self.transport.close()
+
+
+@implementer(IAsyncTransport)
+class AsyncTCPTransport:
+    """Connects with TCP on the running event loop; Nagle is off."""
+
+    async def connect(self, host: str, port: int, timeout: float,
+                      ssl_context: Optional[ssl.SSLContext] = None) -> AsyncConnection:
+        """Open a connection (TLS from the start with ``ssl_context``)."""
+        loop = asyncio.get_running_loop()
+        transport, protocol = await asyncio.wait_for(
+            loop.create_connection(_StreamProtocol, host, port, ssl=ssl_context,
+                                   server_hostname=host if ssl_context else None),
+            timeout,
+        )
+        return AsyncConnection(transport, protocol, host)
