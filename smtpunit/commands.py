@@ -17,8 +17,18 @@ import base64
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import BinaryIO, Optional, Union
 
+from .content import (
+    MAX_LINE_OCTETS,
+    Content,
+    LinesContent,
+    RawContent,
+    StreamContent,
+    as_bytes,
+    encode_line,
+    file_lines,
+)
 from .errors import InvalidAddress, InvalidArgument, InvalidHeader, InvalidMessageLine
 
 __all__ = [
@@ -33,6 +43,9 @@ __all__ = [
     "encode_header",
     "encode_lines",
     "prepare_envelope",
+    "prepare_stream_envelope",
+    "prepare_raw_envelope",
+    "prepare_file_envelope",
     "ehlo",
     "lhlo",
     "starttls",
@@ -50,7 +63,6 @@ __all__ = [
 
 Line = Union[str, bytes]
 
-MAX_LINE_OCTETS = 998  # RFC 5322 section 2.1.1, CRLF excluded
 
 _BAD_IN_ADDRESS = re.compile(r"[\x00-\x20\x7f-\x9f<>]|\s")
 _FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
@@ -78,18 +90,31 @@ class Command:
 
 @dataclass(frozen=True)
 class Envelope:
-    """A checked message ready to send: envelope addresses and encoded data.
+    """A checked message ready to send: envelope addresses and content.
 
     :ivar sender: the reverse-path (``""`` for the null sender).
     :ivar recipients: the forward-paths, in order.
-    :ivar header: the header bytes, sent verbatim.
-    :ivar body: the message lines, each dot-stuffed and ending in CRLF.
+    :ivar content: the data, as a :class:`~smtpunit.content.LinesContent`,
+        :class:`~smtpunit.content.StreamContent` or :class:`~smtpunit.content.RawContent`.
     """
 
     sender: str
     recipients: tuple[str, ...]
-    header: bytes
-    body: tuple[bytes, ...]
+    content: Content
+
+    @property
+    def header(self) -> bytes:
+        """The header bytes, as sent."""
+        return self.content.header
+
+    @property
+    def body(self) -> tuple[bytes, ...]:
+        """The body lines, each dot-stuffed and ending in CRLF (a streamed body is
+        consumed by asking)."""
+        if isinstance(self.content, LinesContent):
+            return self.content.lines
+        data = b"".join(self.content.data_pieces(True))[len(self.content.header):]
+        return tuple(line + b"\r\n" for line in data.split(b"\r\n")[:-1])
 
     @property
     def needs_smtputf8(self) -> bool:
@@ -97,14 +122,15 @@ class Envelope:
         return not (self.header.isascii() and all(a.isascii() for a in (self.sender, *self.recipients)))
 
     @property
-    def eight_bit(self) -> bool:
-        """True if the body holds octets above 127 (it needs 8BITMIME)."""
-        return not all(line.isascii() for line in self.body)
+    def eight_bit(self) -> Optional[bool]:
+        """True if the body holds octets above 127 (it needs 8BITMIME); ``None`` if
+        the body is streamed and not yet known."""
+        return self.content.eight_bit
 
     @property
-    def size(self) -> int:
-        """Octets of message data, header included."""
-        return len(self.header) + sum(len(line) for line in self.body)
+    def size(self) -> Optional[int]:
+        """Octets of message data, header included; ``None`` for a streamed body."""
+        return self.content.size
 
 
 # -- checks ----------------------------------------------------------------------
@@ -164,17 +190,6 @@ def _is_utf8_encodable(text: str) -> bool:
     return True
 
 
-def _as_bytes(value: Line, what: str, error: type[ValueError]) -> bytes:
-    if isinstance(value, str):
-        try:
-            return value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise error(f"{what} cannot be encoded as UTF-8 (it holds a lone surrogate)") from None
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise error(f"{what} must be str or bytes, not {type(value).__name__}")
-
-
 def encode_header(header: Line) -> bytes:
     """Check ``header`` and return its bytes (UTF-8 for a str).
 
@@ -184,7 +199,7 @@ def encode_header(header: Line) -> bytes:
 
     :raises InvalidHeader: if it is not such a header.
     """
-    raw = _as_bytes(header, "header", InvalidHeader)
+    raw = as_bytes(header, "header", InvalidHeader)
     if raw == b"\r\n":
         return raw
     if not raw.endswith(b"\r\n\r\n"):
@@ -210,36 +225,79 @@ def encode_lines(lines: Iterable[Line]) -> tuple[bytes, ...]:
 
     :raises InvalidMessageLine: for CR, LF or NUL in a line, or one over 998 octets.
     """
+    _refuse_single(lines)
+    return tuple(encode_line(line, number) for number, line in enumerate(lines, 1))
+
+
+def _refuse_single(lines: object) -> None:
     if isinstance(lines, (str, bytes, bytearray)):
         raise InvalidMessageLine("message must be an iterable of lines, not a single str or bytes")
-    encoded = []
-    for number, line in enumerate(lines, 1):
-        raw = _as_bytes(line, f"message line {number}", InvalidMessageLine)
-        if b"\r" in raw or b"\n" in raw or b"\x00" in raw:
-            raise InvalidMessageLine(f"message line {number} holds CR, LF or NUL")
-        if len(raw) > MAX_LINE_OCTETS:
-            raise InvalidMessageLine(
-                f"message line {number} is longer than {MAX_LINE_OCTETS} octets"
-            )
-        encoded.append(b"." + raw + b"\r\n" if raw[:1] == b"." else raw + b"\r\n")
-    return tuple(encoded)
+
+
+def _check_recipients(recipients: Iterable[object]) -> tuple[str, ...]:
+    if isinstance(recipients, (str, bytes)):
+        raise InvalidArgument("recipients must be a list of addresses, not a single string")
+    checked = tuple(check_address(r, "recipient") for r in recipients)
+    if not checked:
+        raise InvalidArgument("no recipients")
+    return checked
 
 
 def prepare_envelope(
     sender: object, recipients: Iterable[object], header: Line, message: Iterable[Line]
 ) -> Envelope:
     """Check everything about one message and encode it; nothing is sent here."""
-    if isinstance(recipients, (str, bytes)):
-        raise InvalidArgument("recipients must be a list of addresses, not a single string")
-    checked = tuple(check_address(r, "recipient") for r in recipients)
-    if not checked:
-        raise InvalidArgument("no recipients")
-    return Envelope(
-        check_address(sender, "sender", allow_empty=True),
-        checked,
-        encode_header(header),
-        encode_lines(message),
-    )
+    checked = _check_recipients(recipients)
+    return Envelope(check_address(sender, "sender", allow_empty=True), checked,
+                    LinesContent(encode_header(header), encode_lines(message)))
+
+
+def prepare_stream_envelope(
+    sender: object, recipients: Iterable[object], header: Line, lines: Iterable[Line]
+) -> Envelope:
+    """Like :func:`prepare_envelope`, but the lines are checked and encoded as they
+    are sent, in bounded memory. A bad line met while sending aborts the
+    connection before the data ends, so the server delivers nothing."""
+    _refuse_single(lines)
+    checked = _check_recipients(recipients)
+    return Envelope(check_address(sender, "sender", allow_empty=True), checked,
+                    StreamContent(encode_header(header), lines))
+
+
+def prepare_raw_envelope(sender: object, recipients: Iterable[object], data: Union[bytes, bytearray]) -> Envelope:
+    """An envelope for a complete message given as bytes: header, empty line, body,
+    every line ending in CRLF. It is checked at once, without copying it.
+
+    :raises InvalidHeader: if the header part is not a header.
+    :raises InvalidMessageLine: for a bare CR or LF, NUL, or a line over 998 octets.
+    """
+    checked = _check_recipients(recipients)
+    return Envelope(check_address(sender, "sender", allow_empty=True), checked,
+                    RawContent.check(data, encode_header))
+
+
+def prepare_file_envelope(sender: object, recipients: Iterable[object], source: BinaryIO,
+                          max_header_octets: int = 1024 * 1024) -> Envelope:
+    """An envelope for a complete message read from a binary file (LF or CRLF line
+    endings): the header is read and checked now, the body streamed while sending.
+
+    :raises InvalidHeader: if the file does not start with a header and an empty line.
+    """
+    checked = _check_recipients(recipients)
+    lines = file_lines(source)
+    header_lines = []
+    size = 0
+    for line in lines:
+        if not line:
+            break
+        size += len(line) + 2
+        if size > max_header_octets:
+            raise InvalidHeader(f"the header is longer than {max_header_octets} octets")
+        header_lines.append(line + b"\r\n")
+    else:
+        raise InvalidHeader("the file has no empty line after its header")
+    header = encode_header(b"".join(header_lines) + b"\r\n")
+    return Envelope(check_address(sender, "sender", allow_empty=True), checked, StreamContent(header, lines))
 
 
 # -- commands --------------------------------------------------------------------

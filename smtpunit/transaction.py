@@ -15,13 +15,14 @@ in which case the remaining messages are reported as not sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from . import commands
 from .capabilities import Capabilities
 from .commands import Command, Envelope
+from .content import BDAT_CHUNK, DATA_CHUNK, gather
 from .errors import (
     RecipientsRefused,
     SMTPConnectionClosed,
@@ -38,10 +39,8 @@ from .options import ConversationOptions, SessionState
 from .reply import Reply
 from .results import Outcome, RecipientResult, SendResult
 
-__all__ = ["transactions", "mail_parameters", "WRITE_CHUNK", "BDAT_CHUNK"]
+__all__ = ["transactions", "mail_parameters"]
 
-WRITE_CHUNK = 64 * 1024  # DATA content is handed to the driver in pieces of about this size
-BDAT_CHUNK = 1024 * 1024  # octets per BDAT command
 
 _CONNECTION_FAILURES = (SMTPTransportError, SMTPTimeout, SMTPProtocolError)
 
@@ -52,15 +51,16 @@ def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str
     :raises UnsupportedByServer: the message needs an extension the server lacks,
         or exceeds its SIZE limit.
     """
-    limit = capabilities.size_limit
-    if limit is not None and envelope.size > limit:
-        raise UnsupportedByServer(f"the message has {envelope.size} octets; the server takes at most {limit}")
+    limit, size = capabilities.size_limit, envelope.size
+    if limit is not None and size is not None and size > limit:
+        raise UnsupportedByServer(f"the message has {size} octets; the server takes at most {limit}")
     parameters = []
     if envelope.needs_smtputf8:
         if not capabilities.supports("SMTPUTF8"):
             raise UnsupportedByServer("an address or the header is not ASCII and the server does not offer SMTPUTF8")
         parameters.append("SMTPUTF8")
-    if envelope.eight_bit:
+    eight_bit = envelope.eight_bit
+    if eight_bit or (eight_bit is None and capabilities.supports("8BITMIME")):  # None: streamed, not yet known
         if not capabilities.supports("8BITMIME"):
             raise UnsupportedByServer("the message has 8-bit data and the server does not offer 8BITMIME")
         parameters.append("BODY=8BITMIME")
@@ -150,11 +150,13 @@ class _Batch:
         replies = len(accepted) if self.options.lmtp else 1
         ahead = encode_commands(self.group(following)) if following is not None else b""
         self.link.in_data = not self.chunking
+        allow_8bit = self.state.capabilities.supports("8BITMIME")
         if self.chunking:
             finals = yield from _send_bdat(self.link, envelope, self.options.end_of_message, replies, ahead,
-                                           self.pipelined)
+                                           self.pipelined, allow_8bit)
         else:
-            finals = yield from _send_data(self.link, envelope, self.options.end_of_message, replies, ahead)
+            finals = yield from _send_data(self.link, envelope, self.options.end_of_message, replies, ahead,
+                                           allow_8bit)
         self.link.in_data = False
         self.sent_ahead = bool(ahead)
         return _result(results, finals, self.options)
@@ -229,19 +231,6 @@ def _result(results: list[RecipientResult], finals: list[Reply], options: Conver
     return SendResult(tuple(results), finals[0])
 
 
-def _data_chunks(envelope: Envelope) -> Iterator[bytes]:
-    pending = [envelope.header]
-    size = len(envelope.header)
-    for line in envelope.body:
-        pending.append(line)
-        size += len(line)
-        if size >= WRITE_CHUNK:
-            yield b"".join(pending)
-            pending, size = [], 0
-    if pending:
-        yield b"".join(pending)
-
-
 def _final_replies(link: Link, replies: int, sent: Callable[[], Generator[Action, Any, None]]
                    ) -> Generator[Action, Any, list[Reply]]:
     """Run ``sent`` (which completes the message) and read the replies to it; any
@@ -260,12 +249,12 @@ def _final_replies(link: Link, replies: int, sent: Callable[[], Generator[Action
 
 
 def _send_data(link: Link, envelope: Envelope, end_of_message: Callable[[], object], replies: int,
-               ahead: bytes) -> Generator[Action, Any, list[Reply]]:
+               ahead: bytes, allow_8bit: bool) -> Generator[Action, Any, list[Reply]]:
     """The dot-stuffed data and ``.`` (with ``ahead`` in the same write); the replies."""
     if link.parser.has_pending_input:
         raise SMTPProtocolError("the server sent data nobody asked for after its 354 to DATA")
-    transcript.debug("C: <message data: %d octets>", envelope.size)
-    for chunk in _data_chunks(envelope):
+    transcript.debug("C: <message data>")
+    for chunk in gather(envelope.content.data_pieces(allow_8bit), DATA_CHUNK):
         yield Send(chunk)
     end_of_message()  # if it raises, the "." is never sent
     transcript.debug("C: .")
@@ -276,28 +265,15 @@ def _send_data(link: Link, envelope: Envelope, end_of_message: Callable[[], obje
     return (yield from _final_replies(link, replies, end))
 
 
-def _bdat_chunks(envelope: Envelope) -> Iterator[bytes]:
-    pending = [envelope.header]
-    size = len(envelope.header)
-    for line in envelope.body:
-        line = line[1:] if line[:1] == b"." else line  # BDAT carries the data as it is
-        pending.append(line)
-        size += len(line)
-        if size >= BDAT_CHUNK:
-            yield b"".join(pending)
-            pending, size = [], 0
-    yield b"".join(pending)
-
-
 def _send_bdat(link: Link, envelope: Envelope, end_of_message: Callable[[], object], replies: int,
-               ahead: bytes, pipelined: bool) -> Generator[Action, Any, list[Reply]]:
+               ahead: bytes, pipelined: bool, allow_8bit: bool) -> Generator[Action, Any, list[Reply]]:
     """The message in BDAT chunks, the last with ``ahead``; the replies to LAST.
 
     Without PIPELINING each chunk's reply is awaited; with it, the replies to all
     chunks are read after LAST, and the first refusal among them decides.
     """
-    transcript.debug("C: <message data in BDAT chunks: %d octets>", envelope.size)
-    chunks = _bdat_chunks(envelope)
+    transcript.debug("C: <message data in BDAT chunks>")
+    chunks = gather(envelope.content.bdat_pieces(allow_8bit), BDAT_CHUNK)
     chunk = next(chunks)
     unanswered = 0
     for following in chunks:

@@ -612,3 +612,46 @@ def test_stepwise_refusal_stops_at_the_first_refused_recipient():
     with pytest.raises(RecipientsRefused):
         run(envelope(recipients=("b@y.org", "bad@y.org", "c@z.org")), options())
     assert b"RCPT TO:<c@z.org>" not in run.wire and run.sent[-1] == b"QUIT\r\n"
+
+
+# -- CHUNKING ----------------------------------------------------------------------------
+
+EHLO_CHUNKING = b"250-mx.example.org\r\n250-PIPELINING\r\n250 CHUNKING\r\n"
+
+
+def test_bdat_sends_the_data_unstuffed_after_the_envelope():
+    run = Run([GREETING, EHLO_CHUNKING, OK, OK, OK, QUEUED, BYE])
+    result = run(envelope(), options(chunking=True))
+    data = b"Subject: t\r\n\r\nhi\r\n.dot\r\n"
+    assert run.sent[1] == b"MAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\nRCPT TO:<c@z.org>\r\n"
+    assert run.sent[2] == b"BDAT %d LAST\r\n" % len(data) + data
+    assert result.reply == Reply(250, ("2.0.0 queued as 1234",))
+
+
+def test_bdat_chunks_are_pipelined_and_their_replies_read_after_last(monkeypatch):
+    from smtpunit import transaction
+
+    monkeypatch.setattr(transaction, "BDAT_CHUNK", 8)
+    run = Run([GREETING, EHLO_CHUNKING, OK, OK, OK, OK, OK, QUEUED, BYE])
+    run(envelope(lines=["0123456789", "abcdefghij"]), options(chunking=True))
+    bdats = [chunk.split(b"\r\n", 1)[0] for chunk in run.sent[2:-1]]
+    assert bdats == [b"BDAT 14", b"BDAT 12", b"BDAT 12 LAST"]  # header, line, line
+    assert run.script == []
+    # all three were written before any of their replies was read
+    sends = [i for i, a in enumerate(run.actions) if isinstance(a, Send)]
+    receives_after_mail = [i for i, a in enumerate(run.actions) if isinstance(a, Receive) and a.phase == "bdat"]
+    assert max(sends[:-1]) < min(receives_after_mail)
+
+
+def test_a_refused_bdat_chunk_fails_the_message():
+    from smtpunit import transaction
+
+    run = Run([GREETING, b"250-mx\r\n250 CHUNKING\r\n", OK, OK, OK, b"552 5.3.4 too big\r\n", OK, BYE])
+    transaction.BDAT_CHUNK, saved = 8, transaction.BDAT_CHUNK
+    try:
+        with pytest.raises(SMTPReplyError) as caught:
+            run(envelope(lines=["0123456789"]), options(chunking=True))
+    finally:
+        transaction.BDAT_CHUNK = saved
+    assert (caught.value.code, caught.value.phase) == (552, "bdat")
+    assert not any(b"LAST" in chunk for chunk in run.sent), "without PIPELINING, LAST waits for the chunks' replies"

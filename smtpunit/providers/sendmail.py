@@ -33,6 +33,7 @@ from zope.interface import implementer
 
 from .. import parameters
 from ..commands import Envelope, Line, prepare_envelope
+from ..driver import Timeouts
 from ..errors import InvalidAddress, InvalidArgument, SMTPTimeout, SMTPTransportError
 from ..interfaces import ISMTP
 from ..protocol import RecipientResult, SendResult
@@ -191,8 +192,6 @@ class SendmailSMTP:
         value = options.get("timeout")
         if value is None:
             return self.timeout
-        from ..driver import Timeouts
-
         if isinstance(value, Timeouts):
             return self._check_timeout(value.data_end)
         return self._check_timeout(value)
@@ -260,15 +259,15 @@ class _Run:
     def stderr_text(self) -> str:
         return self.output[self.stderr_fd].decode("utf-8", "replace")
 
-    def _poll(self, extra: Optional[int] = None) -> list[int]:
-        """Wait for some I/O; read what is readable; return the ready fds."""
+    def _poll(self, extra: Optional[int] = None, limit: Optional[float] = None) -> list[int]:
+        """Wait (at most ``limit`` seconds) for some I/O; read what is readable; return the ready fds."""
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise SMTPTimeout("sendmail", self.timeout)
         if extra is not None:
             self.selector.register(extra, selectors.EVENT_WRITE)
         try:
-            events = self.selector.select(remaining)
+            events = self.selector.select(remaining if limit is None else min(remaining, limit))
         finally:
             if extra is not None:
                 self.selector.unregister(extra)
@@ -314,9 +313,16 @@ class _Run:
                 pass
 
     def finish(self) -> None:
-        """Drain the output until both streams end, then wait for the exit status."""
+        """Drain the output until both streams end, then wait for the exit status.
+
+        Once sendmail has exited, a background process it left (a queue runner, say)
+        may still hold the streams open: then whatever is buffered is read and the
+        rest ignored.
+        """
         while self.selector.get_map():
-            self._poll()
+            exited = self.process.poll() is not None
+            if not self._poll(limit=0.1) and exited:
+                break
         while self.process.poll() is None:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:

@@ -1,0 +1,268 @@
+"""Message content in three forms, each able to produce DATA and BDAT chunks (no I/O).
+
+* :class:`LinesContent` -- a header and lines checked up front (Racket's form);
+* :class:`StreamContent` -- a header checked up front, and lines from any iterable
+  (or a binary file) checked and encoded as they are sent, in bounded memory;
+* :class:`RawContent` -- a whole message as one bytes-like object, checked up front
+  without copying it, and sent in slices of it.
+
+A streamed line that turns out to be bad raises in the middle of the data; the
+client then closes the connection without ending the data, so the server delivers
+nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO, Optional, Protocol, Union
+
+from .errors import InvalidHeader, InvalidMessageLine, UnsupportedByServer
+
+__all__ = [
+    "Content",
+    "LinesContent",
+    "StreamContent",
+    "RawContent",
+    "as_bytes",
+    "encode_line",
+    "file_lines",
+    "gather",
+    "DATA_CHUNK",
+    "BDAT_CHUNK",
+]
+
+MAX_LINE_OCTETS = 998  # RFC 5322 section 2.1.1, CRLF excluded
+DATA_CHUNK = 64 * 1024  # DATA content is handed to the driver in pieces of about this size
+BDAT_CHUNK = 1024 * 1024  # octets per BDAT command
+RAW_SLICE = 1024 * 1024  # raw content is sent in slices of at most this size
+
+Line = Union[str, bytes]
+
+_LONG_LINE = re.compile(rb"[^\r\n]{%d}" % (MAX_LINE_OCTETS + 1))
+_EIGHT_BIT = re.compile(rb"[\x80-\xff]")
+
+
+class Content(Protocol):
+    """What a transaction needs of a message's content."""
+
+    header: bytes
+
+    @property
+    def size(self) -> Optional[int]:
+        """Octets of the message, header included and transparency dots not (RFC 1870),
+        if known before sending."""
+
+    @property
+    def eight_bit(self) -> Optional[bool]:
+        """Whether the body has octets above 127, if known before sending."""
+
+    def data_pieces(self, allow_8bit: bool) -> Iterator[bytes]:
+        """The dot-stuffed data for DATA, header first, without the final ``.``.
+
+        :raises UnsupportedByServer: on 8-bit data when ``allow_8bit`` is false.
+        """
+
+    def bdat_pieces(self, allow_8bit: bool) -> Iterator[bytes]:
+        """The data as it is (no dot-stuffing), header first, for BDAT."""
+
+
+def as_bytes(value: Line, what: str, error: type[ValueError]) -> bytes:
+    """``value`` as bytes: UTF-8 for a str. Raises ``error`` naming ``what`` otherwise."""
+    if isinstance(value, str):
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise error(f"{what} cannot be encoded as UTF-8 (it holds a lone surrogate)") from None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise error(f"{what} must be str or bytes, not {type(value).__name__}")
+
+
+def encode_line(line: Line, number: int) -> bytes:
+    """One message line checked and encoded: dot-stuffed, ending in CRLF.
+
+    :raises InvalidMessageLine: for CR, LF or NUL, more than 998 octets, or a type
+        other than str or bytes.
+    """
+    raw = as_bytes(line, f"message line {number}", InvalidMessageLine)
+    if b"\r" in raw or b"\n" in raw or b"\x00" in raw:
+        raise InvalidMessageLine(f"message line {number} holds CR, LF or NUL")
+    if len(raw) > MAX_LINE_OCTETS:
+        raise InvalidMessageLine(f"message line {number} is longer than {MAX_LINE_OCTETS} octets")
+    return b"." + raw + b"\r\n" if raw[:1] == b"." else raw + b"\r\n"
+
+
+def _unstuffed(line: bytes) -> bytes:
+    return line[1:] if line[:1] == b"." else line
+
+
+def gather(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Join small pieces into chunks of about ``size`` octets (at least one chunk,
+    maybe empty); a piece already that large passes as it is, uncopied."""
+    pending: list[bytes] = []
+    total = 0
+    yielded = False
+    for piece in pieces:
+        if not pending and len(piece) >= size:
+            yield piece
+            yielded = True
+            continue
+        pending.append(piece)
+        total += len(piece)
+        if total >= size:
+            yield b"".join(pending)
+            pending, total, yielded = [], 0, True
+    if pending or not yielded:
+        yield b"".join(pending)
+
+
+def _refuse_8bit(line: bytes, allow_8bit: bool) -> bytes:
+    if not allow_8bit and not line.isascii():
+        raise UnsupportedByServer("the message has 8-bit data and the server does not offer 8BITMIME")
+    return line
+
+
+class LinesContent:
+    """A header and lines, all checked and encoded before anything is sent."""
+
+    def __init__(self, header: bytes, lines: tuple[bytes, ...]) -> None:
+        self.header = header
+        self.lines = lines  # dot-stuffed, CRLF-terminated
+
+    @property
+    def size(self) -> int:
+        """Octets of the message, header included, without transparency dots (RFC 1870)."""
+        return len(self.header) + sum(len(line) - (line[:1] == b".") for line in self.lines)
+
+    @property
+    def eight_bit(self) -> bool:
+        """True if a line holds octets above 127."""
+        return not all(line.isascii() for line in self.lines)
+
+    def data_pieces(self, allow_8bit: bool = True) -> Iterator[bytes]:
+        """Header and dot-stuffed lines."""
+        yield self.header
+        yield from self.lines
+
+    def bdat_pieces(self, allow_8bit: bool = True) -> Iterator[bytes]:
+        """Header and lines as given."""
+        yield self.header
+        yield from map(_unstuffed, self.lines)
+
+
+class StreamContent:
+    """A checked header, and lines checked and encoded only as they are sent.
+
+    The lines can be consumed once: a send that fails cannot be retried with the
+    same content.
+    """
+
+    size = None
+    eight_bit = None
+
+    def __init__(self, header: bytes, lines: Iterable[Line]) -> None:
+        self.header = header
+        self._lines = iter(lines)
+
+    def _encoded(self, allow_8bit: bool) -> Iterator[bytes]:
+        for number, line in enumerate(self._lines, 1):
+            yield _refuse_8bit(encode_line(line, number), allow_8bit)
+
+    def data_pieces(self, allow_8bit: bool = True) -> Iterator[bytes]:
+        """Header, then each line checked, encoded and dot-stuffed as it is reached."""
+        yield self.header
+        yield from self._encoded(allow_8bit)
+
+    def bdat_pieces(self, allow_8bit: bool = True) -> Iterator[bytes]:
+        """Header, then each line checked and encoded as it is reached."""
+        yield self.header
+        yield from map(_unstuffed, self._encoded(allow_8bit))
+
+
+def file_lines(source: BinaryIO) -> Iterator[bytes]:
+    """The lines of a binary file, without their ending (LF or CRLF)."""
+    for line in source:
+        if line.endswith(b"\r\n"):
+            yield line[:-2]
+        elif line.endswith(b"\n"):
+            yield line[:-1]
+        else:
+            yield line
+
+
+class RawContent:
+    """A whole message (header, empty line, body) as one bytes-like object.
+
+    It is checked with C-speed scans that copy nothing -- CRLF line endings only,
+    no NUL, no line over 998 octets -- and sent in slices of itself, so memory stays
+    at about the size of the message.
+
+    :raises InvalidHeader: if the header part is not a header.
+    :raises InvalidMessageLine: for bare CR or LF, NUL, or an over-long line.
+    """
+
+    def __init__(self, data: Union[bytes, bytearray], header: bytes, body_start: int) -> None:
+        self._raw = data
+        self._data = memoryview(data)
+        self.header = header
+        self._body_start = body_start
+
+    @classmethod
+    def check(cls, data: Union[bytes, bytearray], encode_header: Callable[[bytes], bytes]) -> RawContent:
+        """Check ``data`` and split off its header, checked with ``encode_header``."""
+        raw = data
+        if not isinstance(raw, (bytes, bytearray)):
+            raise InvalidMessageLine(f"a raw message must be bytes, not {type(data).__name__}")
+        end = raw.find(b"\r\n\r\n")
+        if raw.startswith(b"\r\n"):
+            end = -2
+        elif end < 0:
+            raise InvalidHeader("a raw message must have a header ending in an empty line (CRLF CRLF)")
+        header = encode_header(bytes(raw[: end + 4]))
+        crlf = raw.count(b"\r\n")
+        if raw.count(b"\r") != crlf or raw.count(b"\n") != crlf:
+            raise InvalidMessageLine("the message holds a bare CR or LF; lines must end in CRLF")
+        if b"\x00" in raw:
+            raise InvalidMessageLine("the message holds a NUL byte")
+        if _LONG_LINE.search(raw):
+            raise InvalidMessageLine(f"the message has a line longer than {MAX_LINE_OCTETS} octets")
+        if not raw.endswith(b"\r\n"):
+            raise InvalidMessageLine("a raw message must end in CRLF")
+        return cls(raw, header, end + 4)
+
+    @property
+    def size(self) -> int:
+        """Octets of the message, header included (RFC 1870)."""
+        return len(self.header) + len(self._data) - self._body_start
+
+    @property
+    def eight_bit(self) -> bool:
+        """True if the body holds octets above 127."""
+        return _EIGHT_BIT.search(self._raw, self._body_start) is not None
+
+    def data_pieces(self, allow_8bit: bool = True) -> Iterator[bytes]:
+        """The header, then slices of the body, with a dot added to each line that
+        starts with one."""
+        yield self.header
+        raw, view, position = self._raw, self._data, self._body_start
+        if raw[position : position + 1] == b".":
+            yield b"."
+        while position < len(raw):
+            # A "\r\n." starting inside the slice ends at most 2 octets past it.
+            found = raw.find(b"\r\n.", position, position + RAW_SLICE + 2)
+            if found < 0 or found >= position + RAW_SLICE:
+                end = min(position + RAW_SLICE, len(raw))
+                yield view[position:end]  # type: ignore[misc]
+                position = end
+            else:
+                yield view[position : found + 2]  # type: ignore[misc]
+                yield b"."
+                position = found + 2
+
+    def bdat_pieces(self, allow_8bit: bool = True) -> Iterator[bytes]:
+        """The header, then slices of the body as it is."""
+        yield self.header
+        view = self._data
+        for offset in range(self._body_start, len(view), RAW_SLICE):
+            yield view[offset : offset + RAW_SLICE]  # type: ignore[misc]
