@@ -20,6 +20,7 @@ from .interfaces import (
 )
 from .parameters import Parameter
 from .policy import TLSPolicy
+from .pool import Pool
 from .protocol import RecipientResult, SendResult
 from .registry import ALL, Imports, Slot, Unit, invoke, link, provide, resolve, resolve_all
 from .reply import Reply
@@ -50,6 +51,7 @@ __all__ = [
     "ITransport",
     "Imports",
     "Parameter",
+    "Pool",
     "RecipientResult",
     "Reply",
     "SMTPUnit",

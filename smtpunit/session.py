@@ -105,6 +105,11 @@ class Session(SessionCore):
         super().__init__(state, options)
         self._driver = driver
 
+    @property
+    def connection(self) -> Any:
+        """The :class:`~smtpunit.interfaces.IConnection` the session runs over."""
+        return self._driver.connection
+
     def send(
         self,
         from_: str,

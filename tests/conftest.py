@@ -141,10 +141,11 @@ def start_server(certs: Certificates) -> Iterator[Any]:
         server_context: Optional[ssl.SSLContext] = None,
         refuse: frozenset[str] = frozenset(),
         handler: Optional[RecordingHandler] = None,
+        **smtp_options: Any,
     ) -> RunningServer:
         handler = handler or RecordingHandler(refuse=refuse)
         context = server_context or certs.server_context
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(smtp_options)
         if starttls:
             kwargs.update(tls_context=context, require_starttls=require_starttls)
         if implicit_tls:

@@ -1,0 +1,181 @@
+"""A thread-safe pool of sessions to one server.
+
+::
+
+    pool = smtpunit.Pool("mail.example.org", 587, size=4, tls_encode=True)
+    pool.send(from_, to, header, lines)      # from any thread
+    pool.close()
+
+Sessions are reused while fresh: one idle longer than ``idle_timeout`` is closed,
+and one the server closed meanwhile (seen as readable at reuse) is replaced. If a
+reused connection still fails before the end of the message, the server cannot
+have accepted it, so the message is retried once on a new connection; a failure
+after the end of the message (:class:`~smtpunit.errors.SMTPOutcomeUnknown`) is
+never retried, so a message is neither lost silently nor sent twice.
+"""
+
+from __future__ import annotations
+
+import select
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Optional
+
+from .commands import Envelope, Line, prepare_envelope
+from .errors import SMTPConnectionClosed, SMTPOutcomeUnknown, SMTPReplyError, SMTPTimeout, SMTPTransportError
+from .results import SendResult
+from .session import Session
+
+__all__ = ["Pool"]
+
+_STALE_CONNECTION = (SMTPTransportError, SMTPTimeout)
+
+
+def _server_went_away(session: Session) -> bool:
+    """True if the server closed (or spoke on) an idle connection."""
+    sock = getattr(session.connection, "socket", None)
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def _never_accepted(error: BaseException) -> bool:
+    """True if ``error`` shows a dead connection that cannot have accepted the message:
+    a transport failure or a 421 ("closing") before the end of the message."""
+    if isinstance(error, SMTPOutcomeUnknown):
+        return False
+    if isinstance(error, SMTPReplyError):
+        return error.code == 421 and error.phase != "data-end"
+    return isinstance(error, _STALE_CONNECTION)
+
+
+class Pool:
+    """Up to ``size`` sessions to ``server_address``:``port_no``, shared by threads.
+
+    :param size: the most sessions open at once; senders wait for a free one.
+    :param idle_timeout: seconds a session may stay unused before it is closed.
+    :param connect: makes a new session; by default :func:`smtpunit.connect` with
+        the server and ``options`` (the registry is the one current when the pool
+        is made).
+    :param options: keyword arguments of :func:`smtpunit.connect`.
+    """
+
+    def __init__(
+        self,
+        server_address: str,
+        port_no: int = 25,
+        *,
+        size: int = 4,
+        idle_timeout: float = 30.0,
+        connect: Optional[Callable[[], Session]] = None,
+        **options: Any,
+    ) -> None:
+        if size < 1:
+            raise ValueError("a pool needs a size of at least 1")
+        if connect is None:
+            from .smtp import _unit
+
+            unit = _unit()
+
+            def connect() -> Session:
+                return unit.connect(server_address, port_no, **options)  # type: ignore[no-any-return]
+
+        self._connect = connect
+        self.size = size
+        self.idle_timeout = idle_timeout
+        self._idle: list[tuple[Session, float]] = []  # (session, when it was put back), most recent last
+        self._open = 0
+        self._closed = False
+        self._available = threading.Condition()
+
+    def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], **options: Any) -> SendResult:
+        """Send one message on a pooled session; see :meth:`smtpunit.session.Session.send`."""
+        return self.send_envelope(prepare_envelope(from_, to, header, message), **options)
+
+    def send_envelope(self, envelope: Envelope, **options: Any) -> SendResult:
+        """Send a checked envelope, retrying once on a new connection if a reused one
+        turns out to be dead before the message was complete."""
+        session, reused = self._acquire()
+        try:
+            try:
+                return self._send(session, envelope, options)
+            except (*_STALE_CONNECTION, SMTPReplyError) as exc:
+                if not (reused and _never_accepted(exc)):
+                    raise
+            self._release(session)  # closed by its failure: it leaves the pool
+            session, reused = self._acquire(fresh=True)
+            return self._send(session, envelope, options)
+        finally:
+            self._release(session)
+
+    def close(self) -> None:
+        """Close every idle session; sessions in use close when they come back."""
+        with self._available:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._open -= len(idle)
+            self._available.notify_all()
+        for session, _ in idle:
+            session.close()
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    @staticmethod
+    def _send(session: Session, envelope: Envelope, options: dict[str, Any]) -> SendResult:
+        (outcome,) = session.send_envelopes([envelope], **options)
+        if isinstance(outcome, SendResult):
+            return outcome
+        raise outcome
+
+    def _acquire(self, fresh: bool = False) -> tuple[Session, bool]:
+        """A session: an idle one still usable (unless ``fresh``), or a new one."""
+        stale: list[Session] = []
+        try:
+            with self._available:
+                while True:
+                    if self._closed:
+                        raise SMTPConnectionClosed("the pool is closed")
+                    while self._idle and not fresh:
+                        session, since = self._idle.pop()
+                        if session.closed or time.monotonic() - since > self.idle_timeout \
+                                or _server_went_away(session):
+                            stale.append(session)
+                            self._open -= 1
+                            continue
+                        return session, True
+                    if self._open < self.size:
+                        self._open += 1
+                        break
+                    self._available.wait()
+        finally:
+            for session in stale:
+                session.close()
+        try:
+            return self._connect(), False
+        except BaseException:
+            with self._available:
+                self._open -= 1
+                self._available.notify()
+            raise
+
+    def _release(self, session: Session) -> None:
+        with self._available:
+            if session.closed or self._closed:
+                self._open -= 1
+                self._available.notify()
+                keep = False
+            else:
+                self._idle.append((session, time.monotonic()))
+                self._available.notify()
+                keep = True
+        if not keep:
+            session.close()

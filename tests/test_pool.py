@@ -1,0 +1,92 @@
+"""The session pool: thread-safe reuse, idle timeout, dead connections replaced."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from conftest import HOST
+
+import smtpunit
+from smtpunit import errors
+from smtpunit.testing.scripted import Close, ExpectData, ScriptedServer, accept_envelope, standard_session
+
+HEADER = "Subject: pool\r\n\r\n"
+
+
+def test_threads_share_a_bounded_number_of_sessions(start_server):
+    server = start_server()
+    connections = []
+    with smtpunit.Pool(HOST, server.port, size=2) as pool:
+        original = pool._connect
+
+        def counting_connect():
+            connections.append(1)
+            return original()
+
+        pool._connect = counting_connect
+
+        def worker(n: int) -> None:
+            for m in range(5):
+                pool.send("a@example.org", ["b@example.org"], HEADER, [f"{n}-{m}"])
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(server.handler.messages) == 20
+    assert sorted(m.content.rsplit(b"\r\n\r\n", 1)[1] for m in server.handler.messages) == sorted(
+        f"{n}-{m}\r\n".encode() for n in range(4) for m in range(5))
+    assert 1 <= len(connections) <= 2
+
+
+def test_a_connection_the_server_closed_is_replaced_without_loss_or_duplicate(start_server):
+    server = start_server(timeout=0.3)  # aiosmtpd closes idle connections after 0.3 s
+    with smtpunit.Pool(HOST, server.port, size=1, idle_timeout=60) as pool:
+        pool.send("a@example.org", ["b@example.org"], HEADER, ["first"])
+        time.sleep(1.0)
+        pool.send("a@example.org", ["b@example.org"], HEADER, ["second"])
+    bodies = [m.content.rsplit(b"\r\n\r\n", 1)[1] for m in server.handler.messages]
+    assert bodies == [b"first\r\n", b"second\r\n"]
+
+
+def test_idle_sessions_are_closed_after_the_idle_timeout(start_server):
+    server = start_server()
+    with smtpunit.Pool(HOST, server.port, size=1, idle_timeout=0.2) as pool:
+        pool.send("a@example.org", ["b@example.org"], HEADER, ["1"])
+        (first, _), = pool._idle
+        time.sleep(0.4)
+        pool.send("a@example.org", ["b@example.org"], HEADER, ["2"])
+        assert first.closed
+    assert len(server.handler.messages) == 2
+
+
+def test_an_unknown_outcome_is_never_retried():
+    drop_after_dot = [*standard_session(), *accept_envelope(1), ExpectData(), Close()]
+    with ScriptedServer(scripts=[drop_after_dot]) as server:  # a second connection would be a mismatch
+        with smtpunit.Pool(HOST, server.port, size=1) as pool:
+            with pytest.raises(errors.SMTPOutcomeUnknown):
+                pool.send("a@example.org", ["b@example.org"], HEADER, ["once"])
+        assert len(server.peers) == 1
+
+
+def test_a_closed_pool_refuses():
+    pool = smtpunit.Pool(HOST, 1)
+    pool.close()
+    with pytest.raises(errors.SMTPConnectionClosed):
+        pool.send("a@example.org", ["b@example.org"], HEADER, ["x"])
+
+
+def test_a_dead_reused_connection_is_retried_once_on_a_new_one(start_server, monkeypatch):
+    from smtpunit import pool as pool_module
+
+    server = start_server(timeout=0.3)
+    monkeypatch.setattr(pool_module, "_server_went_away", lambda session: False)  # miss it at reuse
+    with smtpunit.Pool(HOST, server.port, size=1) as pool:
+        pool.send("a@example.org", ["b@example.org"], HEADER, ["first"])
+        time.sleep(1.0)
+        pool.send("a@example.org", ["b@example.org"], HEADER, ["second"])
+    bodies = [m.content.rsplit(b"\r\n\r\n", 1)[1] for m in server.handler.messages]
+    assert bodies == [b"first\r\n", b"second\r\n"]
