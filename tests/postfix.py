@@ -84,6 +84,7 @@ __all__ = [
     "Delivery",
     "PostfixError",
     "PostfixInstance",
+    "REFUSED",
     "SmtpSink",
     "TRACE_FIELDS",
     "free_port",
@@ -113,6 +114,10 @@ TRACE_FIELDS = (b"return-path", b"x-original-to", b"delivered-to", b"received")
 
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0
+
+
+REFUSED = f"refused@{DOMAIN}"
+"""The recipient the instance always answers with ``550 5.1.1``."""
 
 
 class PostfixError(RuntimeError):
@@ -514,6 +519,9 @@ class PostfixInstance:
             "smtpd_peername_lookup": "no",
             "smtpd_banner": "$myhostname ESMTP smtpunit private Postfix",
             "smtpd_relay_restrictions": "permit_mynetworks permit_sasl_authenticated reject_unauth_destination",
+            # One address is always refused, for tests of a refusal inside a pipelined group.
+            "smtpd_recipient_restrictions":
+                f"check_recipient_access inline:{{ {{ {REFUSED} = 550 5.1.1 no such user }} }}",
             # Every domain ends in the test maildir: smtpunit.test as a virtual mailbox
             # domain, all others through default_transport; bounces land there too.
             "virtual_mailbox_domains": DOMAIN,
