@@ -29,6 +29,7 @@ from .session import Session
 from .smtp import (
     connect,
     current_registry,
+    send_message,
     smtp_send_message,
     smtp_send_message_star,
     smtp_sending_end_of_message,
@@ -71,6 +72,7 @@ __all__ = [
     "provide",
     "resolve",
     "resolve_all",
+    "send_message",
     "smtp_send_message",
     "smtp_send_message_star",
     "smtp_sending_end_of_message",

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterable
+from email.message import EmailMessage
 from typing import Any, Optional, TypeVar
 
 from .commands import Envelope, Line, prepare_envelope
 from .driver import RECEIVE_SIZE, Timeouts, feed, handshake_errors, io_errors
+from .email_message import envelope_of
 from .errors import SMTPError, SMTPTimeout, TLSHandshakeError
 from .exchange import Action, Receive, Send, UpgradeTLS
 from .options import ConversationOptions, SessionState
@@ -31,7 +33,7 @@ from .reply import Reply, ReplyParser
 from .results import Outcome, SendResult
 from .session import Message, SessionCore, single
 
-__all__ = ["AsyncDriver", "AsyncSession", "smtp_send_message", "connect"]
+__all__ = ["AsyncDriver", "AsyncSession", "smtp_send_message", "send_message", "connect"]
 
 T = TypeVar("T")
 
@@ -113,6 +115,11 @@ class AsyncSession(SessionCore):
         return single(await self.send_envelopes([prepare_envelope(from_, to, header, message)],
                                                 partial_delivery=partial_delivery))
 
+    async def send_message(self, message: EmailMessage, *, from_: Optional[str] = None,
+                           to: Optional[Iterable[str]] = None, partial_delivery: Optional[bool] = None) -> SendResult:
+        """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
+        return single(await self.send_envelopes([envelope_of(message, from_, to)], partial_delivery=partial_delivery))
+
     async def send_many(self, messages: Iterable[Message], *,
                         partial_delivery: Optional[bool] = None) -> list[Outcome]:
         """Send several messages, pipelined; see :meth:`smtpunit.session.Session.send_many`."""
@@ -177,3 +184,12 @@ async def connect(server_address: str, port_no: int = 25, **options: Any) -> Asy
     from .smtp import _unit
 
     return await _unit().connect_async(server_address, port_no, **options)  # type: ignore[no-any-return]
+
+
+async def send_message(server_address: str, message: EmailMessage, port_no: int = 25, *,
+                       from_: Optional[str] = None, to: Optional[Iterable[str]] = None, **options: Any) -> SendResult:
+    """:func:`smtpunit.send_message` for asyncio."""
+    from .smtp import _unit
+
+    return await _unit().send_envelope_async(  # type: ignore[no-any-return]
+        server_address, envelope_of(message, from_, to), port_no, **options)

@@ -20,9 +20,11 @@ import select
 import threading
 import time
 from collections.abc import Callable, Iterable
+from email.message import EmailMessage
 from typing import Any, Optional
 
 from .commands import Envelope, Line, prepare_envelope
+from .email_message import envelope_of
 from .errors import SMTPConnectionClosed, SMTPOutcomeUnknown, SMTPReplyError, SMTPTimeout, SMTPTransportError
 from .results import SendResult
 from .session import Session
@@ -96,6 +98,11 @@ class Pool:
     def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], **options: Any) -> SendResult:
         """Send one message on a pooled session; see :meth:`smtpunit.session.Session.send`."""
         return self.send_envelope(prepare_envelope(from_, to, header, message), **options)
+
+    def send_message(self, message: EmailMessage, *, from_: Optional[str] = None,
+                     to: Optional[Iterable[str]] = None, **options: Any) -> SendResult:
+        """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
+        return self.send_envelope(envelope_of(message, from_, to), **options)
 
     def send_envelope(self, envelope: Envelope, **options: Any) -> SendResult:
         """Send a checked envelope, retrying once on a new connection if a reused one

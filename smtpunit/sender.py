@@ -19,7 +19,7 @@ from zope.interface import implementer
 
 from . import parameters
 from .aio import AsyncDriver, AsyncSession
-from .commands import Line, check_port, check_server_address, prepare_envelope
+from .commands import Envelope, Line, check_port, check_server_address, prepare_envelope
 from .driver import Driver, Timeouts
 from .errors import InvalidArgument, SMTPTimeout, SMTPTransportError, TLSHandshakeError
 from .exchange import Link
@@ -162,9 +162,27 @@ class SMTPUnit:
 
         See :func:`smtpunit.smtp_send_message` for the arguments and ``options``.
         """
+        envelope = prepare_envelope(from_, to, header, message)
+        return self.send_envelope(server_address, envelope, port_no, auth_user=auth_user, auth_passwd=auth_passwd,
+                                  tcp_connect=tcp_connect, tls_encode=tls_encode, **options)
+
+    def send_envelope(
+        self,
+        server_address: str,
+        envelope: Envelope,
+        port_no: int = 25,
+        *,
+        auth_user: Optional[str] = None,
+        auth_passwd: Optional[str] = None,
+        tcp_connect: TCPConnect = None,
+        tls_encode: TLSEncode = None,
+        **options: Any,
+    ) -> SendResult:
+        """:meth:`smtp_send_message` for a checked :class:`~smtpunit.commands.Envelope`
+        (from :func:`~smtpunit.commands.prepare_raw_envelope`,
+        :func:`~smtpunit.email_message.envelope_of`, ...)."""
         server = check_server_address(server_address)
         port = check_port(port_no)
-        envelope = prepare_envelope(from_, to, header, message)
         plan = self._plan(server, auth_user, auth_passwd, tls_encode, **options)
         connection = self._connect(server, port, tcp_connect, plan)
         return self._run(connection, envelope, plan)
@@ -283,8 +301,25 @@ class SMTPUnit:
         **options: Any,
     ) -> SendResult:
         """:meth:`smtp_send_message` on the running asyncio event loop."""
-        server, port = check_server_address(server_address), check_port(port_no)
         envelope = prepare_envelope(from_, to, header, message)
+        return await self.send_envelope_async(server_address, envelope, port_no, auth_user=auth_user,
+                                              auth_passwd=auth_passwd, tcp_connect=tcp_connect,
+                                              tls_encode=tls_encode, **options)
+
+    async def send_envelope_async(
+        self,
+        server_address: str,
+        envelope: Envelope,
+        port_no: int = 25,
+        *,
+        auth_user: Optional[str] = None,
+        auth_passwd: Optional[str] = None,
+        tcp_connect: Any = None,
+        tls_encode: TLSEncode = None,
+        **options: Any,
+    ) -> SendResult:
+        """:meth:`send_envelope` on the running asyncio event loop."""
+        server, port = check_server_address(server_address), check_port(port_no)
         plan = self._plan(server, auth_user, auth_passwd, tls_encode, **options)
         driver = await self._async_driver(server, port, tcp_connect, plan)
         try:

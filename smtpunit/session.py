@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Generator, Iterable
+from email.message import EmailMessage
 from typing import Any, Optional, TypeVar
 
 from . import commands, parameters
 from .capabilities import Capabilities
 from .commands import Envelope, Line, prepare_envelope
 from .driver import Driver
+from .email_message import envelope_of
 from .errors import SMTPConnectionClosed
 from .exchange import Action, expect
 from .options import ConversationOptions, SessionState
@@ -126,6 +128,11 @@ class Session(SessionCore):
         """
         return single(self.send_envelopes([prepare_envelope(from_, to, header, message)],
                                           partial_delivery=partial_delivery))
+
+    def send_message(self, message: EmailMessage, *, from_: Optional[str] = None, to: Optional[Iterable[str]] = None,
+                     partial_delivery: Optional[bool] = None) -> SendResult:
+        """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
+        return single(self.send_envelopes([envelope_of(message, from_, to)], partial_delivery=partial_delivery))
 
     def send_many(self, messages: Iterable[Message], *, partial_delivery: Optional[bool] = None) -> list[Outcome]:
         """Send several messages, pipelined when the server allows: each message's data

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from email.message import Message
 from typing import Any, Optional, Union
 
 from zope.interface import moduleProvides
@@ -18,6 +19,7 @@ from zope.interface.registry import Components
 
 from .commands import Line
 from .driver import Timeouts
+from .email_message import envelope_of
 from .interfaces import ISMTP
 from .parameters import Parameter, smtp_sending_end_of_message, smtp_sending_server
 from .policy import TLSPolicy
@@ -29,6 +31,7 @@ from .session import Session
 moduleProvides(ISMTP)
 
 __all__ = [
+    "send_message",
     "connect",
     "current_registry",
     "smtp_send_message",
@@ -155,3 +158,15 @@ def connect(server_address: str, port_no: int = 25, **options: Any) -> Session:
             session.send(from_, to, header, lines)
     """
     return _unit().connect(server_address, port_no, **options)  # type: ignore[no-any-return]
+
+
+def send_message(server_address: str, message: Message, port_no: int = 25, *, from_: Optional[str] = None,
+                 to: Optional[Iterable[str]] = None, **options: Any) -> SendResult:
+    """Send an :class:`email.message.EmailMessage` in one connection.
+
+    The envelope comes from its headers unless ``from_`` or ``to`` is given; Bcc
+    recipients get the message but the Bcc field is not sent. Takes the keyword
+    arguments of :func:`smtp_send_message`.
+    """
+    return _unit().send_envelope(  # type: ignore[no-any-return]
+        server_address, envelope_of(message, from_, to), port_no, **options)
