@@ -175,7 +175,7 @@ async def smtp_send_message(server_address: str, from_: str, to: Iterable[str], 
     (``tcp_connect`` must be an :class:`~smtpunit.interfaces.IAsyncTransport`)."""
     from .smtp import _unit
 
-    return await _unit().smtp_send_message_async(  # type: ignore[no-any-return]
+    return await _unit().smtp_send_message_async(
         server_address, from_, to, header, message, port_no, **options)
 
 
@@ -183,7 +183,7 @@ async def connect(server_address: str, port_no: int = 25, **options: Any) -> Asy
     """:func:`smtpunit.connect` for asyncio: an open :class:`AsyncSession`."""
     from .smtp import _unit
 
-    return await _unit().connect_async(server_address, port_no, **options)  # type: ignore[no-any-return]
+    return await _unit().connect_async(server_address, port_no, **options)
 
 
 async def send_message(server_address: str, message: EmailMessage, port_no: int = 25, *,
@@ -191,5 +191,5 @@ async def send_message(server_address: str, message: EmailMessage, port_no: int 
     """:func:`smtpunit.send_message` for asyncio."""
     from .smtp import _unit
 
-    return await _unit().send_envelope_async(  # type: ignore[no-any-return]
+    return await _unit().send_envelope_async(
         server_address, envelope_of(message, from_, to), port_no, **options)

@@ -54,9 +54,7 @@ class ISMTP(Interface):
         "never sent and the server delivers nothing. Default: does nothing."
     )
 
-    def smtp_send_message(
-        server_address, from_, to, header, message, port_no=25
-    ):  # type: ignore[no-untyped-def]
+    def smtp_send_message(server_address, from_, to, header, message, port_no=25):  # type: ignore[no-untyped-def]
         """Connect to ``server_address``:``port_no`` and send one message.
 
         Keyword arguments ``auth_user``, ``auth_passwd``, ``tcp_connect`` and
@@ -64,9 +62,7 @@ class ISMTP(Interface):
         after ``message``, as Racket's legacy trailing port.
         """
 
-    def smtp_send_message_star(
-        connection, from_, to, header, message
-    ):  # type: ignore[no-untyped-def]
+    def smtp_send_message_star(connection, from_, to, header, message):  # type: ignore[no-untyped-def]
         """Racket's ``smtp-send-message*``: send over an already open connection.
 
         ``connection`` is an :class:`IConnection` provider or a connected socket that

@@ -85,7 +85,7 @@ class Pool:
             unit = _unit()
 
             def connect() -> Session:
-                return unit.connect(server_address, port_no, **options)  # type: ignore[no-any-return]
+                return unit.connect(server_address, port_no, **options)
 
         self._connect = connect
         self.size = size

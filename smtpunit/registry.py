@@ -132,6 +132,12 @@ def _layers(registry: Components) -> Iterator[Components]:
         pending[0:0] = list(layer.__bases__)
 
 
+def _registries(layer: Components) -> Any:
+    """``layer`` seen untyped: its ``utilities``/``adapters`` registries and its
+    ``registered*`` generators are missing from zope.interface's type hints."""
+    return layer
+
+
 def _lookup(registry: Components, slot: Slot) -> Optional[Callable[[], Any]]:
     """A thunk making the provider of ``slot`` as seen through ``registry``, or None.
 
@@ -139,10 +145,10 @@ def _lookup(registry: Components, slot: Slot) -> Optional[Callable[[], Any]]:
     (``registerUtility``) or a unit with imports (an adapter of the registry).
     """
     for layer in _layers(registry):
-        utility = layer.utilities.registered((), slot.interface, slot.name)
+        utility = _registries(layer).utilities.registered((), slot.interface, slot.name)
         if utility is not None:
             return lambda: utility
-        factory = layer.adapters.registered((IComponents,), slot.interface, slot.name)
+        factory = _registries(layer).adapters.registered((IComponents,), slot.interface, slot.name)
         if factory is not None:
             return lambda: factory(registry)
     return None
@@ -166,8 +172,8 @@ def resolve_all(registry: Components, interface: InterfaceClass) -> dict[str, An
     """
     found: dict[str, Any] = {}
     for layer in _layers(registry):
-        names = {r.name for r in layer.registeredUtilities() if r.provided is interface}
-        names |= {r.name for r in layer.registeredAdapters()
+        names = {r.name for r in _registries(layer).registeredUtilities() if r.provided is interface}
+        names |= {r.name for r in _registries(layer).registeredAdapters()
                   if r.provided is interface and tuple(r.required) == (IComponents,)}
         for name in sorted(names - found.keys() - {""}):
             found[name] = resolve(registry, interface, name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from email.message import Message
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union, cast
 
 from zope.interface import moduleProvides
 from zope.interface.registry import Components
@@ -27,6 +27,9 @@ from .protocol import SendResult
 from .registry import invoke
 from .sender import TCPConnect, TLSEncode
 from .session import Session
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .sender import SMTPUnit
 
 moduleProvides(ISMTP)
 
@@ -52,15 +55,16 @@ a block -- a test, a request -- through other units::
 
 
 @functools.cache
-def _default_unit() -> Any:
+def _default_unit() -> SMTPUnit:
     from .units import default_registry
 
-    return invoke(default_registry())
+    return cast("SMTPUnit", invoke(default_registry()))
 
 
-def _unit() -> Any:
+def _unit() -> SMTPUnit:
+    """The ``ISMTP`` provider of the current registry (typed as the built-in unit)."""
     registry = current_registry()
-    return _default_unit() if registry is None else invoke(registry)
+    return _default_unit() if registry is None else cast("SMTPUnit", invoke(registry))
 
 
 def smtp_send_message(
@@ -157,7 +161,7 @@ def connect(server_address: str, port_no: int = 25, **options: Any) -> Session:
         with smtpunit.connect("mail.example.org", 587, tls_encode=True) as session:
             session.send(from_, to, header, lines)
     """
-    return _unit().connect(server_address, port_no, **options)  # type: ignore[no-any-return]
+    return _unit().connect(server_address, port_no, **options)
 
 
 def send_message(server_address: str, message: Message, port_no: int = 25, *, from_: Optional[str] = None,
@@ -168,5 +172,5 @@ def send_message(server_address: str, message: Message, port_no: int = 25, *, fr
     recipients get the message but the Bcc field is not sent. Takes the keyword
     arguments of :func:`smtp_send_message`.
     """
-    return _unit().send_envelope(  # type: ignore[no-any-return]
+    return _unit().send_envelope(
         server_address, envelope_of(message, from_, to), port_no, **options)

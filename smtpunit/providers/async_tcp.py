@@ -108,7 +108,7 @@ class AsyncConnection:
         )
         if upgraded is None:  # pragma: no cover -- the loop closed the transport
             raise ConnectionError("the connection was closed during the TLS handshake")
-        self.transport = upgraded  # type: ignore[assignment]
+        self.transport = upgraded
         self.secure = True
 
     def close(self) -> None:
