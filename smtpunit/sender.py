@@ -83,6 +83,12 @@ class _Plan:
     policy: TLSPolicy
 
 
+def _opening_state(driver: Any) -> SessionState:
+    """The state of a session about to be opened over ``driver``'s connection."""
+    connection = driver.connection
+    return SessionState(Link(driver.parser, bool(connection.secure), bool(connection.loopback)))
+
+
 @contextmanager
 def _connect_errors(server: str, port: int, timeout: float) -> Iterator[None]:
     try:
@@ -151,66 +157,39 @@ class SMTPUnit:
         header: Line,
         message: Iterable[Line],
         port_no: int = 25,
-        *,
-        auth_user: Optional[str] = None,
-        auth_passwd: Optional[str] = None,
-        tcp_connect: TCPConnect = None,
-        tls_encode: TLSEncode = None,
         **options: Any,
     ) -> SendResult:
         """Connect to ``server_address``:``port_no`` and send one message.
 
-        See :func:`smtpunit.smtp_send_message` for the arguments and ``options``.
+        See :func:`smtpunit.smtp_send_message` for the keyword ``options``.
         """
-        envelope = prepare_envelope(from_, to, header, message)
-        return self.send_envelope(server_address, envelope, port_no, auth_user=auth_user, auth_passwd=auth_passwd,
-                                  tcp_connect=tcp_connect, tls_encode=tls_encode, **options)
+        return self.send_envelope(server_address, prepare_envelope(from_, to, header, message), port_no, **options)
 
     def send_envelope(
-        self,
-        server_address: str,
-        envelope: Envelope,
-        port_no: int = 25,
-        *,
-        auth_user: Optional[str] = None,
-        auth_passwd: Optional[str] = None,
-        tcp_connect: TCPConnect = None,
-        tls_encode: TLSEncode = None,
+        self, server_address: str, envelope: Envelope, port_no: int = 25, *, tcp_connect: TCPConnect = None,
         **options: Any,
     ) -> SendResult:
         """:meth:`smtp_send_message` for a checked :class:`~smtpunit.commands.Envelope`
         (from :func:`~smtpunit.commands.prepare_raw_envelope`,
         :func:`~smtpunit.email_message.envelope_of`, ...)."""
-        server = check_server_address(server_address)
-        port = check_port(port_no)
-        plan = self._plan(server, auth_user, auth_passwd, tls_encode, **options)
-        connection = self._connect(server, port, tcp_connect, plan)
-        return self._run(connection, envelope, plan)
+        server, port = check_server_address(server_address), check_port(port_no)
+        plan = self._plan(server, **options)
+        return self._run(self._connect(server, port, tcp_connect, plan), envelope, plan)
 
     def connect(
-        self,
-        server_address: str,
-        port_no: int = 25,
-        *,
-        auth_user: Optional[str] = None,
-        auth_passwd: Optional[str] = None,
-        tcp_connect: TCPConnect = None,
-        tls_encode: TLSEncode = None,
-        chunking: bool = True,
+        self, server_address: str, port_no: int = 25, *, tcp_connect: TCPConnect = None, chunking: bool = True,
         **options: Any,
     ) -> Session:
         """Open a :class:`~smtpunit.session.Session`: connect, greet, STARTTLS and
         AUTH as asked, ready to send many messages.
 
-        Takes the keyword arguments of :func:`smtpunit.smtp_send_message`, and
+        Takes the keyword ``options`` of :func:`smtpunit.smtp_send_message`, and
         ``chunking``: use BDAT when the server offers CHUNKING (default).
         """
-        server = check_server_address(server_address)
-        port = check_port(port_no)
-        plan = self._plan(server, auth_user, auth_passwd, tls_encode, chunking=chunking, **options)
-        connection = self._connect(server, port, tcp_connect, plan)
-        driver = Driver(connection, plan.timeouts, plan.tls, plan.server_name)
-        state = SessionState(Link(driver.parser, bool(connection.secure), bool(connection.loopback)))
+        server, port = check_server_address(server_address), check_port(port_no)
+        plan = self._plan(server, chunking=chunking, **options)
+        driver = Driver(self._connect(server, port, tcp_connect, plan), plan.timeouts, plan.tls, plan.server_name)
+        state = _opening_state(driver)
         try:
             driver.run(open_or_quit(state, plan.options))
         except BaseException:
@@ -243,18 +222,80 @@ class SMTPUnit:
         if server_hostname is None:
             server_hostname = (str(connection.getpeername()[0]) if isinstance(connection, socket.socket)
                                else getattr(connection, "server_hostname", ""))
-        plan = self._plan(server_hostname, auth_user, auth_passwd, tls_encode, **options)
+        plan = self._plan(server_hostname, auth_user=auth_user, auth_passwd=auth_passwd, tls_encode=tls_encode,
+                          **options)
         return self._run(as_connection(connection, server_hostname), envelope, plan)
+
+    # -- asyncio ----------------------------------------------------------------------
+
+    async def smtp_send_message_async(
+        self,
+        server_address: str,
+        from_: str,
+        to: Iterable[str],
+        header: Line,
+        message: Iterable[Line],
+        port_no: int = 25,
+        **options: Any,
+    ) -> SendResult:
+        """:meth:`smtp_send_message` on the running asyncio event loop."""
+        envelope = prepare_envelope(from_, to, header, message)
+        return await self.send_envelope_async(server_address, envelope, port_no, **options)
+
+    async def send_envelope_async(
+        self, server_address: str, envelope: Envelope, port_no: int = 25, *, tcp_connect: Any = None,
+        **options: Any,
+    ) -> SendResult:
+        """:meth:`send_envelope` on the running asyncio event loop."""
+        server, port = check_server_address(server_address), check_port(port_no)
+        plan = self._plan(server, **options)
+        driver = await self._async_driver(server, port, tcp_connect, plan)
+        try:
+            return await driver.run(converse(driver.parser, envelope, plan.options,
+                                             secure=bool(driver.connection.secure),
+                                             loopback=bool(driver.connection.loopback)))
+        finally:
+            driver.close()
+
+    async def connect_async(
+        self, server_address: str, port_no: int = 25, *, tcp_connect: Any = None, chunking: bool = True,
+        **options: Any,
+    ) -> AsyncSession:
+        """:meth:`connect` on the running asyncio event loop: an open
+        :class:`~smtpunit.aio.AsyncSession`."""
+        server, port = check_server_address(server_address), check_port(port_no)
+        plan = self._plan(server, chunking=chunking, **options)
+        driver = await self._async_driver(server, port, tcp_connect, plan)
+        state = _opening_state(driver)
+        try:
+            await driver.run(open_or_quit(state, plan.options))
+        except BaseException:
+            driver.close()
+            raise
+        return AsyncSession(driver, state, plan.options)
+
+    async def _async_driver(self, server: str, port: int, tcp_connect: Any, plan: _Plan) -> AsyncDriver:
+        context = _ssl_context(plan.tls)
+        if tcp_connect is None:
+            transport = self._imports(IAsyncTransport)
+        elif IAsyncTransport.providedBy(tcp_connect):
+            transport = tcp_connect
+        else:
+            raise InvalidArgument(f"with asyncio, tcp_connect must be an IAsyncTransport, not {tcp_connect!r}")
+        implicit = context if plan.policy is TLSPolicy.IMPLICIT else None
+        with _connect_errors(server, port, plan.timeouts.connect):
+            connection = await transport.connect(server, port, plan.timeouts.connect, implicit)
+        return AsyncDriver(connection, plan.timeouts, context, plan.server_name)
 
     # -- internals ------------------------------------------------------------------
 
     def _plan(
         self,
         server_name: str,
-        auth_user: Optional[str],
-        auth_passwd: Optional[str],
-        tls_encode: TLSEncode,
         *,
+        auth_user: Optional[str] = None,
+        auth_passwd: Optional[str] = None,
+        tls_encode: TLSEncode = None,
         tls_policy: Union[TLSPolicy, str, None] = None,
         timeout: Union[Timeouts, float, None] = None,
         allow_insecure_auth: bool = False,
@@ -282,91 +323,6 @@ class SMTPUnit:
         transport = self._transport(tcp_connect, plan)
         with _connect_errors(server, port, plan.timeouts.connect):
             return transport.connect(server, port, plan.timeouts.connect)
-
-    # -- asyncio ----------------------------------------------------------------------
-
-    async def smtp_send_message_async(
-        self,
-        server_address: str,
-        from_: str,
-        to: Iterable[str],
-        header: Line,
-        message: Iterable[Line],
-        port_no: int = 25,
-        *,
-        auth_user: Optional[str] = None,
-        auth_passwd: Optional[str] = None,
-        tcp_connect: Any = None,
-        tls_encode: TLSEncode = None,
-        **options: Any,
-    ) -> SendResult:
-        """:meth:`smtp_send_message` on the running asyncio event loop."""
-        envelope = prepare_envelope(from_, to, header, message)
-        return await self.send_envelope_async(server_address, envelope, port_no, auth_user=auth_user,
-                                              auth_passwd=auth_passwd, tcp_connect=tcp_connect,
-                                              tls_encode=tls_encode, **options)
-
-    async def send_envelope_async(
-        self,
-        server_address: str,
-        envelope: Envelope,
-        port_no: int = 25,
-        *,
-        auth_user: Optional[str] = None,
-        auth_passwd: Optional[str] = None,
-        tcp_connect: Any = None,
-        tls_encode: TLSEncode = None,
-        **options: Any,
-    ) -> SendResult:
-        """:meth:`send_envelope` on the running asyncio event loop."""
-        server, port = check_server_address(server_address), check_port(port_no)
-        plan = self._plan(server, auth_user, auth_passwd, tls_encode, **options)
-        driver = await self._async_driver(server, port, tcp_connect, plan)
-        try:
-            return await driver.run(converse(driver.parser, envelope, plan.options,
-                                             secure=bool(driver.connection.secure),
-                                             loopback=bool(driver.connection.loopback)))
-        finally:
-            driver.close()
-
-    async def connect_async(
-        self,
-        server_address: str,
-        port_no: int = 25,
-        *,
-        auth_user: Optional[str] = None,
-        auth_passwd: Optional[str] = None,
-        tcp_connect: Any = None,
-        tls_encode: TLSEncode = None,
-        chunking: bool = True,
-        **options: Any,
-    ) -> AsyncSession:
-        """:meth:`connect` on the running asyncio event loop: an open
-        :class:`~smtpunit.aio.AsyncSession`."""
-        server, port = check_server_address(server_address), check_port(port_no)
-        plan = self._plan(server, auth_user, auth_passwd, tls_encode, chunking=chunking, **options)
-        driver = await self._async_driver(server, port, tcp_connect, plan)
-        connection = driver.connection
-        state = SessionState(Link(driver.parser, bool(connection.secure), bool(connection.loopback)))
-        try:
-            await driver.run(open_or_quit(state, plan.options))
-        except BaseException:
-            driver.close()
-            raise
-        return AsyncSession(driver, state, plan.options)
-
-    async def _async_driver(self, server: str, port: int, tcp_connect: Any, plan: _Plan) -> AsyncDriver:
-        context = _ssl_context(plan.tls)
-        if tcp_connect is None:
-            transport = self._imports(IAsyncTransport)
-        elif IAsyncTransport.providedBy(tcp_connect):
-            transport = tcp_connect
-        else:
-            raise InvalidArgument(f"with asyncio, tcp_connect must be an IAsyncTransport, not {tcp_connect!r}")
-        implicit = context if plan.policy is TLSPolicy.IMPLICIT else None
-        with _connect_errors(server, port, plan.timeouts.connect):
-            connection = await transport.connect(server, port, plan.timeouts.connect, implicit)
-        return AsyncDriver(connection, plan.timeouts, context, plan.server_name)
 
     def _credentials(
         self, auth_user: Optional[str], auth_passwd: Optional[str], auth_mechanism: Optional[str]
