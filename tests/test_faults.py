@@ -1,31 +1,32 @@
-"""Faults a real server will not produce on demand, from a scripted server on 127.0.0.1."""
+"""Faults a real server will not produce on demand, from a scripted server on 127.0.0.1
+(smtpunit.testing.ScriptedServer, through the plugin's scripted_smtp_server fixture)."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
-from scripted import Peer, ScriptedServer
 
 import smtpunit
 from smtpunit import errors
+from smtpunit.testing import (
+    Close,
+    Drip,
+    Expect,
+    ExpectClose,
+    ExpectData,
+    Raw,
+    Reply,
+    accept_envelope,
+    standard_session,
+)
 
 HEADER = "Subject: faults\r\n\r\n"
 
 
 @pytest.fixture
-def scripted():
-    servers: list[ScriptedServer] = []
-
-    def start(script):
-        server = ScriptedServer(script)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
-        assert not server.errors
+def scripted(scripted_smtp_server):
+    return scripted_smtp_server
 
 
 def send(port: int, **options):
@@ -33,10 +34,7 @@ def send(port: int, **options):
 
 
 def test_silent_server_times_out_and_closes(scripted):
-    def silent(peer: Peer) -> None:
-        peer.line()  # wait for the client to give up and close
-
-    server = scripted(silent)
+    server = scripted([ExpectClose()])  # wait for the client to give up and close
     started = time.monotonic()
     with pytest.raises(errors.SMTPTimeout) as caught:
         send(server.port, timeout=smtpunit.Timeouts(connect=5, reply=0.5))
@@ -46,12 +44,7 @@ def test_silent_server_times_out_and_closes(scripted):
 
 
 def test_dripping_server_is_held_to_the_reply_deadline(scripted):
-    def drip(peer: Peer) -> None:
-        for byte in b"220 " + b"x" * 100:
-            peer.say(bytes([byte]))
-            time.sleep(0.1)
-
-    server = scripted(drip)
+    server = scripted([Drip(b"220 " + b"x" * 100, 0.1)])
     started = time.monotonic()
     with pytest.raises(errors.SMTPTimeout):
         send(server.port, timeout=smtpunit.Timeouts(reply=0.6))
@@ -59,17 +52,7 @@ def test_dripping_server_is_held_to_the_reply_deadline(scripted):
 
 
 def test_drop_after_the_final_dot_is_outcome_unknown(scripted):
-    def drop(peer: Peer) -> None:
-        peer.standard_start()
-        peer.line()
-        peer.say(b"250 ok\r\n")
-        peer.line()
-        peer.say(b"250 ok\r\n")
-        peer.line()
-        peer.say(b"354 go\r\n")
-        peer.until_end_of_data()
-
-    server = scripted(drop)
+    server = scripted([*standard_session(), *accept_envelope(), ExpectData(), Close()])
     with pytest.raises(errors.SMTPOutcomeUnknown) as caught:
         send(server.port)
     assert isinstance(caught.value, ConnectionError)
@@ -77,31 +60,16 @@ def test_drop_after_the_final_dot_is_outcome_unknown(scripted):
 
 
 def test_no_reply_after_the_final_dot_is_outcome_unknown_after_data_end_timeout(scripted):
-    def hang(peer: Peer) -> None:
-        peer.standard_start()
-        for reply in (b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n"):
-            peer.line()
-            peer.say(reply)
-        peer.until_end_of_data()
-        peer.line()  # hold until the client closes
-
-    server = scripted(hang)
+    # hold until the client closes
+    server = scripted([*standard_session(), *accept_envelope(), ExpectData(), ExpectClose()])
     with pytest.raises(errors.SMTPOutcomeUnknown) as caught:
         send(server.port, timeout=smtpunit.Timeouts(reply=5, data_end=0.5))
     assert isinstance(caught.value.__cause__, errors.SMTPTimeout)
 
 
 def test_quit_failure_after_accepted_message_is_ignored(scripted):
-    def rude(peer: Peer) -> None:
-        peer.standard_start()
-        for reply in (b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n"):
-            peer.line()
-            peer.say(reply)
-        peer.until_end_of_data()
-        peer.say(b"250 queued\r\n")
-        # close instead of answering QUIT
-
-    server = scripted(rude)
+    # close instead of answering QUIT
+    server = scripted([*standard_session(), *accept_envelope(), ExpectData(), Reply(b"250 queued"), Close()])
     assert send(server.port).reply.code == 250
 
 
@@ -110,70 +78,42 @@ def test_quit_failure_after_accepted_message_is_ignored(scripted):
     [b"2200 four digits\r\n", b"220 bare LF\n", b"22 short\r\n", b"220-a\r\n221 mismatch\r\n", b"220 \xff\xfe\r\n"],
 )
 def test_malformed_greeting_is_a_protocol_error(scripted, greeting):
-    def bad(peer: Peer) -> None:
-        peer.say(greeting)
-        try:
-            peer.line()
-        except EOFError:
-            pass
-
-    server = scripted(bad)
+    server = scripted([Raw(greeting), ExpectClose()])
     with pytest.raises(errors.SMTPProtocolError):
         send(server.port)
 
 
 def test_greeting_554_is_a_reply_error_and_the_client_quits(scripted):
-    def refuse(peer: Peer) -> None:
-        peer.say(b"554 5.7.1 go away\r\n")
-        assert peer.line() == b"QUIT"
-        peer.say(b"221 bye\r\n")
-
-    server = scripted(refuse)
+    server = scripted([Reply(b"554 5.7.1 go away"), Expect(b"QUIT", exact=True), Reply(b"221 bye")])
     with pytest.raises(errors.SMTPReplyError) as caught:
         send(server.port)
     assert (caught.value.code, caught.value.phase) == (554, "greeting")
 
 
 def test_421_closes_without_another_command(scripted):
-    def shutting_down(peer: Peer) -> None:
-        peer.standard_start()
-        peer.line()
-        peer.say(b"421 4.3.2 shutting down\r\n")
-        with pytest.raises(EOFError):
-            peer.line()
-
-    server = scripted(shutting_down)
+    server = scripted([*standard_session(), Expect(b"MAIL"), Reply(b"421 4.3.2 shutting down"), ExpectClose()])
     with pytest.raises(errors.SMTPReplyError) as caught:
         send(server.port)
     assert caught.value.code == 421 and caught.value.is_transient
 
 
 def test_plaintext_injected_after_starttls_220_is_refused(scripted):
-    def inject(peer: Peer) -> None:
-        peer.standard_start((b"STARTTLS",))
-        assert peer.line() == b"STARTTLS"
-        peer.say(b"220 go ahead\r\n250 injected\r\n")
-        with pytest.raises(EOFError):
-            peer.line()
-
-    server = scripted(inject)
+    server = scripted([*standard_session([b"STARTTLS"]), Expect(b"STARTTLS", exact=True),
+                       Raw(b"220 go ahead\r\n250 injected\r\n"), ExpectClose()])
     with pytest.raises(errors.SMTPProtocolError, match="injection"):
         send(server.port, tls_encode=True)
+    server.close()
     assert b"MAIL" not in server.peers[0].received
 
 
 def test_starttls_refused_fails_before_any_envelope(scripted):
-    def refuse(peer: Peer) -> None:
-        peer.standard_start((b"starttls",))  # lower case: still recognised
-        assert peer.line() == b"STARTTLS"
-        peer.say(b"454 4.7.0 TLS not available\r\n")
-        assert peer.line() == b"QUIT"
-        peer.say(b"221 bye\r\n")
-
-    server = scripted(refuse)
+    server = scripted([*standard_session([b"starttls"]),  # lower case: still recognised
+                       Expect(b"STARTTLS", exact=True), Reply(b"454 4.7.0 TLS not available"),
+                       Expect(b"QUIT", exact=True), Reply(b"221 bye")])
     with pytest.raises(errors.StartTLSRefused) as caught:
         send(server.port, tls_encode=True)
     assert caught.value.code == 454
+    server.close()
     assert b"MAIL" not in server.peers[0].received
 
 

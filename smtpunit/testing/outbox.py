@@ -1,0 +1,425 @@
+""":class:`Outbox`: a whole :class:`~smtpunit.interfaces.ISMTP` that keeps messages
+instead of sending them, and fails on demand.
+
+The outbox checks its input exactly as the real unit does (the same functions of
+:mod:`smtpunit.commands` and the same option checks), then plays a conversation in
+its head, phase by phase -- ``greeting``, ``ehlo``, ``starttls`` (only when TLS was
+asked for), ``auth`` (only with credentials), ``mail``, ``rcpt`` (once per
+recipient), ``data``, ``data-end`` -- and at each phase applies the faults it was
+told to inject:
+
+* :meth:`Outbox.refuse` -- a recipient is refused (550 by default);
+* :meth:`Outbox.fail` -- a phase is answered with an error reply;
+* :meth:`Outbox.drop` -- the connection drops while the client waits in a phase.
+  A drop at ``data-end`` is the case code under test must handle: the server may or
+  may not have the message (:class:`~smtpunit.errors.SMTPOutcomeUnknown`), so the
+  message goes to :attr:`Outbox.maybe_delivered`, not :attr:`Outbox.messages`.
+
+The errors raised are the real ones, with real :class:`~smtpunit.reply.Reply`
+objects, so ``code``, ``enhanced_status`` and ``is_transient`` work as in production::
+
+    outbox = Outbox(refuse=["gone@example.org"])
+    outbox.fail("mail", 451, "4.3.0 try again later", times=1)
+    outbox.drop("data-end")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import ssl
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+from zope.interface import implementer
+
+from .. import parameters
+from ..commands import Envelope, Line, check_port, check_server_address, prepare_envelope
+from ..driver import Timeouts
+from ..errors import (
+    InvalidArgument,
+    RecipientsRefused,
+    SMTPAuthenticationError,
+    SMTPConnectionClosed,
+    SMTPOutcomeUnknown,
+    SMTPReplyError,
+    SMTPSecurityError,
+    StartTLSRefused,
+)
+from ..interfaces import ISMTP, ITLSUpgrader, ITransport
+from ..policy import TLSPolicy
+from ..protocol import RecipientResult, SendResult
+from ..reply import Reply
+from ..sender import _check_credential, _policy
+
+__all__ = ["Outbox", "OutboxMessage", "PHASES", "ReplySpec"]
+
+PHASES = ("greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "data-end")
+"""The phases of a conversation at which an :class:`Outbox` can fail or drop, in order."""
+
+ReplySpec = Union[int, tuple[int, str], Reply]
+"""How a fault's reply may be given: a code, ``(code, text)`` or a :class:`~smtpunit.reply.Reply`."""
+
+_ERRORS: dict[str, type[SMTPReplyError]] = {"starttls": StartTLSRefused, "auth": SMTPAuthenticationError}
+
+
+def _unstuff(line: bytes) -> bytes:
+    """A data line as the sender meant it: without CRLF and the stuffed dot."""
+    line = line[:-2] if line.endswith(b"\r\n") else line
+    return line[1:] if line.startswith(b".") else line
+
+
+def _failure_reply(code: int, text: Optional[str], what: str) -> Reply:
+    if isinstance(code, bool) or not isinstance(code, int) or not 400 <= code <= 599:
+        raise ValueError(f"{what}: a failure needs a 4xx or 5xx code, not {code!r}")
+    if text is None:
+        text = f"{code // 100}.0.0 {what} injected by smtpunit.testing.Outbox"
+    if not isinstance(text, str) or any(c in text for c in "\r\n"):
+        raise ValueError(f"{what}: the reply text must be one line of str, not {text!r}")
+    return Reply(code, (text,))
+
+
+def _as_reply(spec: ReplySpec, what: str) -> Reply:
+    if isinstance(spec, Reply):
+        _failure_reply(spec.code, "", what)
+        return spec
+    if isinstance(spec, tuple):
+        code, text = spec
+        return _failure_reply(code, text, what)
+    return _failure_reply(spec, None, what)
+
+
+def _check_phase(phase: str) -> str:
+    if phase not in PHASES:
+        raise ValueError(f"unknown phase {phase!r}; the phases are {', '.join(PHASES)}")
+    return phase
+
+
+def _check_times(times: Optional[int]) -> Optional[int]:
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
+        raise ValueError(f"times must be a positive int or None (always), not {times!r}")
+    return times
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class _Fault:
+    """A reply (``None``: a drop) given the next ``times`` times (``None``: always)."""
+
+    reply: Optional[Reply]
+    times: Optional[int] = None
+
+    def fire(self) -> bool:
+        """Consume one use; False once used up."""
+        if self.times is None:
+            return True
+        if self.times <= 0:
+            return False
+        self.times -= 1
+        return True
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A message an :class:`Outbox` accepted (or, after a drop at ``data-end``, may have).
+
+    :ivar server: the server address it was meant for (``None`` for an open connection).
+    :ivar port: the port it was meant for.
+    :ivar envelope: the checked envelope, header and dot-stuffed data.
+    :ivar refused: the recipients refused (with partial delivery), who did not get it.
+    """
+
+    server: Optional[str]
+    port: Optional[int]
+    envelope: Envelope
+    refused: tuple[str, ...] = ()
+
+    @property
+    def sender(self) -> str:
+        """The MAIL FROM address."""
+        return self.envelope.sender
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """The RCPT TO addresses, in order."""
+        return self.envelope.recipients
+
+    @property
+    def delivered_to(self) -> tuple[str, ...]:
+        """The recipients that got the message: all but the :attr:`refused`."""
+        return tuple(r for r in self.envelope.recipients if r not in self.refused)
+
+    @property
+    def header(self) -> bytes:
+        """The header, as it would be sent."""
+        return self.envelope.header
+
+    @property
+    def lines(self) -> tuple[bytes, ...]:
+        """The body lines as given (UTF-8 bytes), without dot-stuffing or CRLF."""
+        return tuple(_unstuff(line) for line in self.envelope.body)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    policy: TLSPolicy
+    credentials: bool
+    mechanism: str
+    ehlo_name: str
+    partial_delivery: bool
+    end_of_message: Any
+
+
+@implementer(ISMTP)
+class Outbox:
+    """An :class:`~smtpunit.interfaces.ISMTP` that keeps messages instead of sending.
+
+    Input is checked exactly as the real unit checks it, and the end-of-message
+    procedure is called, so code under test meets the same errors and hooks.
+
+    :param refuse: recipients to refuse: addresses (refused with 550), or a mapping
+        of address to a :data:`ReplySpec`.
+    :param fail: phases to fail, as a mapping of phase to a :data:`ReplySpec`.
+    :param drop: phases at which the connection drops (one phase or several).
+
+    :ivar messages: every :class:`OutboxMessage` delivered, in order.
+    :ivar maybe_delivered: messages whose connection dropped after the final ``.``
+        (the caller got :class:`~smtpunit.errors.SMTPOutcomeUnknown`).
+    :ivar attempts: every message that passed the input checks, whatever its fate.
+    """
+
+    smtp_sending_server = parameters.smtp_sending_server
+    smtp_sending_end_of_message = parameters.smtp_sending_end_of_message
+
+    def __init__(
+        self,
+        refuse: Union[Iterable[str], Mapping[str, ReplySpec]] = (),
+        fail: Optional[Mapping[str, ReplySpec]] = None,
+        drop: Union[str, Iterable[str], None] = None,
+    ) -> None:
+        self.messages: list[OutboxMessage] = []
+        self.maybe_delivered: list[OutboxMessage] = []
+        self.attempts: list[OutboxMessage] = []
+        self._refusals: dict[str, _Fault] = {}
+        self._failures: dict[str, _Fault] = {}
+        self._drops: dict[str, _Fault] = {}
+        if isinstance(refuse, Mapping):
+            for address, spec in refuse.items():
+                self._refusals[address] = _Fault(_as_reply(spec, f"refusal of {address!r}"))
+        else:
+            if isinstance(refuse, str):
+                raise TypeError("refuse must be a list of addresses, not a single string")
+            for address in refuse:
+                self.refuse(address)
+        for phase, spec in (fail or {}).items():
+            self._failures[_check_phase(phase)] = _Fault(_as_reply(spec, f"failure at {phase!r}"))
+        for phase in [drop] if isinstance(drop, str) else (drop or ()):
+            self.drop(phase)
+
+    # -- fault injection -------------------------------------------------------------
+
+    def refuse(self, address: str, code: int = 550, text: Optional[str] = None, *,
+               times: Optional[int] = None) -> Outbox:
+        """Refuse ``address`` at ``RCPT TO`` with ``code`` (4xx or 5xx) and ``text``.
+
+        :param times: refuse it only the next ``times`` times (``None``: always).
+        :returns: the outbox, for chaining.
+        """
+        if text is None:
+            text = f"{code // 100}.1.1 <{address}>: recipient refused by smtpunit.testing.Outbox"
+        self._refusals[address] = _Fault(_failure_reply(code, text, f"refusal of {address!r}"),
+                                         _check_times(times))
+        return self
+
+    def fail(self, phase: str, code: int, text: Optional[str] = None, *, times: Optional[int] = None) -> Outbox:
+        """Answer ``phase`` (one of :data:`PHASES`) with ``code`` and ``text``.
+
+        The error is :class:`~smtpunit.errors.SMTPReplyError`, or its subclass
+        :class:`~smtpunit.errors.StartTLSRefused` for ``"starttls"``,
+        :class:`~smtpunit.errors.SMTPAuthenticationError` for ``"auth"`` and
+        :class:`~smtpunit.errors.RecipientsRefused` for ``"rcpt"`` (every recipient
+        gets the reply). Start ``text`` with an enhanced status code (``"4.3.0 ..."``)
+        to have one in the error.
+
+        :param times: fail only the next ``times`` visits of the phase (``None``: always).
+        :returns: the outbox, for chaining.
+        """
+        _check_phase(phase)
+        self._failures[phase] = _Fault(_failure_reply(code, text, f"failure at {phase!r}"), _check_times(times))
+        return self
+
+    def drop(self, phase: str, *, times: Optional[int] = None) -> Outbox:
+        """Drop the connection while the client waits in ``phase``.
+
+        Raises :class:`~smtpunit.errors.SMTPConnectionClosed`, except at
+        ``"data-end"``, after the final ``.``, where the outcome is unknown:
+        :class:`~smtpunit.errors.SMTPOutcomeUnknown` is raised and the message is
+        kept in :attr:`maybe_delivered`.
+
+        :param times: drop only the next ``times`` visits of the phase (``None``: always).
+        :returns: the outbox, for chaining.
+        """
+        self._drops[_check_phase(phase)] = _Fault(None, _check_times(times))
+        return self
+
+    def clear_faults(self) -> None:
+        """Forget every refusal, failure and drop: deliver everything from now on."""
+        self._refusals.clear()
+        self._failures.clear()
+        self._drops.clear()
+
+    # -- ISMTP -----------------------------------------------------------------------
+
+    def smtp_send_message(
+        self,
+        server_address: str,
+        from_: str,
+        to: Iterable[str],
+        header: Line,
+        message: Iterable[Line],
+        port_no: int = 25,
+        *,
+        auth_user: Optional[str] = None,
+        auth_passwd: Optional[str] = None,
+        tcp_connect: Any = None,
+        tls_encode: Any = None,
+        tls_policy: Union[TLSPolicy, str, None] = None,
+        timeout: Union[Timeouts, float, None] = None,
+        allow_insecure_auth: bool = False,
+        auth_mechanism: Optional[str] = None,
+        partial_delivery: bool = False,
+    ) -> SendResult:
+        """Check the message, play the conversation with the injected faults, and keep
+        it; see :func:`smtpunit.smtp_send_message` for the arguments."""
+        server, port = check_server_address(server_address), check_port(port_no)
+        envelope = prepare_envelope(from_, to, header, message)
+        plan = self._plan(auth_user, auth_passwd, tls_encode, tls_policy, timeout, auth_mechanism, partial_delivery)
+        if tcp_connect is not None and not (ITransport.providedBy(tcp_connect) or callable(tcp_connect)):
+            raise InvalidArgument(f"tcp_connect must be a procedure or an ITransport, not {tcp_connect!r}")
+        secure = plan.policy in (TLSPolicy.STARTTLS, TLSPolicy.IMPLICIT)
+        if plan.credentials and not (secure or _is_loopback(server) or allow_insecure_auth):
+            raise SMTPSecurityError(
+                "refusing to send credentials over plaintext to a host that is not on this "
+                "machine; use TLS, or pass allow_insecure_auth=True"
+            )
+        return self._converse(OutboxMessage(server, port, envelope), plan)
+
+    def smtp_send_message_star(
+        self,
+        connection: Any,
+        from_: str,
+        to: Iterable[str],
+        header: Line,
+        message: Iterable[Line],
+        auth_user: Optional[str] = None,
+        auth_passwd: Optional[str] = None,
+        tls_encode: Any = None,
+        *,
+        server_hostname: Optional[str] = None,
+        tls_policy: Union[TLSPolicy, str, None] = None,
+        timeout: Union[Timeouts, float, None] = None,
+        allow_insecure_auth: bool = False,
+        auth_mechanism: Optional[str] = None,
+        partial_delivery: bool = False,
+    ) -> SendResult:
+        """Check the message and keep it, as :meth:`smtp_send_message` does;
+        ``connection`` is closed (if it has ``close``) once the checks passed."""
+        envelope = prepare_envelope(from_, to, header, message)
+        plan = self._plan(auth_user, auth_passwd, tls_encode, tls_policy, timeout, auth_mechanism, partial_delivery)
+        try:
+            return self._converse(OutboxMessage(None, None, envelope), plan)
+        finally:
+            close = getattr(connection, "close", None)
+            if close is not None:
+                close()
+
+    # -- internals -------------------------------------------------------------------
+
+    def _plan(self, auth_user: Optional[str], auth_passwd: Optional[str], tls_encode: Any,
+              tls_policy: Union[TLSPolicy, str, None], timeout: Union[Timeouts, float, None],
+              auth_mechanism: Optional[str], partial_delivery: bool) -> _Plan:
+        """The real unit's option checks, in the real unit's order."""
+        policy = _policy(tls_policy, tls_encode)
+        if policy is not TLSPolicy.NONE and tls_encode not in (None, True) and not (
+            ITLSUpgrader.providedBy(tls_encode) or isinstance(tls_encode, ssl.SSLContext) or callable(tls_encode)
+        ):
+            raise InvalidArgument(
+                f"tls_encode must be True, an SSLContext, an ITLSUpgrader or a procedure, not {tls_encode!r}"
+            )
+        ehlo_name = self.smtp_sending_server()
+        end_of_message = self.smtp_sending_end_of_message()
+        credentials = not (auth_user is None and auth_passwd is None)
+        if credentials:
+            if auth_user is None or auth_passwd is None:
+                raise InvalidArgument("auth_user and auth_passwd go together")
+            _check_credential(auth_user, "auth_user")
+            _check_credential(auth_passwd, "auth_passwd")
+        Timeouts.coerce(timeout)
+        return _Plan(policy, credentials, auth_mechanism or "PLAIN", ehlo_name, bool(partial_delivery),
+                     end_of_message)
+
+    def _fault(self, faults: dict[str, _Fault], key: str) -> Optional[_Fault]:
+        fault = faults.get(key)
+        return fault if fault is not None and fault.fire() else None
+
+    def _phase(self, phase: str) -> Optional[Reply]:
+        """Visit ``phase``: raise for a drop; return the injected failure, if any."""
+        if self._fault(self._drops, phase) is not None:
+            raise SMTPConnectionClosed(
+                f"the server closed the connection while the client waited in phase {phase!r}"
+            )
+        fault = self._fault(self._failures, phase)
+        return fault.reply if fault is not None else None
+
+    def _step(self, phase: str, command: str) -> None:
+        reply = self._phase(phase)
+        if reply is not None:
+            raise _ERRORS.get(phase, SMTPReplyError)(reply, command, phase)
+
+    def _converse(self, message: OutboxMessage, plan: _Plan) -> SendResult:
+        self.attempts.append(message)
+        envelope = message.envelope
+        self._step("greeting", "(connect)")
+        self._step("ehlo", f"EHLO {plan.ehlo_name}")
+        if plan.policy in (TLSPolicy.STARTTLS, TLSPolicy.OPPORTUNISTIC):
+            reply = self._phase("starttls")
+            # As the real client: opportunistic STARTTLS carries on in plaintext unless 421.
+            if reply is not None and (plan.policy is TLSPolicy.STARTTLS or reply.code == 421):
+                raise StartTLSRefused(reply, "STARTTLS", "starttls")
+        if plan.credentials:
+            self._step("auth", f"AUTH {plan.mechanism}")
+        self._step("mail", f"MAIL FROM:<{envelope.sender}>")
+        results = []
+        for address in envelope.recipients:
+            reply = self._phase("rcpt")
+            if reply is None:
+                refusal = self._fault(self._refusals, address)
+                reply = refusal.reply if refusal is not None else None
+            results.append(RecipientResult(address, reply or Reply(250, ("2.1.5 OK",))))
+        refused = [r for r in results if not r.accepted]
+        if refused and (not plan.partial_delivery or len(refused) == len(results)):
+            first = refused[0]
+            raise RecipientsRefused(first.reply, f"RCPT TO:<{first.address}>", "rcpt", tuple(results))
+        if refused:
+            message = dataclasses.replace(message, refused=tuple(r.address for r in refused))
+        self._step("data", "DATA")
+        plan.end_of_message()  # if it raises, the "." is never sent
+        try:
+            self._step("data-end", ".")
+        except SMTPConnectionClosed as exc:
+            self.maybe_delivered.append(message)
+            raise SMTPOutcomeUnknown(
+                f"the connection failed after the final '.' and before its reply ({exc}); "
+                "the server may or may not have accepted the message"
+            ) from exc
+        self.messages.append(message)
+        return SendResult(tuple(results), Reply(250, ("2.0.0 recorded by smtpunit.testing.Outbox",)))

@@ -1,0 +1,109 @@
+"""pytest fixtures for code that sends mail with smtpunit.
+
+Installed with smtpunit, the plugin loads itself (the ``pytest11`` entry point
+``smtpunit``; disable it with ``-p no:smtpunit``). Every fixture is function-scoped:
+no test sees another's registry, outbox or server.
+
+* ``smtp_registry`` -- a fresh :func:`smtpunit.default_registry`, installed as
+  :data:`smtpunit.current_registry` for the test and restored after it.
+* ``smtp_outbox`` -- an :class:`~smtpunit.testing.outbox.Outbox` linked as the
+  ``ISMTP`` of a registry layered over ``smtp_registry`` and installed as the
+  current registry: ``smtpunit.smtp_send_message(...)`` anywhere in the code under
+  test lands in the outbox.
+* ``smtp_memory_server`` -- a :class:`~smtpunit.testing.memory.MemoryServer` whose
+  :class:`~smtpunit.testing.memory.MemoryTransport` is linked over
+  ``smtp_registry`` and installed: the real client runs, with no network.
+* ``scripted_smtp_server`` -- a factory: ``scripted_smtp_server(script, **options)``
+  returns a started :class:`~smtpunit.testing.scripted.ScriptedServer`; each is closed
+  after the test, and a script mismatch fails the test (as an error at teardown).
+* ``replay_smtp_server`` -- likewise, ``replay_smtp_server(conversation, tls_context=None)``
+  returns a started :class:`~smtpunit.testing.replay.ReplayServer`.
+
+``smtp_outbox`` and ``smtp_memory_server`` each install their own registry; a test
+uses one of them.
+
+The current registry is a context variable: code under test that runs in threads
+it starts itself sees the default registry, not the test's, unless it copies the
+context (``contextvars.copy_context().run``); asyncio tasks inherit it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from zope.interface.registry import Components
+
+from ..interfaces import ISMTP, ITransport
+from ..registry import link, provide
+from ..smtp import current_registry
+from ..units import default_registry
+from .memory import MemoryServer, MemoryTransport
+from .outbox import Outbox
+from .replay import ReplayServer
+from .scripted import ScriptedServer
+
+__all__ = ["smtp_registry", "smtp_outbox", "smtp_memory_server", "scripted_smtp_server", "replay_smtp_server"]
+
+
+@pytest.fixture
+def smtp_registry() -> Iterator[Components]:
+    """A fresh default registry, installed as ``smtpunit.current_registry`` for the test."""
+    registry = default_registry()
+    with current_registry.parameterize(registry):
+        yield registry
+
+
+@pytest.fixture
+def smtp_outbox(smtp_registry: Components) -> Iterator[Outbox]:
+    """An :class:`~smtpunit.testing.outbox.Outbox` that every module-level send of the
+    test goes to."""
+    outbox = Outbox()
+    with current_registry.parameterize(link(provide(ISMTP, outbox), bases=(smtp_registry,), name="smtp_outbox")):
+        yield outbox
+
+
+@pytest.fixture
+def smtp_memory_server(smtp_registry: Components) -> Iterator[MemoryServer]:
+    """A :class:`~smtpunit.testing.memory.MemoryServer` that every module-level send of
+    the test reaches, through the real client, with no network."""
+    server = MemoryServer()
+    registry = link(provide(ITransport, MemoryTransport(server)), bases=(smtp_registry,), name="smtp_memory_server")
+    with current_registry.parameterize(registry):
+        yield server
+
+
+def _servers(factory: Callable[..., ScriptedServer]) -> Iterator[Callable[..., Any]]:
+    servers: list[ScriptedServer] = []
+
+    def start(*args: Any, **kwargs: Any) -> Any:
+        server = factory(*args, **kwargs)
+        servers.append(server)
+        return server
+
+    yield start
+    errors: list[BaseException] = []
+    for server in servers:
+        try:
+            server.close()
+        except BaseException as exc:  # noqa: BLE001 -- close them all, then report
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def scripted_smtp_server() -> Iterator[Callable[..., ScriptedServer]]:
+    """Start :class:`~smtpunit.testing.scripted.ScriptedServer` objects:
+    ``scripted_smtp_server(script)`` or ``scripted_smtp_server(scripts=[...], timeout=...)``.
+    They are closed after the test; the first script mismatch is raised then."""
+    yield from _servers(ScriptedServer)
+
+
+@pytest.fixture
+def replay_smtp_server() -> Iterator[Callable[..., ReplayServer]]:
+    """Start :class:`~smtpunit.testing.replay.ReplayServer` objects:
+    ``replay_smtp_server(conversation_or_path, tls_context=None)``. They are closed
+    after the test; a replay mismatch is raised then."""
+    yield from _servers(ReplayServer)
