@@ -173,23 +173,23 @@ async def smtp_send_message(server_address: str, from_: str, to: Iterable[str], 
                             message: Iterable[Line], port_no: int = 25, **options: Any) -> SendResult:
     """:func:`smtpunit.smtp_send_message` for asyncio, with the same arguments
     (``tcp_connect`` must be an :class:`~smtpunit.interfaces.IAsyncTransport`)."""
-    from .smtp import _unit
+    from .smtp import _mailer
 
-    return await _unit().smtp_send_message_async(
+    return await _mailer().smtp_send_message_async(
         server_address, from_, to, header, message, port_no, **options)
 
 
 async def connect(server_address: str, port_no: int = 25, **options: Any) -> AsyncSession:
     """:func:`smtpunit.connect` for asyncio: an open :class:`AsyncSession`."""
-    from .smtp import _unit
+    from .smtp import _mailer
 
-    return await _unit().connect_async(server_address, port_no, **options)
+    return await _mailer().connect_async(server_address, port_no, **options)
 
 
 async def send_message(server_address: str, message: EmailMessage, port_no: int = 25, *,
                        from_: Optional[str] = None, to: Optional[Iterable[str]] = None, **options: Any) -> SendResult:
     """:func:`smtpunit.send_message` for asyncio."""
-    from .smtp import _unit
+    from .smtp import _mailer
 
-    return await _unit().send_envelope_async(
+    return await _mailer().send_envelope_async(
         server_address, envelope_of(message, from_, to), port_no, **options)

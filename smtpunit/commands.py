@@ -37,6 +37,7 @@ __all__ = [
     "Line",
     "MAX_LINE_OCTETS",
     "check_address",
+    "check_credential",
     "check_ehlo_name",
     "check_port",
     "check_server_address",
@@ -156,6 +157,16 @@ def check_address(address: object, role: str, *, allow_empty: bool = False) -> s
     if not _is_utf8_encodable(address):
         raise InvalidAddress(f"{role} address {address!r} cannot be encoded as UTF-8")
     return address
+
+
+def check_credential(value: object, what: str) -> str:
+    """Return ``value`` if it can be a user name or password: a str without CR, LF
+    or NUL. The error names ``what``, never the value."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what} must be a str, not {type(value).__name__}")
+    if any(c in value for c in "\r\n\0"):
+        raise InvalidArgument(f"{what} holds CR, LF or NUL")
+    return value
 
 
 def check_ehlo_name(name: object) -> str:

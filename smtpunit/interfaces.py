@@ -21,6 +21,7 @@ from zope.interface import Attribute, Interface, Invalid, invariant
 
 __all__ = [
     "ISMTP",
+    "IMailer",
     "ITransport",
     "IConnection",
     "ITLSUpgrader",
@@ -68,6 +69,27 @@ class ISMTP(Interface):
         ``connection`` is an :class:`IConnection` provider or a connected socket that
         has not yet read the server's greeting. It is closed when the call ends.
         """
+
+
+class IMailer(ISMTP):
+    """``smtp^`` and what smtpunit adds to it: envelopes, sessions and asyncio.
+
+    The module-level :func:`smtpunit.send_message`, :func:`smtpunit.connect` and
+    :mod:`smtpunit.aio` need the registry's ``ISMTP`` provider to provide this too.
+    Keyword options are those of :func:`smtpunit.smtp_send_message`.
+    """
+
+    def send_envelope(server_address, envelope, port_no=25):  # type: ignore[no-untyped-def]
+        """Send a checked :class:`~smtpunit.commands.Envelope` in one connection."""
+
+    def connect(server_address, port_no=25):  # type: ignore[no-untyped-def]
+        """Open a session that sends many messages over one connection."""
+
+    def send_envelope_async(server_address, envelope, port_no=25):  # type: ignore[no-untyped-def]
+        """Coroutine: :meth:`send_envelope` for asyncio."""
+
+    def connect_async(server_address, port_no=25):  # type: ignore[no-untyped-def]
+        """Coroutine: :meth:`connect` for asyncio."""
 
 
 class IConnection(Interface):

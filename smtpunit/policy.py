@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+from typing import Union
+
+from .errors import InvalidArgument
 
 __all__ = ["TLSPolicy"]
 
@@ -26,3 +29,19 @@ class TLSPolicy(str, enum.Enum):
     STARTTLS = "starttls"
     OPPORTUNISTIC = "opportunistic"
     IMPLICIT = "implicit"
+
+    @classmethod
+    def resolve(cls, tls_policy: Union[TLSPolicy, str, None], tls_encode: object) -> TLSPolicy:
+        """The policy asked for; by default STARTTLS whenever ``tls_encode`` is given.
+
+        :raises InvalidArgument: for an unknown policy, or ``"none"`` with ``tls_encode``.
+        """
+        if tls_policy is None:
+            return cls.NONE if tls_encode is None or tls_encode is False else cls.STARTTLS
+        try:
+            policy = cls(tls_policy)
+        except ValueError:
+            raise InvalidArgument(f"tls_policy must be one of {[p.value for p in cls]}, not {tls_policy!r}") from None
+        if policy is cls.NONE and tls_encode not in (None, False):
+            raise InvalidArgument("tls_policy 'none' contradicts tls_encode")
+        return policy

@@ -80,9 +80,9 @@ class Pool:
         if size < 1:
             raise ValueError("a pool needs a size of at least 1")
         if connect is None:
-            from .smtp import _unit
+            from .smtp import _mailer
 
-            unit = _unit()
+            unit = _mailer()
 
             def connect() -> Session:
                 return unit.connect(server_address, port_no, **options)

@@ -19,11 +19,11 @@ from zope.interface import implementer
 
 from . import parameters
 from .aio import AsyncDriver, AsyncSession
-from .commands import Envelope, Line, check_port, check_server_address, prepare_envelope
+from .commands import Envelope, Line, check_credential, check_port, check_server_address, prepare_envelope
 from .driver import Driver, Timeouts
 from .errors import InvalidArgument, SMTPTimeout, SMTPTransportError, TLSHandshakeError
 from .exchange import Link
-from .interfaces import ISMTP, IAsyncTransport, ISASLMechanism, ITLSUpgrader, ITransport
+from .interfaces import IAsyncTransport, IMailer, ISASLMechanism, ITLSUpgrader, ITransport
 from .options import SessionState
 from .policy import TLSPolicy
 from .protocol import ConversationOptions, Credentials, SendResult, converse, open_or_quit
@@ -112,28 +112,7 @@ def _ssl_context(tls: Any) -> Optional[ssl.SSLContext]:
     return context
 
 
-def _policy(tls_policy: Union[TLSPolicy, str, None], tls_encode: TLSEncode) -> TLSPolicy:
-    """The policy asked for; by default STARTTLS whenever ``tls_encode`` is given."""
-    if tls_policy is None:
-        return TLSPolicy.NONE if tls_encode is None or tls_encode is False else TLSPolicy.STARTTLS
-    try:
-        policy = TLSPolicy(tls_policy)
-    except ValueError:
-        raise InvalidArgument(f"tls_policy must be one of {[p.value for p in TLSPolicy]}, not {tls_policy!r}") from None
-    if policy is TLSPolicy.NONE and tls_encode not in (None, False):
-        raise InvalidArgument("tls_policy 'none' contradicts tls_encode")
-    return policy
-
-
-def _check_credential(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{what} must be a str, not {type(value).__name__}")
-    if any(c in value for c in "\r\n\0"):
-        raise InvalidArgument(f"{what} holds CR, LF or NUL")  # never echo the value
-    return value
-
-
-@implementer(ISMTP)
+@implementer(IMailer)
 class SMTPUnit:
     """Sends mail with the providers it imports.
 
@@ -303,7 +282,7 @@ class SMTPUnit:
         partial_delivery: bool = False,
         chunking: bool = False,
     ) -> _Plan:
-        policy = _policy(tls_policy, tls_encode)
+        policy = TLSPolicy.resolve(tls_policy, tls_encode)
         tls = None
         if policy is not TLSPolicy.NONE:
             tls = self._tls(True if tls_encode is None else tls_encode)
@@ -336,8 +315,8 @@ class SMTPUnit:
             raise InvalidArgument(
                 f"no SASL mechanism {auth_mechanism!r} is linked (there are: {', '.join(sorted(mechanisms))})")
         return Credentials(
-            _check_credential(auth_user, "auth_user"),
-            _check_credential(auth_passwd, "auth_passwd"),
+            check_credential(auth_user, "auth_user"),
+            check_credential(auth_passwd, "auth_passwd"),
             mechanisms,
             auth_mechanism,
         )

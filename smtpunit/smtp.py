@@ -20,7 +20,7 @@ from zope.interface.registry import Components
 from .commands import Line
 from .driver import Timeouts
 from .email_message import envelope_of
-from .interfaces import ISMTP
+from .interfaces import ISMTP, IMailer
 from .parameters import Parameter, smtp_sending_end_of_message, smtp_sending_server
 from .policy import TLSPolicy
 from .protocol import SendResult
@@ -65,6 +65,15 @@ def _unit() -> SMTPUnit:
     """The ``ISMTP`` provider of the current registry (typed as the built-in unit)."""
     registry = current_registry()
     return _default_unit() if registry is None else cast("SMTPUnit", invoke(registry))
+
+
+def _mailer() -> SMTPUnit:
+    """The current ``ISMTP`` provider, which must also provide ``IMailer``."""
+    unit = _unit()
+    if not IMailer.providedBy(unit):
+        raise TypeError(f"the registry's ISMTP provider {unit!r} does not provide IMailer "
+                        "(envelopes, sessions, asyncio); only smtp_send_message works with it")
+    return unit
 
 
 def smtp_send_message(
@@ -161,7 +170,7 @@ def connect(server_address: str, port_no: int = 25, **options: Any) -> Session:
         with smtpunit.connect("mail.example.org", 587, tls_encode=True) as session:
             session.send(from_, to, header, lines)
     """
-    return _unit().connect(server_address, port_no, **options)
+    return _mailer().connect(server_address, port_no, **options)
 
 
 def send_message(server_address: str, message: Message, port_no: int = 25, *, from_: Optional[str] = None,
@@ -172,5 +181,5 @@ def send_message(server_address: str, message: Message, port_no: int = 25, *, fr
     recipients get the message but the Bcc field is not sent. Takes the keyword
     arguments of :func:`smtp_send_message`.
     """
-    return _unit().send_envelope(
+    return _mailer().send_envelope(
         server_address, envelope_of(message, from_, to), port_no, **options)

@@ -35,23 +35,23 @@ from typing import Any, Optional, Union
 from zope.interface import implementer
 
 from .. import parameters
-from ..commands import Envelope, Line, check_port, check_server_address, prepare_envelope
+from ..commands import Envelope, Line, check_credential, check_port, check_server_address, prepare_envelope
 from ..driver import Timeouts
 from ..errors import (
     InvalidArgument,
     RecipientsRefused,
     SMTPAuthenticationError,
     SMTPConnectionClosed,
+    SMTPError,
     SMTPOutcomeUnknown,
     SMTPReplyError,
     SMTPSecurityError,
     StartTLSRefused,
 )
-from ..interfaces import ISMTP, ITLSUpgrader, ITransport
+from ..interfaces import IMailer, ITLSUpgrader, ITransport
 from ..policy import TLSPolicy
 from ..protocol import RecipientResult, SendResult
 from ..reply import Reply
-from ..sender import _check_credential, _policy
 
 __all__ = ["Outbox", "OutboxMessage", "PHASES", "ReplySpec"]
 
@@ -179,7 +179,7 @@ class _Plan:
     end_of_message: Any
 
 
-@implementer(ISMTP)
+@implementer(IMailer)
 class Outbox:
     """An :class:`~smtpunit.interfaces.ISMTP` that keeps messages instead of sending.
 
@@ -287,31 +287,11 @@ class Outbox:
         header: Line,
         message: Iterable[Line],
         port_no: int = 25,
-        *,
-        auth_user: Optional[str] = None,
-        auth_passwd: Optional[str] = None,
-        tcp_connect: Any = None,
-        tls_encode: Any = None,
-        tls_policy: Union[TLSPolicy, str, None] = None,
-        timeout: Union[Timeouts, float, None] = None,
-        allow_insecure_auth: bool = False,
-        auth_mechanism: Optional[str] = None,
-        partial_delivery: bool = False,
+        **options: Any,
     ) -> SendResult:
         """Check the message, play the conversation with the injected faults, and keep
-        it; see :func:`smtpunit.smtp_send_message` for the arguments."""
-        server, port = check_server_address(server_address), check_port(port_no)
-        envelope = prepare_envelope(from_, to, header, message)
-        plan = self._plan(auth_user, auth_passwd, tls_encode, tls_policy, timeout, auth_mechanism, partial_delivery)
-        if tcp_connect is not None and not (ITransport.providedBy(tcp_connect) or callable(tcp_connect)):
-            raise InvalidArgument(f"tcp_connect must be a procedure or an ITransport, not {tcp_connect!r}")
-        secure = plan.policy in (TLSPolicy.STARTTLS, TLSPolicy.IMPLICIT)
-        if plan.credentials and not (secure or _is_loopback(server) or allow_insecure_auth):
-            raise SMTPSecurityError(
-                "refusing to send credentials over plaintext to a host that is not on this "
-                "machine; use TLS, or pass allow_insecure_auth=True"
-            )
-        return self._converse(OutboxMessage(server, port, envelope), plan)
+        it; see :func:`smtpunit.smtp_send_message` for the keyword ``options``."""
+        return self.send_envelope(server_address, prepare_envelope(from_, to, header, message), port_no, **options)
 
     def smtp_send_message_star(
         self,
@@ -325,16 +305,12 @@ class Outbox:
         tls_encode: Any = None,
         *,
         server_hostname: Optional[str] = None,
-        tls_policy: Union[TLSPolicy, str, None] = None,
-        timeout: Union[Timeouts, float, None] = None,
-        allow_insecure_auth: bool = False,
-        auth_mechanism: Optional[str] = None,
-        partial_delivery: bool = False,
+        **options: Any,
     ) -> SendResult:
         """Check the message and keep it, as :meth:`smtp_send_message` does;
         ``connection`` is closed (if it has ``close``) once the checks passed."""
         envelope = prepare_envelope(from_, to, header, message)
-        plan = self._plan(auth_user, auth_passwd, tls_encode, tls_policy, timeout, auth_mechanism, partial_delivery)
+        plan = self._plan(auth_user=auth_user, auth_passwd=auth_passwd, tls_encode=tls_encode, **options)
         try:
             return self._converse(OutboxMessage(None, None, envelope), plan)
         finally:
@@ -342,13 +318,51 @@ class Outbox:
             if close is not None:
                 close()
 
+    # -- IMailer -----------------------------------------------------------------------
+
+    def send_envelope(self, server_address: str, envelope: Envelope, port_no: int = 25, *, tcp_connect: Any = None,
+                      **options: Any) -> SendResult:
+        """Keep a checked envelope, as :meth:`smtp_send_message` keeps a message."""
+        server, port = check_server_address(server_address), check_port(port_no)
+        plan = self._connection_plan(server, tcp_connect, options)
+        return self._converse(OutboxMessage(server, port, envelope), plan)
+
+    def connect(self, server_address: str, port_no: int = 25, *, tcp_connect: Any = None, chunking: bool = True,
+                **options: Any) -> OutboxSession:
+        """An :class:`OutboxSession`: each message it sends is kept here."""
+        server, port = check_server_address(server_address), check_port(port_no)
+        plan = self._connection_plan(server, tcp_connect, options)
+        return OutboxSession(self, server, port, plan)
+
+    async def send_envelope_async(self, server_address: str, envelope: Envelope, port_no: int = 25,
+                                  **options: Any) -> SendResult:
+        """:meth:`send_envelope`, for asyncio callers."""
+        return self.send_envelope(server_address, envelope, port_no, **options)
+
+    async def connect_async(self, server_address: str, port_no: int = 25, **options: Any) -> AsyncOutboxSession:
+        """:meth:`connect`, for asyncio callers."""
+        return AsyncOutboxSession(self.connect(server_address, port_no, **options))
+
     # -- internals -------------------------------------------------------------------
 
-    def _plan(self, auth_user: Optional[str], auth_passwd: Optional[str], tls_encode: Any,
-              tls_policy: Union[TLSPolicy, str, None], timeout: Union[Timeouts, float, None],
-              auth_mechanism: Optional[str], partial_delivery: bool) -> _Plan:
+    def _connection_plan(self, server: str, tcp_connect: Any, options: dict[str, Any]) -> _Plan:
+        plan = self._plan(**options)
+        if tcp_connect is not None and not (ITransport.providedBy(tcp_connect) or callable(tcp_connect)):
+            raise InvalidArgument(f"tcp_connect must be a procedure or an ITransport, not {tcp_connect!r}")
+        secure = plan.policy in (TLSPolicy.STARTTLS, TLSPolicy.IMPLICIT)
+        if plan.credentials and not (secure or _is_loopback(server) or options.get("allow_insecure_auth")):
+            raise SMTPSecurityError(
+                "refusing to send credentials over plaintext to a host that is not on this "
+                "machine; use TLS, or pass allow_insecure_auth=True"
+            )
+        return plan
+
+    def _plan(self, *, auth_user: Optional[str] = None, auth_passwd: Optional[str] = None, tls_encode: Any = None,
+              tls_policy: Union[TLSPolicy, str, None] = None, timeout: Union[Timeouts, float, None] = None,
+              allow_insecure_auth: bool = False, auth_mechanism: Optional[str] = None,
+              partial_delivery: bool = False) -> _Plan:
         """The real unit's option checks, in the real unit's order."""
-        policy = _policy(tls_policy, tls_encode)
+        policy = TLSPolicy.resolve(tls_policy, tls_encode)
         if policy is not TLSPolicy.NONE and tls_encode not in (None, True) and not (
             ITLSUpgrader.providedBy(tls_encode) or isinstance(tls_encode, ssl.SSLContext) or callable(tls_encode)
         ):
@@ -361,8 +375,8 @@ class Outbox:
         if credentials:
             if auth_user is None or auth_passwd is None:
                 raise InvalidArgument("auth_user and auth_passwd go together")
-            _check_credential(auth_user, "auth_user")
-            _check_credential(auth_passwd, "auth_passwd")
+            check_credential(auth_user, "auth_user")
+            check_credential(auth_passwd, "auth_passwd")
         Timeouts.coerce(timeout)
         return _Plan(policy, credentials, auth_mechanism or "PLAIN", ehlo_name, bool(partial_delivery),
                      end_of_message)
@@ -423,3 +437,111 @@ class Outbox:
             ) from exc
         self.messages.append(message)
         return SendResult(tuple(results), Reply(250, ("2.0.0 recorded by smtpunit.testing.Outbox",)))
+
+
+class OutboxSession:
+    """A session on an :class:`Outbox`: every message goes through the outbox's
+    conversation, faults included."""
+
+    def __init__(self, outbox: Outbox, server: str, port: int, plan: _Plan) -> None:
+        self._outbox = outbox
+        self._server = server
+        self._port = port
+        self._plan = plan
+        self.closed = False
+
+    def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], *,
+             partial_delivery: Optional[bool] = None) -> SendResult:
+        """Keep one message; see :meth:`smtpunit.session.Session.send`."""
+        return self._send(prepare_envelope(from_, to, header, message), partial_delivery)
+
+    def send_message(self, message: Any, *, from_: Optional[str] = None, to: Optional[Iterable[str]] = None,
+                     partial_delivery: Optional[bool] = None) -> SendResult:
+        """Keep an :class:`email.message.EmailMessage`."""
+        from ..email_message import envelope_of
+
+        return self._send(envelope_of(message, from_, to), partial_delivery)
+
+    def send_many(self, messages: Iterable[tuple[Any, ...]], *,
+                  partial_delivery: Optional[bool] = None) -> list[Union[SendResult, SMTPError]]:
+        """Keep several messages; each outcome is a result or the error that stopped it."""
+        return self.send_envelopes([prepare_envelope(*m) for m in messages], partial_delivery=partial_delivery)
+
+    def send_envelopes(self, envelopes: Iterable[Envelope], *,
+                       partial_delivery: Optional[bool] = None) -> list[Union[SendResult, SMTPError]]:
+        """Keep checked envelopes; each outcome is a result or the error that stopped it."""
+        outcomes: list[Union[SendResult, SMTPError]] = []
+        for envelope in envelopes:
+            try:
+                outcomes.append(self._send(envelope, partial_delivery))
+            except SMTPError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def noop(self) -> Reply:
+        """Always well."""
+        self._check_open()
+        return Reply(250, ("2.0.0 OK",))
+
+    def reset(self) -> None:
+        """Nothing to reset."""
+        self._check_open()
+
+    def close(self) -> None:
+        """Close the session."""
+        self.closed = True
+
+    def __enter__(self) -> OutboxSession:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise SMTPConnectionClosed("the session is closed")
+
+    def _send(self, envelope: Envelope, partial_delivery: Optional[bool]) -> SendResult:
+        self._check_open()
+        plan = self._plan if partial_delivery is None else dataclasses.replace(
+            self._plan, partial_delivery=partial_delivery)
+        plan = dataclasses.replace(plan, end_of_message=self._outbox.smtp_sending_end_of_message())
+        return self._outbox._converse(OutboxMessage(self._server, self._port, envelope), plan)
+
+
+class AsyncOutboxSession:
+    """:class:`OutboxSession` for asyncio callers."""
+
+    def __init__(self, session: OutboxSession) -> None:
+        self._session = session
+
+    @property
+    def closed(self) -> bool:
+        """True once closed."""
+        return self._session.closed
+
+    async def send(self, *args: Any, **kwargs: Any) -> SendResult:
+        """See :meth:`OutboxSession.send`."""
+        return self._session.send(*args, **kwargs)
+
+    async def send_message(self, *args: Any, **kwargs: Any) -> SendResult:
+        """See :meth:`OutboxSession.send_message`."""
+        return self._session.send_message(*args, **kwargs)
+
+    async def send_many(self, *args: Any, **kwargs: Any) -> list[Union[SendResult, SMTPError]]:
+        """See :meth:`OutboxSession.send_many`."""
+        return self._session.send_many(*args, **kwargs)
+
+    async def noop(self) -> Reply:
+        """See :meth:`OutboxSession.noop`."""
+        return self._session.noop()
+
+    async def close(self) -> None:
+        """See :meth:`OutboxSession.close`."""
+        self._session.close()
+
+    async def __aenter__(self) -> AsyncOutboxSession:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self._session.close()
