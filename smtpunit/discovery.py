@@ -27,8 +27,10 @@ An entry point that fails to load, to build or to verify is reported as a
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -150,14 +152,20 @@ def discover(strict: bool = False, groups: Optional[Iterable[str]] = None) -> Di
     """Load every provider declared in the entry-point :data:`GROUPS`.
 
     When two distributions declare the same name in a group, the first (smtpunit's
-    own, then by distribution name) is used and the other reported.
+    own, then by distribution name) is used and the other reported. What is found
+    is remembered for as long as ``sys.path`` stays the same.
 
     :param strict: raise :class:`~smtpunit.errors.DiscoveryError` on any problem.
     :param groups: look only in these groups.
     """
+    return _discover(strict, tuple(groups if groups is not None else GROUPS), tuple(sys.path))
+
+
+@functools.lru_cache(maxsize=8)
+def _discover(strict: bool, groups: tuple[str, ...], path: tuple[str, ...]) -> Discovery:
     units: list[Unit] = []
     problems: list[Problem] = []
-    for group in groups if groups is not None else GROUPS:
+    for group in groups:
         interface = GROUPS[group]
         seen: dict[str, str] = {}
         for entry in _entry_points(group):
