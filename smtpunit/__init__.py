@@ -30,6 +30,7 @@ from .session import Session
 from .smtp import (
     connect,
     current_registry,
+    send_envelope,
     send_message,
     smtp_send_message,
     smtp_send_message_star,
@@ -74,6 +75,7 @@ __all__ = [
     "provide",
     "resolve",
     "resolve_all",
+    "send_envelope",
     "send_message",
     "smtp_send_message",
     "smtp_send_message_star",

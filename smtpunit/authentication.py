@@ -65,7 +65,7 @@ class Credentials:
         if self.requested is not None:
             if offered and self.requested not in offered:
                 raise UnsupportedByServer(
-                    f"the server does not offer AUTH {self.requested} (it offers {', '.join(offered)})")
+                    f"the server does not offer AUTH {self.requested} (it offers {', '.join(offered)})", "auth")
             return self.mechanisms[self.requested]
         if not offered:
             offered = ("PLAIN",)
@@ -75,7 +75,7 @@ class Credentials:
                 return self.mechanisms[name]
         raise UnsupportedByServer(
             f"no SASL mechanism in common: the server offers {', '.join(offered)}, "
-            f"the client has {', '.join(sorted(self.mechanisms))}")
+            f"the client has {', '.join(sorted(self.mechanisms))}", "auth")
 
 
 def authenticate(

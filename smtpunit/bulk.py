@@ -34,7 +34,6 @@ A progress bar is drawn on stderr when it is a terminal (not with ``--quiet`` or
 from __future__ import annotations
 
 import argparse
-import contextvars
 import csv
 import json
 import mailbox
@@ -322,7 +321,8 @@ def run_bulk(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     stopped_by: list[BaseException] = []
-    pool = Pool(settings.server, settings.port, size=args.connections, **settings.options)
+    with settings.active():  # the pool keeps the EHLO name current when it is made
+        pool = Pool(settings.server, settings.port, size=args.connections, **settings.options)
 
     def send(item: _Item) -> MessageOutcome:
         if item.envelope is None:
@@ -345,9 +345,7 @@ def run_bulk(args: argparse.Namespace) -> int:
     workers = ThreadPoolExecutor(args.connections, thread_name_prefix="worker")
     try:
         with settings.active():
-            # A copy of this context per message: the worker threads see the EHLO name.
-            futures = {workers.submit(contextvars.copy_context().run, send, item): index
-                       for index, item in enumerate(items)}
+            futures = {workers.submit(send, item): index for index, item in enumerate(items)}
             progress.update(0)
             for done, future in enumerate(as_completed(futures), 1):
                 outcomes[futures[future]] = future.result()

@@ -66,6 +66,7 @@ from .errors import (
     SMTPTimeout,
     SMTPTLSError,
     SMTPTransportError,
+    UnsupportedByServer,
 )
 from .results import SendResult
 
@@ -132,8 +133,11 @@ def classify(error: BaseException) -> tuple[int, str]:
         return EXIT_TIMEOUT, "timed out"
     if isinstance(error, SMTPTLSError):
         return EXIT_TLS, "TLS failed"
-    if isinstance(error, (SMTPAuthenticationError, SMTPSecurityError, SASLError)):
+    if isinstance(error, (SMTPAuthenticationError, SMTPSecurityError, SASLError)) or (
+            isinstance(error, UnsupportedByServer) and error.phase == "auth"):
         return EXIT_AUTH, "authentication failed"
+    if isinstance(error, UnsupportedByServer):
+        return EXIT_REFUSED, "the server cannot take this message"
     if isinstance(error, SMTPReplyError):
         return EXIT_REFUSED, "refused by the server"
     if isinstance(error, SMTPTransportError):
@@ -505,14 +509,12 @@ def _refusal_text(error: BaseException) -> Optional[str]:
 
 def run_send(args: argparse.Namespace) -> int:
     """``smtpunit send``."""
-    from .session import single
-    from .smtp import connect
+    from .smtp import send_envelope
 
     envelope = _message_envelope(args)
     settings = connection_settings(args)
     with settings.active():
-        with connect(settings.server, settings.port, **settings.options) as session:
-            result = single(session.send_envelopes([envelope]))
+        result = send_envelope(settings.server, envelope, settings.port, **settings.options)
     if not args.quiet or result.refused:  # --quiet: nothing on (complete) success
         print(_result_line(result), flush=True)
     return EXIT_PARTIAL if result.refused else EXIT_OK

@@ -101,7 +101,15 @@ class InvalidArgument(SMTPInputError):
 
 
 class UnsupportedByServer(SMTPInputError):
-    """Input the server did not advertise support for (checked before MAIL FROM)."""
+    """Input the server did not advertise support for, found before it was sent.
+
+    :ivar phase: ``"auth"`` when the two sides share no SASL mechanism, ``"mail"``
+        when the message needs an extension (SMTPUTF8, 8BITMIME) or exceeds SIZE.
+    """
+
+    def __init__(self, message: str, phase: str = "mail") -> None:
+        super().__init__(message)
+        self.phase = phase
 
 
 # -- replies -----------------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any, Optional
 from .commands import Envelope, Line, prepare_envelope
 from .email_message import envelope_of
 from .errors import SMTPConnectionClosed, SMTPOutcomeUnknown, SMTPReplyError, SMTPTimeout, SMTPTransportError
+from .parameters import smtp_sending_server
 from .results import SendResult
 from .session import Session
 
@@ -62,8 +63,8 @@ class Pool:
     :param size: the most sessions open at once; senders wait for a free one.
     :param idle_timeout: seconds a session may stay unused before it is closed.
     :param connect: makes a new session; by default :func:`smtpunit.connect` with
-        the server and ``options`` (the registry is the one current when the pool
-        is made).
+        the server and ``options``, using the registry and the EHLO name
+        (:data:`~smtpunit.smtp_sending_server`) current when the pool is made.
     :param options: keyword arguments of :func:`smtpunit.connect`.
     """
 
@@ -82,10 +83,12 @@ class Pool:
         if connect is None:
             from .smtp import _mailer
 
-            unit = _mailer()
+            unit, ehlo_name = _mailer(), smtp_sending_server()
 
             def connect() -> Session:
-                return unit.connect(server_address, port_no, **options)
+                # Sessions open in whichever thread sends: give them the pool's EHLO name.
+                with smtp_sending_server.parameterize(ehlo_name):
+                    return unit.connect(server_address, port_no, **options)
 
         self._connect = connect
         self.size = size

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union, cast
 from zope.interface import moduleProvides
 from zope.interface.registry import Components
 
-from .commands import Line
+from .commands import Envelope, Line
 from .driver import Timeouts
 from .email_message import envelope_of
 from .interfaces import ISMTP, IMailer
@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 moduleProvides(ISMTP)
 
 __all__ = [
+    "send_envelope",
     "send_message",
     "connect",
     "current_registry",
@@ -171,6 +172,16 @@ def connect(server_address: str, port_no: int = 25, **options: Any) -> Session:
             session.send(from_, to, header, lines)
     """
     return _mailer().connect(server_address, port_no, **options)
+
+
+def send_envelope(server_address: str, envelope: Envelope, port_no: int = 25, **options: Any) -> SendResult:
+    """Send a checked :class:`~smtpunit.commands.Envelope` (from
+    :func:`~smtpunit.commands.prepare_raw_envelope`,
+    :func:`~smtpunit.commands.prepare_file_envelope`, ...) in one connection.
+
+    Takes the keyword arguments of :func:`smtp_send_message`.
+    """
+    return _mailer().send_envelope(server_address, envelope, port_no, **options)
 
 
 def send_message(server_address: str, message: Message, port_no: int = 25, *, from_: Optional[str] = None,
