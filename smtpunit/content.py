@@ -164,8 +164,10 @@ class StreamContent:
     def __init__(self, header: bytes, lines: Iterable[Line]) -> None:
         self.header = header
         self._lines = iter(lines)
+        self.consumed = False  # True once sending began: the lines cannot be sent again
 
     def _encoded(self, allow_8bit: bool) -> Iterator[bytes]:
+        self.consumed = True
         for number, line in enumerate(self._lines, 1):
             yield _refuse_8bit(encode_line(line, number), allow_8bit)
 

@@ -1,15 +1,15 @@
 """Finding providers: entry points, dotted paths, and the problems met on the way.
 
-Three entry-point groups name providers, each entry's name being its slot name:
+Four entry-point groups name providers, each entry's name being its slot name:
 
-===========================  ==============================  ===========================
-group                        signature                       smtpunit's own entries
-===========================  ==============================  ===========================
-``smtpunit.transports``      :class:`~smtpunit.interfaces.ITransport`      ``tcp``, ``smtps``
-``smtpunit.async_transports`` :class:`~smtpunit.interfaces.IAsyncTransport` ``tcp``
-``smtpunit.tls``             :class:`~smtpunit.interfaces.ITLSUpgrader`    ``ssl``
-``smtpunit.sasl``            :class:`~smtpunit.interfaces.ISASLMechanism`  ``PLAIN``, ``LOGIN``, ...
-===========================  ==============================  ===========================
+=============================  =================================================  ===========================
+group                          signature                                          smtpunit's own entries
+=============================  =================================================  ===========================
+``smtpunit.transports``        :class:`~smtpunit.interfaces.ITransport`           ``tcp``, ``smtps``
+``smtpunit.async_transports``  :class:`~smtpunit.interfaces.IAsyncTransport`      ``tcp``
+``smtpunit.tls``               :class:`~smtpunit.interfaces.ITLSUpgrader`         ``ssl``
+``smtpunit.sasl``              :class:`~smtpunit.interfaces.ISASLMechanism`       ``PLAIN``, ``LOGIN``, ...
+=============================  =================================================  ===========================
 
 An entry point refers (``module:attribute``) to a provider, or to a class or
 function of no arguments that makes one. smtpunit registers its built-ins through

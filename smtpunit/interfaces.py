@@ -4,15 +4,21 @@ Racket's ``smtp^`` signature becomes :class:`ISMTP`. The seams Racket opens with
 keyword arguments become signatures of their own, each filled by a provider that
 can be swapped independently through a registry (see :mod:`smtpunit.registry`):
 
-=====================  ===========================  ==================================
-Racket                  signature                    built-in provider
-=====================  ===========================  ==================================
-``smtp^``               :class:`ISMTP`               :mod:`smtpunit.smtp` (the module)
-``#:tcp-connect``       :class:`ITransport`          :class:`~smtpunit.providers.tcp.TCPTransport`
-(ports)                 :class:`IConnection`         :class:`~smtpunit.providers.tcp.SocketConnection`
-``#:tls-encode``        :class:`ITLSUpgrader`        :class:`~smtpunit.providers.tls.SSLContextTLS`
-``#:auth-user``         :class:`ISASLMechanism`      :class:`~smtpunit.providers.sasl.PlainMechanism`
-=====================  ===========================  ==================================
+=====================  ============================  ====================================================
+Racket                 signature                     built-in providers
+=====================  ============================  ====================================================
+``smtp^``              :class:`ISMTP`                :mod:`smtpunit.smtp` (the module), the ``smtp@`` unit
+(beyond Racket)        :class:`IMailer`              :class:`~smtpunit.sender.SMTPUnit`: envelopes,
+                                                     sessions, asyncio
+``#:tcp-connect``      :class:`ITransport`           :class:`~smtpunit.providers.tcp.TCPTransport`,
+                                                     ``ImplicitTLSTransport``, ``UnixSocketTransport``
+(ports)                :class:`IConnection`          :class:`~smtpunit.providers.tcp.SocketConnection`
+(asyncio)              :class:`IAsyncTransport`,     :class:`~smtpunit.providers.async_tcp.AsyncTCPTransport`
+                       :class:`IAsyncConnection`
+``#:tls-encode``       :class:`ITLSUpgrader`         :class:`~smtpunit.providers.tls.SSLContextTLS`
+``#:auth-user``        :class:`ISASLMechanism`,      PLAIN, LOGIN, CRAM-MD5, XOAUTH2, SCRAM-SHA-256
+                       :class:`ISASLExchange`        (:mod:`smtpunit.providers.sasl`)
+=====================  ============================  ====================================================
 """
 
 from __future__ import annotations

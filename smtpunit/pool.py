@@ -37,7 +37,7 @@ _STALE_CONNECTION = (SMTPTransportError, SMTPTimeout)
 
 def _server_went_away(session: Session) -> bool:
     """True if the server closed (or spoke on) an idle connection."""
-    sock = getattr(session.connection, "socket", None)
+    sock = getattr(getattr(session, "connection", None), "socket", None)
     if sock is None:
         return False
     try:
@@ -115,8 +115,8 @@ class Pool:
             try:
                 return self._send(session, envelope, options)
             except (*_STALE_CONNECTION, SMTPReplyError) as exc:
-                if not (reused and _never_accepted(exc)):
-                    raise
+                if not (reused and _never_accepted(exc)) or getattr(envelope.content, "consumed", False):
+                    raise  # a streamed body already read cannot be sent again
             self._release(session)  # closed by its failure: it leaves the pool
             session, reused = self._acquire(fresh=True)
             return self._send(session, envelope, options)

@@ -1,16 +1,18 @@
 """The built-in units and the default linked registry.
 
-===================  ==================================  ======================================
-unit                 exports                             imports
-===================  ==================================  ======================================
-``smtp@``            ``ISMTP``                           ``ITransport``, ``IAsyncTransport``, ``ITLSUpgrader``,
-                                                         ``ISASLMechanism['*']``
-``lmtp@``            ``ISMTP['lmtp']``                   the same
-``transport@``       ``ITransport``                      ``ITransport['tcp']`` (or as configured)
-``iasynctransport@`` ``IAsyncTransport``                 ``IAsyncTransport['tcp']`` (or as configured)
-``tls@``             ``ITLSUpgrader``                    ``ITLSUpgrader['ssl']`` (or as configured)
-(entry points)       ``ITransport['tcp']``, ``ITLSUpgrader['ssl']``, ``ISASLMechanism['PLAIN']``, ...
-===================  ==================================  ======================================
+======================  ====================================  ==========================================
+unit                    exports                               imports
+======================  ====================================  ==========================================
+``smtp@``               ``ISMTP``                             ``ITransport``, ``IAsyncTransport``,
+                                                              ``ITLSUpgrader``, ``ISASLMechanism['*']``
+``lmtp@``               ``ISMTP['lmtp']``                     the same
+``itransport@``         ``ITransport``                        ``ITransport['tcp']`` (or as configured)
+``iasynctransport@``    ``IAsyncTransport``                   ``IAsyncTransport['tcp']`` (or as configured)
+``itlsupgrader@``       ``ITLSUpgrader``                      ``ITLSUpgrader['ssl']`` (or as configured)
+(entry points)          ``ITransport['tcp']``,                nothing
+                        ``ITLSUpgrader['ssl']``,
+                        ``ISASLMechanism['PLAIN']``, ...
+======================  ====================================  ==========================================
 
 Every provider but the ``ISMTP`` units comes from the entry points
 (:mod:`smtpunit.discovery`), smtpunit's own included.

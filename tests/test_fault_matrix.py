@@ -18,7 +18,7 @@ from smtpunit import errors
 from smtpunit.testing.scripted import Close, Drip, Expect, ExpectClose, ExpectData, Raw, Reply, ScriptedServer
 
 PHASES = ["greeting", "ehlo", "mail", "rcpt", "data", "data-end", "quit"]
-FAULTS = ["drop", "mismatched", "not utf-8", "421", "silent", "drip"]
+FAULTS = ["drop", "mismatched", "not utf-8", "421", "silent", "drip", "eof mid-reply"]
 TIMEOUTS = smtpunit.Timeouts(connect=5, reply=0.4, data_end=0.4, tls_handshake=5)
 HEADER = "Subject: faults\r\n\r\n"
 
@@ -38,6 +38,7 @@ FAULT_STEPS = {
     "421": [Reply("421 4.3.2 shutting down"), ExpectClose()],
     "silent": [ExpectClose()],
     "drip": [Drip(b"250 " + b"." * 40, 0.05)],
+    "eof mid-reply": [Raw(b"250-first line of two\r\n"), Close()],
 }
 
 
@@ -59,7 +60,7 @@ def expected(phase: str, fault: str) -> type[BaseException] | None:
         return errors.SMTPReplyError if fault == "421" else errors.SMTPOutcomeUnknown
     return {"drop": errors.SMTPConnectionClosed, "mismatched": errors.SMTPProtocolError,
             "not utf-8": errors.SMTPProtocolError, "421": errors.SMTPReplyError,
-            "silent": errors.SMTPTimeout, "drip": errors.SMTPTimeout}[fault]
+            "silent": errors.SMTPTimeout, "drip": errors.SMTPTimeout, "eof mid-reply": errors.SMTPProtocolError}[fault]
 
 
 def one_shot(port: int) -> smtpunit.SendResult:

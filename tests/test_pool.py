@@ -10,7 +10,13 @@ from conftest import HOST
 
 import smtpunit
 from smtpunit import errors
-from smtpunit.testing.scripted import Close, ExpectData, ScriptedServer, accept_envelope, standard_session
+from smtpunit.testing.scripted import (
+    Close,
+    ExpectData,
+    ScriptedServer,
+    accept_envelope,
+    standard_session,
+)
 
 HEADER = "Subject: pool\r\n\r\n"
 
@@ -90,3 +96,54 @@ def test_a_dead_reused_connection_is_retried_once_on_a_new_one(start_server, mon
         pool.send("a@example.org", ["b@example.org"], HEADER, ["second"])
     bodies = [m.content.rsplit(b"\r\n\r\n", 1)[1] for m in server.handler.messages]
     assert bodies == [b"first\r\n", b"second\r\n"]
+
+
+class DyingSession:
+    """A session whose second message meets a dead connection after reading the body."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.sent = 0
+
+    def send_envelopes(self, envelopes, **options):
+        (envelope,) = envelopes
+        self.sent += 1
+        if self.sent == 1:
+            return [smtpunit.SendResult((), smtpunit.Reply(250, ("ok",)))]
+        b"".join(envelope.content.data_pieces())  # the body is read, then the connection dies
+        self.closed = True
+        return [errors.SMTPConnectionClosed("gone")]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("streamed, connections", [(True, 1), (False, 2)])
+def test_a_streamed_body_already_read_is_not_retried(monkeypatch, streamed, connections):
+    from smtpunit import pool as pool_module
+    from smtpunit.commands import prepare_envelope, prepare_stream_envelope
+
+    made = []
+
+    def connect():
+        made.append(DyingSession())
+        return made[-1]
+
+    monkeypatch.setattr(pool_module, "_server_went_away", lambda session: False)
+    prepare = prepare_stream_envelope if streamed else prepare_envelope
+    with smtpunit.Pool(HOST, 25, size=1, connect=connect) as pool:
+        pool.send("a@example.org", ["b@example.org"], HEADER, ["first"])
+        second = prepare("a@example.org", ["b@example.org"], HEADER, iter(["second"]))
+        if streamed:
+            with pytest.raises(errors.SMTPConnectionClosed):
+                pool.send_envelope(second)
+        else:
+            pool.send_envelope(second)  # retried on a new connection: the lines can be sent again
+    assert len(made) == connections
+
+
+def test_a_pool_over_the_outbox(smtp_outbox):
+    with smtpunit.Pool("mail.invalid", size=1) as pool:
+        pool.send("a@example.org", ["b@example.org"], HEADER, ["1"])
+        pool.send("a@example.org", ["b@example.org"], HEADER, ["2"])
+    assert len(smtp_outbox.messages) == 2

@@ -6,8 +6,14 @@
   being read as a reST reference.
 * A class that implements interfaces says so, with links to them.
 * A cross-reference to a name a module imports (``:class:`IConnection``` in
-  :mod:`smtpunit.providers.tcp`, ``:func:`link``` in :mod:`smtpunit`) resolves to
-  where that object is documented, under the module that defines it.
+  :mod:`smtpunit.providers.tcp`, ``:func:`link``` in :mod:`smtpunit`,
+  ``:data:`smtpunit.current_registry```) resolves to where that object is
+  documented, under the module that defines it.
+* A bare name in an annotation or a reference that several documented objects
+  share (``Reply``: :class:`smtpunit.reply.Reply`, the parsed reply, and
+  :class:`smtpunit.testing.scripted.Reply`, a script step) resolves to what the
+  name means in the referring module; failing that (a name imported only for type
+  checking), a module outside :mod:`smtpunit.testing` never means a test double.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any, Optional
 
 from docutils import nodes
 from sphinx.addnodes import pending_xref
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util.nodes import make_refnode
 
 _INTERFACE_REPR = re.compile(r"<InterfaceClass ([\w.]+)>")
@@ -63,6 +70,34 @@ def _defining_name(module_name: str, target: str) -> Optional[str]:
     return f"{owner}.{qualname}"
 
 
+def _lookup(module_name: str, target: str) -> Any:
+    """The object ``target`` names as seen from ``module_name``, or ``_MISSING``."""
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in target.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return _MISSING
+    return obj
+
+
+_MISSING = object()
+
+
+def _documented_as(objects: Any, module_name: str, target: str) -> Optional[str]:
+    """For a value without ``__module__`` (a tuple, a Parameter): the documented name,
+    under another smtpunit module, of the very same object."""
+    value = _lookup(module_name, target)
+    if value is _MISSING or hasattr(value, "__qualname__"):
+        return None
+    last = target.rpartition(".")[2]
+    for name in objects:
+        owner, _, attribute = name.rpartition(".")
+        if attribute == last and owner.startswith("smtpunit") and _lookup(owner, attribute) is value:
+            return str(name)
+    return None
+
+
 def _resolve_reexport(app, env, node: pending_xref, contnode: nodes.Element):  # type: ignore[no-untyped-def]
     if node.get("refdomain") != "py":
         return None
@@ -76,16 +111,47 @@ def _resolve_reexport(app, env, node: pending_xref, contnode: nodes.Element):  #
         target_in = {}
     domain = env.get_domain("py")
     for module_name in candidates:
-        if not module_name:
+        if not module_name or not module_name.startswith("smtpunit"):
             continue
-        name = _defining_name(module_name, target_in.get(module_name, target))
+        local = target_in.get(module_name, target)
+        name = _defining_name(module_name, local) or _documented_as(domain.objects, module_name, local)
         if name and name in domain.objects:
             entry = domain.objects[name]
             return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, name)
     return None
 
 
+class _DisambiguateBareNames(SphinxPostTransform):
+    """Give an ambiguous bare target its full name before references are resolved
+    (the resolver runs at priority 10 and would warn: "more than one target found")."""
+
+    default_priority = 5
+
+    def run(self, **kwargs: Any) -> None:
+        domain = self.env.get_domain("py")
+        objects = domain.objects
+        for node in self.document.findall(pending_xref):
+            if node.get("refdomain") != "py":
+                continue
+            target = node["reftarget"]
+            module_name = node.get("py:module") or ""
+            if "." in target or not module_name.startswith("smtpunit") or f"{module_name}.{target}" in objects:
+                continue
+            candidates = [name for name in objects if name.endswith("." + target)]
+            if len(candidates) < 2:
+                continue
+            chosen = _defining_name(module_name, target)
+            if chosen not in objects:
+                if not module_name.startswith("smtpunit.testing"):
+                    candidates = [c for c in candidates if not c.startswith("smtpunit.testing")]
+                chosen = candidates[0] if len(candidates) == 1 else None
+            if chosen:
+                node["reftarget"] = chosen
+                node["refspecific"] = False
+
+
 def setup(app):  # type: ignore[no-untyped-def]
+    app.add_post_transform(_DisambiguateBareNames)
     app.connect("autodoc-process-signature", _clean_signature)
     app.connect("autodoc-process-docstring", _process_docstring)
     app.connect("missing-reference", _resolve_reexport)
