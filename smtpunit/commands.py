@@ -26,6 +26,7 @@ from .content import (
     RawContent,
     StreamContent,
     as_bytes,
+    encode_body,
     encode_line,
     file_lines,
 )
@@ -259,8 +260,9 @@ def prepare_envelope(
 ) -> Envelope:
     """Check everything about one message and encode it; nothing is sent here."""
     checked = _check_recipients(recipients)
+    _refuse_single(message)
     return Envelope(check_address(sender, "sender", allow_empty=True), checked,
-                    LinesContent(encode_header(header), encode_lines(message)))
+                    LinesContent(encode_header(header), encode_body(message)))
 
 
 def prepare_stream_envelope(

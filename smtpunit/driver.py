@@ -113,8 +113,11 @@ class Driver:
         raise TypeError(f"unknown action {action!r}")  # pragma: no cover
 
     def _send(self, data: bytes) -> None:
-        with io_errors("writing to", "write", self.timeouts.reply):
+        try:
             self.connection.send(data, self.timeouts.reply)
+        except OSError as exc:  # TimeoutError included
+            with io_errors("writing to", "write", self.timeouts.reply):
+                raise exc
 
     def _receive(self, action: Receive) -> Reply:
         reply = self.parser.next_reply()
@@ -126,8 +129,11 @@ class Driver:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise SMTPTimeout(action.phase, limit)
-            with io_errors("reading from", action.phase, limit):
+            try:
                 data = self.connection.receive(RECEIVE_SIZE, remaining)
+            except OSError as exc:  # TimeoutError included
+                with io_errors("reading from", action.phase, limit):
+                    raise exc
             reply = feed(self.parser, data, action)
         return reply
 

@@ -29,7 +29,7 @@ transcript = logging.getLogger("smtpunit.transcript")
 
 @dataclass(frozen=True)
 class Send:
-    """Write these bytes."""
+    """Write these bytes (``bytes``, or a ``memoryview`` of a large message)."""
 
     data: bytes
 

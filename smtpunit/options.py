@@ -52,9 +52,14 @@ class SessionState:
     :ivar capabilities: what the server advertised (after TLS, only what it said over TLS).
     :ivar needs_reset: the last transaction failed before its data: RSET comes first.
     :ivar broken: the connection can carry no further command; only closing is left.
+    :ivar quit_after: the conversation ends after these messages: with PIPELINING,
+        QUIT may go in the same write as the last message's end.
+    :ivar quit_sent: QUIT went out that way; its reply is still to be read.
     """
 
     link: Link
     capabilities: Capabilities = field(default_factory=Capabilities)
     needs_reset: bool = False
     broken: bool = False
+    quit_after: bool = False
+    quit_sent: bool = False

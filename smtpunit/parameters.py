@@ -77,4 +77,8 @@ smtp_sending_server: Parameter[str] = Parameter(
 smtp_sending_end_of_message: Parameter[Callable[[], object]] = Parameter(
     "smtp_sending_end_of_message", _do_nothing, _check_thunk
 )
-"""Called after the last message line is written and before the final ``.``."""
+"""Called after the last message line is written and before the final ``.``.
+
+As Racket writes the lines to a buffered port, the last piece of the data is
+written to the connection together with the ``.``, after this procedure returns;
+if it raises, neither is sent and the server delivers nothing."""

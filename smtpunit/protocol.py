@@ -79,7 +79,7 @@ def converse(
     :param loopback: the server is on this machine.
     :returns: the :class:`SendResult` of the delivered message.
     """
-    state = SessionState(Link(parser, secure, loopback))
+    state = SessionState(Link(parser, secure, loopback), quit_after=True)
     yield from open_or_quit(state, options)
     (outcome,) = yield from transactions(state, [envelope], options)
     if isinstance(outcome, SendResult):
@@ -178,8 +178,9 @@ def _plaintext_credentials_error() -> SMTPSecurityError:
 
 
 def close_session(state: SessionState) -> Generator[Action, Any, None]:
-    """QUIT, ignoring whatever goes wrong: the outcome is already decided."""
+    """QUIT (or, if it was already sent, its reply), ignoring whatever goes wrong:
+    the outcome is already decided."""
     try:
-        yield from exchange(state.link, commands.quit(), "quit")
+        yield from exchange(state.link, None if state.quit_sent else commands.quit(), "quit")
     except (SMTPError, OSError) as exc:
         transcript.debug("QUIT failed, ignored: %s", exc)

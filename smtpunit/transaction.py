@@ -148,7 +148,13 @@ class _Batch:
             results = yield from self._stepwise_envelope(message)
         accepted = [r for r in results if r.accepted]
         replies = len(accepted) if self.options.lmtp else 1
-        ahead = encode_commands(self.group(following)) if following is not None else b""
+        if following is not None:
+            ahead = encode_commands(self.group(following))
+        elif self.state.quit_after and self.pipelined:
+            ahead = encode_commands([commands.quit()])  # RFC 2920: QUIT may end the last group
+            self.state.quit_sent = True
+        else:
+            ahead = b""
         self.link.in_data = not self.chunking
         allow_8bit = self.state.capabilities.supports("8BITMIME")
         if self.chunking:
@@ -254,13 +260,18 @@ def _send_data(link: Link, envelope: Envelope, end_of_message: Callable[[], obje
     if link.parser.has_pending_input:
         raise SMTPProtocolError("the server sent data nobody asked for after its 354 to DATA")
     transcript.debug("C: <message data>")
-    for chunk in gather(envelope.content.data_pieces(allow_8bit), DATA_CHUNK):
-        yield Send(chunk)
+    chunks = gather(envelope.content.data_pieces(allow_8bit), DATA_CHUNK)
+    last = next(chunks)
+    for chunk in chunks:
+        yield Send(last)
+        last = chunk
+    # As Racket writes the lines to its buffered port: the last chunk is written, the
+    # procedure runs, and the "." goes in the same write as that chunk.
     end_of_message()  # if it raises, the "." is never sent
     transcript.debug("C: .")
 
     def end() -> Generator[Action, Any, None]:
-        yield Send(commands.END_OF_DATA + ahead)
+        yield Send(b"".join((last, commands.END_OF_DATA, ahead)))
 
     return (yield from _final_replies(link, replies, end))
 

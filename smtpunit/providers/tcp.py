@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import socket
 import ssl
 from typing import Any, Optional
@@ -42,19 +43,28 @@ class SocketConnection:
         loopback: Optional[bool] = None,
     ) -> None:
         self.socket = sock
+        self._timeout: Optional[float] = None
         self.server_hostname = server_hostname
         self.secure = isinstance(sock, ssl.SSLSocket) if secure is None else secure
         self.loopback = _peer_is_loopback(sock) if loopback is None else loopback
 
     def send(self, data: bytes, timeout: float) -> None:
         """Write all of ``data`` within ``timeout`` seconds per blocking step."""
-        self.socket.settimeout(timeout)
+        self._set_timeout(timeout)
         self.socket.sendall(data)
 
     def receive(self, max_bytes: int, timeout: float) -> bytes:
         """Return what arrives within ``timeout`` seconds; ``b''`` at EOF."""
-        self.socket.settimeout(timeout)
+        self._set_timeout(timeout)
         return self.socket.recv(max_bytes)
+
+    def _set_timeout(self, timeout: float) -> None:
+        # Rounded up to a tenth of a second, so that the socket is reconfigured (a
+        # system call) only when the bound really changes, not on every read.
+        timeout = math.ceil(timeout * 10) / 10
+        if timeout != self._timeout:
+            self.socket.settimeout(timeout)
+            self._timeout = timeout
 
     def close(self) -> None:
         """Close the socket."""

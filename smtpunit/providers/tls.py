@@ -56,7 +56,15 @@ class SSLContextTLS:
     """
 
     def __init__(self, context: Optional[ssl.SSLContext] = None) -> None:
-        self.context = context if context is not None else default_context()
+        self._context = context
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        """The context; the default one is made on first use (loading the CA store
+        takes tens of milliseconds, wasted on plaintext connections)."""
+        if self._context is None:
+            self._context = default_context()
+        return self._context
 
     def wrap(self, connection: Any, server_hostname: str, timeout: float) -> IConnection:
         """Handshake over ``connection``'s socket, checking ``server_hostname``."""
