@@ -181,7 +181,7 @@ def encode_body(lines: Iterable[Line]) -> bytes:
     if not given:
         return b""
     try:
-        joined = b"\n".join([line.encode("utf-8") if line.__class__ is str else line for line in given])
+        joined = b"\n".join([line.encode("utf-8") if isinstance(line, str) else line for line in given])
     except (UnicodeEncodeError, TypeError, AttributeError):
         joined = None
     if (joined is None or b"\r" in joined or b"\x00" in joined or joined.count(b"\n") != len(given) - 1

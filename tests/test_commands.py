@@ -12,7 +12,6 @@ from smtpunit import commands
 from smtpunit.commands import (
     END_OF_DATA,
     MAX_LINE_OCTETS,
-    Envelope,
     check_address,
     check_ehlo_name,
     check_port,
