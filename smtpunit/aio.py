@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterable
-from email.message import EmailMessage
-from typing import Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 from .commands import Envelope, Line, prepare_envelope
 from .driver import RECEIVE_SIZE, Timeouts, feed, handshake_errors, io_errors
-from .email_message import envelope_of
 from .errors import SMTPError, SMTPTimeout, TLSHandshakeError
 from .exchange import Action, Receive, Send, UpgradeTLS
 from .options import ConversationOptions, SessionState
 from .reply import Reply, ReplyParser
 from .results import Outcome, SendResult
 from .session import Message, SessionCore, single
+
+if TYPE_CHECKING:  # pragma: no cover
+    from email.message import EmailMessage
 
 __all__ = ["AsyncDriver", "AsyncSession", "smtp_send_message", "send_message", "connect"]
 
@@ -118,6 +119,8 @@ class AsyncSession(SessionCore):
     async def send_message(self, message: EmailMessage, *, from_: Optional[str] = None,
                            to: Optional[Iterable[str]] = None, partial_delivery: Optional[bool] = None) -> SendResult:
         """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
+        from .email_message import envelope_of
+
         return single(await self.send_envelopes([envelope_of(message, from_, to)], partial_delivery=partial_delivery))
 
     async def send_many(self, messages: Iterable[Message], *,
@@ -189,6 +192,7 @@ async def connect(server_address: str, port_no: int = 25, **options: Any) -> Asy
 async def send_message(server_address: str, message: EmailMessage, port_no: int = 25, *,
                        from_: Optional[str] = None, to: Optional[Iterable[str]] = None, **options: Any) -> SendResult:
     """:func:`smtpunit.send_message` for asyncio."""
+    from .email_message import envelope_of
     from .smtp import _mailer
 
     return await _mailer().send_envelope_async(

@@ -40,8 +40,6 @@ RAW_SLICE = 1024 * 1024  # raw content is sent in slices of at most this size
 
 Line = Union[str, bytes]
 
-_LONG_LINE = re.compile(rb"^[^\r\n]{%d}" % (MAX_LINE_OCTETS + 1), re.MULTILINE)
-_LONG_LINE_LF = re.compile(rb"^[^\n]{%d}" % (MAX_LINE_OCTETS + 1), re.MULTILINE)
 _EIGHT_BIT = re.compile(rb"[\x80-\xff]")
 
 
@@ -124,6 +122,18 @@ def gather(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
         yield b"".join(pending)
 
 
+def _longest_line(data: Union[bytes, bytearray], window: int = 1 << 20) -> int:
+    """The length of the longest CRLF-terminated line of ``data``, found a window at
+    a time (split at C speed, memory bounded), each window ending at a line end."""
+    longest, start = 0, 0
+    while start < len(data):
+        end = data.find(b"\r\n", min(start + window, len(data)))
+        end = len(data) if end < 0 else end + 2
+        longest = max(longest, max(map(len, data[start:end].split(b"\r\n"))))
+        start = end
+    return longest
+
+
 def _refuse_8bit(line: bytes, allow_8bit: bool) -> bytes:
     if not allow_8bit and not line.isascii():
         raise UnsupportedByServer("the message has 8-bit data and the server does not offer 8BITMIME")
@@ -181,11 +191,12 @@ def encode_body(lines: Iterable[Line]) -> bytes:
     if not given:
         return b""
     try:
-        joined = b"\n".join([line.encode("utf-8") if isinstance(line, str) else line for line in given])
+        encoded = [line.encode("utf-8") if isinstance(line, str) else line for line in given]
+        joined = b"\n".join(encoded)
     except (UnicodeEncodeError, TypeError, AttributeError):
         joined = None
     if (joined is None or b"\r" in joined or b"\x00" in joined or joined.count(b"\n") != len(given) - 1
-            or _LONG_LINE_LF.search(joined)):
+            or max(map(len, encoded)) > MAX_LINE_OCTETS):
         for number, line in enumerate(given, 1):
             encode_line(line, number)  # raises, naming the line
         raise InvalidMessageLine("a message line is not a str or bytes line")  # pragma: no cover
@@ -268,7 +279,7 @@ class RawContent:
             raise InvalidMessageLine("the message holds a bare CR or LF; lines must end in CRLF")
         if b"\x00" in raw:
             raise InvalidMessageLine("the message holds a NUL byte")
-        if _LONG_LINE.search(raw):
+        if _longest_line(raw) > MAX_LINE_OCTETS:
             raise InvalidMessageLine(f"the message has a line longer than {MAX_LINE_OCTETS} octets")
         if not raw.endswith(b"\r\n"):
             raise InvalidMessageLine("a raw message must end in CRLF")

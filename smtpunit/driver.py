@@ -9,10 +9,10 @@ decides what they mean.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import time
 from collections.abc import Generator, Iterator
+from concurrent.futures import TimeoutError as FuturesTimeoutError
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Optional, TypeVar, Union
@@ -159,7 +159,7 @@ def io_errors(what: str, phase: str, limit: float) -> Iterator[None]:
     """Turn the I/O's timeouts and failures into smtpunit's errors."""
     try:
         yield
-    except (TimeoutError, asyncio.TimeoutError):
+    except (TimeoutError, FuturesTimeoutError):  # asyncio's, before Python 3.11
         raise SMTPTimeout(phase, limit) from None
     except OSError as exc:
         raise SMTPTransportError(f"{what} the server failed: {exc}") from exc
@@ -170,7 +170,7 @@ def handshake_errors(limit: float) -> Iterator[None]:
     """Turn a failed TLS handshake into :class:`~smtpunit.errors.TLSHandshakeError`."""
     try:
         yield
-    except (TimeoutError, asyncio.TimeoutError):
+    except (TimeoutError, FuturesTimeoutError):
         raise SMTPTimeout("starttls", limit) from None
     except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
         raise TLSHandshakeError(f"TLS handshake with the server failed: {exc}") from exc

@@ -20,15 +20,16 @@ import select
 import threading
 import time
 from collections.abc import Callable, Iterable
-from email.message import EmailMessage
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .commands import Envelope, Line, prepare_envelope
-from .email_message import envelope_of
 from .errors import SMTPConnectionClosed, SMTPOutcomeUnknown, SMTPReplyError, SMTPTimeout, SMTPTransportError
 from .parameters import smtp_sending_server
 from .results import SendResult
 from .session import Session
+
+if TYPE_CHECKING:  # pragma: no cover
+    from email.message import EmailMessage
 
 __all__ = ["Pool"]
 
@@ -105,6 +106,8 @@ class Pool:
     def send_message(self, message: EmailMessage, *, from_: Optional[str] = None,
                      to: Optional[Iterable[str]] = None, **options: Any) -> SendResult:
         """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
+        from .email_message import envelope_of
+
         return self.send_envelope(envelope_of(message, from_, to), **options)
 
     def send_envelope(self, envelope: Envelope, **options: Any) -> SendResult:

@@ -27,6 +27,7 @@ __all__ = ["Reply", "ReplyParser", "sanitize"]
 DEFAULT_MAX_LINE_LENGTH = 4096  # octets, CRLF included (RFC 5321 asks servers for 512)
 DEFAULT_MAX_REPLY_LINES = 512
 
+_WELL_FORMED = re.compile(rb"([2-5][0-5][0-9])(?:([ -])([^\r\n]*))?\r\n")
 _ENHANCED = re.compile(r"([245])\.([0-9]{1,3})\.([0-9]{1,3})(?: |$)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -116,12 +117,27 @@ class ReplyParser:
         """Return the next complete reply, or ``None`` if more bytes are needed."""
         if self._broken:
             raise SMTPProtocolError("the reply stream is already broken")
+        buffer = self._buffer
         while True:
-            line = self._next_line()
-            if line is None:
-                return None
-            reply = self._add_line(line)
+            # The common case, a well-formed line, in one regex match on the buffer;
+            # anything else (a partial line, an error) goes the careful way.
+            match = _WELL_FORMED.match(buffer, self._pos)
+            if match is None or match.end() - self._pos > self.max_line_length:
+                line = self._next_line()
+                if line is None:
+                    return None
+                reply = self._add_line(line)
+            else:
+                self._pos = match.end()
+                code, separator, text = match.groups()
+                try:
+                    reply = self._take(int(code), separator, text.decode("utf-8") if text else "")
+                except UnicodeDecodeError:
+                    raise self._fail(f"reply line is not UTF-8: {sanitize(repr(text))}") from None
             if reply is not None:
+                if self._pos > 65536:  # keep the buffer from growing without bound
+                    del buffer[: self._pos]
+                    self._pos = 0
                 return reply
 
     def _fail(self, message: str) -> SMTPProtocolError:
@@ -141,9 +157,6 @@ class ReplyParser:
             raise self._fail("reply line ends in a bare LF, not CRLF")
         line = bytes(buffer[self._pos : end - 1])
         self._pos = end + 1
-        if self._pos > 65536:  # keep the buffer from growing without bound
-            del buffer[: self._pos]
-            self._pos = 0
         return line
 
     def _add_line(self, raw: bytes) -> Optional[Reply]:
@@ -155,16 +168,18 @@ class ReplyParser:
             raise self._fail(f"reply line is not UTF-8: {sanitize(repr(raw))}") from None
         if not _is_reply_code(line):
             raise self._fail(f"malformed reply line: {sanitize(line)!r}")
-        code = int(line[:3])
-        separator = line[3:4]
+        return self._take(int(line[:3]), line[3:4].encode(), line[4:])
+
+    def _take(self, code: int, separator: Optional[bytes], text: str) -> Optional[Reply]:
+        """Add one checked line; the reply, if it was the last line of one."""
         if self._code is not None and code != self._code:
             raise self._fail(
                 f"multi-line reply changed its code from {self._code} to {code}"
             )
-        self._lines.append(line[4:])
+        self._lines.append(text)
         if len(self._lines) > self.max_reply_lines:
             raise self._fail(f"reply longer than {self.max_reply_lines} lines")
-        if separator == "-":
+        if separator == b"-":
             self._code = code
             return None
         lines, self._lines, self._code = tuple(self._lines), [], None

@@ -7,18 +7,17 @@ through, at each call, so each can be swapped on its own.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import ssl
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import TimeoutError as FuturesTimeoutError
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from zope.interface import implementer
 
 from . import parameters
-from .aio import AsyncDriver, AsyncSession
 from .commands import Envelope, Line, check_credential, check_port, check_server_address, prepare_envelope
 from .driver import Driver, Timeouts
 from .errors import InvalidArgument, SMTPTimeout, SMTPTransportError, TLSHandshakeError
@@ -31,6 +30,9 @@ from .providers.tcp import as_connection
 from .providers.tls import CallableTLS, SSLContextTLS
 from .registry import Imports
 from .session import Session
+
+if TYPE_CHECKING:  # pragma: no cover -- asyncio is imported only when used
+    from .aio import AsyncDriver, AsyncSession
 
 __all__ = ["SMTPUnit", "TLSEncode", "TCPConnect"]
 
@@ -93,7 +95,7 @@ def _opening_state(driver: Any) -> SessionState:
 def _connect_errors(server: str, port: int, timeout: float) -> Iterator[None]:
     try:
         yield
-    except (TimeoutError, asyncio.TimeoutError):
+    except (TimeoutError, FuturesTimeoutError):  # asyncio's, before Python 3.11
         raise SMTPTimeout("connect", timeout) from None
     except ssl.SSLError as exc:
         raise TLSHandshakeError(f"TLS handshake with {server}:{port} failed: {exc}") from exc
@@ -244,6 +246,8 @@ class SMTPUnit:
         :class:`~smtpunit.aio.AsyncSession`."""
         server, port = check_server_address(server_address), check_port(port_no)
         plan = self._plan(server, chunking=chunking, **options)
+        from .aio import AsyncSession
+
         driver = await self._async_driver(server, port, tcp_connect, plan)
         state = _opening_state(driver)
         try:
@@ -254,6 +258,8 @@ class SMTPUnit:
         return AsyncSession(driver, state, plan.options)
 
     async def _async_driver(self, server: str, port: int, tcp_connect: Any, plan: _Plan) -> AsyncDriver:
+        from .aio import AsyncDriver
+
         context = _ssl_context(plan.tls)
         if tcp_connect is None:
             transport = self._imports(IAsyncTransport)

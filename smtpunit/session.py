@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Generator, Iterable
-from email.message import EmailMessage
-from typing import Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 from . import commands, parameters
 from .capabilities import Capabilities
 from .commands import Envelope, Line, prepare_envelope
 from .driver import Driver
-from .email_message import envelope_of
 from .errors import SMTPConnectionClosed
 from .exchange import Action, expect
 from .options import ConversationOptions, SessionState
@@ -30,6 +28,9 @@ from .protocol import close_session
 from .reply import Reply
 from .results import Outcome, SendResult
 from .transaction import transactions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from email.message import EmailMessage
 
 __all__ = ["Session", "SessionCore", "Message", "single"]
 
@@ -132,6 +133,8 @@ class Session(SessionCore):
     def send_message(self, message: EmailMessage, *, from_: Optional[str] = None, to: Optional[Iterable[str]] = None,
                      partial_delivery: Optional[bool] = None) -> SendResult:
         """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
+        from .email_message import envelope_of
+
         return single(self.send_envelopes([envelope_of(message, from_, to)], partial_delivery=partial_delivery))
 
     def send_many(self, messages: Iterable[Message], *, partial_delivery: Optional[bool] = None) -> list[Outcome]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from email.message import Message
 from typing import TYPE_CHECKING, Any, Optional, Union, cast
 
 from zope.interface import moduleProvides
@@ -19,7 +18,6 @@ from zope.interface.registry import Components
 
 from .commands import Envelope, Line
 from .driver import Timeouts
-from .email_message import envelope_of
 from .interfaces import ISMTP, IMailer
 from .parameters import Parameter, smtp_sending_end_of_message, smtp_sending_server
 from .policy import TLSPolicy
@@ -29,6 +27,8 @@ from .sender import TCPConnect, TLSEncode
 from .session import Session
 
 if TYPE_CHECKING:  # pragma: no cover
+    from email.message import Message
+
     from .sender import SMTPUnit
 
 moduleProvides(ISMTP)
@@ -192,5 +192,7 @@ def send_message(server_address: str, message: Message, port_no: int = 25, *, fr
     recipients get the message but the Bcc field is not sent. Takes the keyword
     arguments of :func:`smtp_send_message`.
     """
+    from .email_message import envelope_of  # the email package only when used
+
     return _mailer().send_envelope(
         server_address, envelope_of(message, from_, to), port_no, **options)

@@ -16,6 +16,11 @@ from .tcp import _peer_is_loopback
 __all__ = ["AsyncTCPTransport", "AsyncConnection"]
 
 
+def _expire(reader: asyncio.Future[None]) -> None:
+    if not reader.done():
+        reader.set_exception(TimeoutError("no data from the server in time"))
+
+
 class _StreamProtocol(asyncio.Protocol):
     """Buffers what arrives and wakes the one reader waiting for it."""
 
@@ -54,10 +59,17 @@ class _StreamProtocol(asyncio.Protocol):
         if self._reader is not None and not self._reader.done():
             self._reader.set_result(None)
 
-    async def read(self, max_bytes: int) -> bytes:
-        while not self.buffer and not self.closed:
-            self._reader = asyncio.get_running_loop().create_future()
-            await self._reader
+    async def read(self, max_bytes: int, timeout: float) -> bytes:
+        """What is buffered (waiting for it up to ``timeout``), at most ``max_bytes``."""
+        if not self.buffer and not self.closed:
+            loop = asyncio.get_running_loop()
+            self._reader = reader = loop.create_future()
+            # A timer on the one future, rather than wait_for and its task, per read.
+            timer = loop.call_later(timeout, _expire, reader)
+            try:
+                await reader
+            finally:
+                timer.cancel()
         if self.buffer:
             data = bytes(self.buffer[:max_bytes])
             del self.buffer[:max_bytes]
@@ -65,6 +77,11 @@ class _StreamProtocol(asyncio.Protocol):
         if self.error is not None:
             raise ConnectionError(f"the connection was lost: {self.error}")
         return b""
+
+    @property
+    def paused(self) -> bool:
+        """True while the transport asks the writer to wait."""
+        return self._drained is not None
 
     async def drain(self) -> None:
         if self._drained is not None:
@@ -90,11 +107,12 @@ class AsyncConnection:
         if self.protocol.closed:
             raise ConnectionError("the connection is closed")
         self.transport.write(data)
-        await asyncio.wait_for(self.protocol.drain(), timeout)
+        if self.protocol.paused:  # only then is there anything to wait for
+            await asyncio.wait_for(self.protocol.drain(), timeout)
 
     async def receive(self, max_bytes: int, timeout: float) -> bytes:
         """What arrives within ``timeout`` seconds, up to ``max_bytes``; ``b''`` at EOF."""
-        return await asyncio.wait_for(self.protocol.read(max_bytes), timeout)
+        return await self.protocol.read(max_bytes, timeout)
 
     async def start_tls(self, context: ssl.SSLContext, server_hostname: str, timeout: float) -> None:
         """Handshake over this connection, verifying ``server_hostname``."""
