@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 from .commands import Command
 from .errors import SMTPProtocolError, SMTPReplyError
@@ -27,15 +27,13 @@ __all__ = ["Send", "Receive", "UpgradeTLS", "Action", "Link", "encode_commands",
 transcript = logging.getLogger("smtpunit.transcript")
 
 
-@dataclass(frozen=True)
-class Send:
+class Send(NamedTuple):
     """Write these bytes (``bytes``, or a ``memoryview`` of a large message)."""
 
     data: bytes
 
 
-@dataclass(frozen=True)
-class Receive:
+class Receive(NamedTuple):
     """Resume me with the next reply. ``final`` marks the wait after the data."""
 
     phase: str
@@ -84,8 +82,11 @@ def send_commands(link: Link, commands: Iterable[Command]) -> Generator[Action, 
 
 
 def receive(link: Link, phase: str, final: bool = False) -> Generator[Action, Any, Reply]:
-    """Wait for the next reply and log it."""
-    reply: Reply = yield Receive(phase, final)
+    """The next reply -- one already received (pipelined replies come together), or
+    one the driver waits for -- logged."""
+    reply = link.parser.next_reply()
+    if reply is None:
+        reply = yield Receive(phase, final)
     if transcript.isEnabledFor(logging.DEBUG):
         for number, line in enumerate(reply.lines, 1):
             separator = " " if number == len(reply.lines) else "-"
