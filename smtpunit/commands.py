@@ -348,13 +348,14 @@ AUTH_CANCEL = Command.plain("*")
 
 
 def mail(sender: str, parameters: Iterable[str] = ()) -> Command:
-    """``MAIL FROM:<sender>`` with optional ESMTP parameters."""
-    return Command.plain(" ".join((f"MAIL FROM:<{sender}>", *parameters)))
+    """``MAIL FROM:<sender>`` with optional ESMTP parameters (the address checked
+    again here, whoever built the envelope)."""
+    return Command.plain(" ".join((f"MAIL FROM:<{check_address(sender, 'sender', allow_empty=True)}>", *parameters)))
 
 
 def rcpt(recipient: str) -> Command:
-    """``RCPT TO:<recipient>``."""
-    return Command.plain(f"RCPT TO:<{recipient}>")
+    """``RCPT TO:<recipient>`` (the address checked again here)."""
+    return Command.plain(f"RCPT TO:<{check_address(recipient, 'recipient')}>")
 
 
 def rset() -> Command:

@@ -56,7 +56,7 @@ class Timeouts:
             return cls()
         if isinstance(value, Timeouts):
             return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf"):
             seconds = float(value)
             return cls(seconds, seconds, seconds, seconds)
         from .errors import InvalidArgument
@@ -172,5 +172,6 @@ def handshake_errors(limit: float) -> Iterator[None]:
         yield
     except (TimeoutError, FuturesTimeoutError):
         raise SMTPTimeout("starttls", limit) from None
-    except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
+    except (ssl.SSLError, ssl.CertificateError, OSError, ValueError, TypeError) as exc:
+        # ValueError, TypeError: a TLS provider that cannot work with this connection.
         raise TLSHandshakeError(f"TLS handshake with the server failed: {exc}") from exc

@@ -23,7 +23,14 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Optional
 
 from .commands import Envelope, Line, prepare_envelope
-from .errors import SMTPConnectionClosed, SMTPOutcomeUnknown, SMTPReplyError, SMTPTimeout, SMTPTransportError
+from .errors import (
+    InvalidArgument,
+    SMTPConnectionClosed,
+    SMTPOutcomeUnknown,
+    SMTPReplyError,
+    SMTPTimeout,
+    SMTPTransportError,
+)
 from .parameters import smtp_sending_server
 from .results import SendResult
 from .session import Session
@@ -80,7 +87,7 @@ class Pool:
         **options: Any,
     ) -> None:
         if size < 1:
-            raise ValueError("a pool needs a size of at least 1")
+            raise InvalidArgument("a pool needs a size of at least 1")
         if connect is None:
             from .smtp import _mailer
 
@@ -113,6 +120,7 @@ class Pool:
     def send_envelope(self, envelope: Envelope, **options: Any) -> SendResult:
         """Send a checked envelope, retrying once on a new connection if a reused one
         turns out to be dead before the message was complete."""
+        session: Optional[Session]
         session, reused = self._acquire()
         try:
             try:
@@ -121,10 +129,12 @@ class Pool:
                 if not (reused and _never_accepted(exc)) or getattr(envelope.content, "consumed", False):
                     raise  # a streamed body already read cannot be sent again
             self._release(session)  # closed by its failure: it leaves the pool
+            session = None
             session, reused = self._acquire(fresh=True)
             return self._send(session, envelope, options)
         finally:
-            self._release(session)
+            if session is not None:
+                self._release(session)
 
     def close(self) -> None:
         """Close every idle session; sessions in use close when they come back."""

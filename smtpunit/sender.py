@@ -199,13 +199,18 @@ class SMTPUnit:
         :param server_hostname: the name TLS verifies; for a socket it defaults to the
             peer's address.
         """
-        envelope = prepare_envelope(from_, to, header, message)
-        if server_hostname is None:
-            server_hostname = (str(connection.getpeername()[0]) if isinstance(connection, socket.socket)
-                               else getattr(connection, "server_hostname", ""))
-        plan = self._plan(server_hostname, auth_user=auth_user, auth_passwd=auth_passwd, tls_encode=tls_encode,
-                          **options)
-        return self._run(as_connection(connection, server_hostname), envelope, plan)
+        try:
+            envelope = prepare_envelope(from_, to, header, message)
+            if server_hostname is None:
+                server_hostname = (str(connection.getpeername()[0]) if isinstance(connection, socket.socket)
+                                   else getattr(connection, "server_hostname", ""))
+            plan = self._plan(server_hostname, auth_user=auth_user, auth_passwd=auth_passwd,
+                              tls_encode=tls_encode, **options)
+            opened = as_connection(connection, server_hostname)
+        except BaseException:
+            connection.close()  # the connection is the caller's, but the call owns closing it
+            raise
+        return self._run(opened, envelope, plan)
 
     # -- asyncio ----------------------------------------------------------------------
 

@@ -102,6 +102,11 @@ def transactions(
         except SMTPReplyError as exc:
             outcomes[message.index] = exc
             batch.failed(exc)
+        except SMTPInputError as exc:
+            # A streamed line found bad in the middle of the data: the data cannot be
+            # ended, so the connection is closed and the server delivers nothing.
+            outcomes[message.index] = exc
+            state.broken = True
         except (*_CONNECTION_FAILURES, SMTPOutcomeUnknown) as exc:
             outcomes[message.index] = exc
             state.broken = True
@@ -126,7 +131,10 @@ class _Batch:
 
     def failed(self, error: SMTPReplyError) -> None:
         """Decide what a refused message leaves behind."""
-        self.sent_ahead = False
+        if error.phase != "data-end":
+            # Refused before its end: nothing went ahead. Refused at its end: the next
+            # message's envelope went with the "." and stands.
+            self.sent_ahead = False
         if self.link.in_data or error.code == 421:
             self.state.broken = True  # only closing is left
         elif error.phase != "data-end":

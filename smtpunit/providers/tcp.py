@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from zope.interface import implementer
 
+from ..errors import InvalidArgument
 from ..interfaces import IConnection, ITransport
 
 __all__ = ["SocketConnection", "TCPTransport", "as_connection"]
@@ -81,7 +82,10 @@ def as_connection(value: Any, server_hostname: str) -> Any:
         return value
     if isinstance(value, socket.socket):
         return SocketConnection(value, server_hostname)
-    raise TypeError(
+    close = getattr(value, "close", None)
+    if callable(close):
+        close()
+    raise InvalidArgument(
         f"expected a connected socket or an IConnection provider, not {type(value).__name__}"
     )
 

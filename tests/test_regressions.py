@@ -1,0 +1,108 @@
+"""Regressions: each test names the fault it keeps from coming back."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+import smtpunit
+from smtpunit import errors
+from smtpunit.commands import Envelope, prepare_envelope, prepare_stream_envelope
+from smtpunit.content import LinesContent
+from smtpunit.testing import MemoryServer, MemoryTransport
+from smtpunit.testing.scripted import Expect, ExpectData, Reply, ScriptedServer, standard_session
+
+HEADER = "Subject: regression\r\n\r\n"
+
+
+def test_a_message_refused_at_its_end_does_not_resend_the_next_envelope():
+    group = [Expect("MAIL FROM:<"), Expect("RCPT TO:<"), Expect("DATA", exact=True),
+             Reply("250 2.1.0 ok", "250 2.1.5 ok", "354 go ahead")]
+    script = [*standard_session(["PIPELINING"]),
+              *group, ExpectData(), Reply("554 5.7.1 content rejected"),
+              *group, ExpectData(), Reply("250 2.0.0 queued"),
+              Expect("QUIT", exact=True), Reply("221 bye")]
+    with ScriptedServer(script) as server:
+        with smtpunit.connect("127.0.0.1", server.port) as session:
+            outcomes = session.send_many([("a@example.org", ["b@example.org"], HEADER, ["first"]),
+                                          ("a@example.org", ["b@example.org"], HEADER, ["second"])])
+    assert isinstance(outcomes[0], errors.SMTPReplyError) and outcomes[0].phase == "data-end"
+    assert isinstance(outcomes[1], smtpunit.SendResult)
+    assert server.peers[0].received.count(b"MAIL FROM:") == 2
+
+
+def test_a_bad_streamed_line_keeps_the_results_of_the_messages_before_it():
+    server = MemoryServer(extensions=("PIPELINING",))
+    good = prepare_envelope("a@example.org", ["b@example.org"], HEADER, ["fine"])
+    bad = prepare_stream_envelope("a@example.org", ["b@example.org"], HEADER, iter(["x", "bad\r\nline"]))
+    after = prepare_envelope("a@example.org", ["b@example.org"], HEADER, ["never sent"])
+    with smtpunit.connect("mail.invalid", tcp_connect=MemoryTransport(server)) as session:
+        outcomes = session.send_envelopes([good, bad, after])
+        assert session.closed
+    assert isinstance(outcomes[0], smtpunit.SendResult)
+    assert isinstance(outcomes[1], errors.InvalidMessageLine)
+    assert isinstance(outcomes[2], errors.SMTPConnectionClosed)
+    assert len(server.messages) == 1
+
+
+def test_the_pool_counts_right_when_the_retry_cannot_connect(monkeypatch):
+    from smtpunit import pool as pool_module
+
+    class Dead:
+        closed = False
+
+        def send_envelopes(self, envelopes, **options):
+            self.closed = True
+            return [errors.SMTPConnectionClosed("gone")]
+
+        def close(self):
+            self.closed = True
+
+    class Alive(Dead):
+        def send_envelopes(self, envelopes, **options):
+            return [smtpunit.SendResult((), smtpunit.Reply(250, ("ok",)))]
+
+    made = []
+
+    def connect():
+        if len(made) == 2:
+            raise errors.SMTPTransportError("cannot connect")
+        made.append(Alive() if not made else Dead())
+        return made[-1]
+
+    monkeypatch.setattr(pool_module, "_server_went_away", lambda session: False)
+    pool = smtpunit.Pool("127.0.0.1", 25, size=1, connect=connect)
+    pool.send("a@example.org", ["b@example.org"], HEADER, ["1"])
+    pool._idle[0][0].__class__ = Dead  # the idle connection died meanwhile
+    with pytest.raises(errors.SMTPTransportError):
+        pool.send("a@example.org", ["b@example.org"], HEADER, ["2"])
+    assert pool._open == 0
+
+
+def test_smtp_send_message_star_closes_the_connection_on_bad_input():
+    left, right = socket.socketpair()
+    with right:
+        with pytest.raises(errors.InvalidAddress):
+            smtpunit.smtp_send_message_star(left, "a@b.org\r\nRCPT TO:<x@y>", ["b@example.org"], HEADER, ["x"])
+        assert left.fileno() == -1
+
+
+def test_an_envelope_built_by_hand_cannot_smuggle_commands():
+    server = MemoryServer()
+    forged = Envelope("a@example.org>\r\nRCPT TO:<evil@example.org", ("b@example.org",),
+                      LinesContent(b"Subject: x\r\n\r\n", b"x\r\n"))
+    with pytest.raises(errors.InvalidAddress):
+        smtpunit.send_envelope("mail.invalid", forged, tcp_connect=MemoryTransport(server))
+    assert b"evil" not in server.received
+
+
+def test_a_procedure_returning_something_else_than_a_socket_is_an_input_error():
+    with pytest.raises(errors.InvalidArgument):
+        smtpunit.smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"],
+                                   tcp_connect=lambda host, port: "not a socket")
+
+
+def test_an_infinite_timeout_is_refused():
+    with pytest.raises(errors.InvalidArgument):
+        smtpunit.Timeouts.coerce(float("inf"))
