@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import email.policy
 from collections.abc import Iterable
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.utils import getaddresses
 from typing import Optional
 
@@ -68,8 +68,3 @@ def envelope_of(message: Message, from_: Optional[str] = None, to: Optional[Iter
     if not raw.endswith(b"\r\n"):
         raw += b"\r\n"
     return prepare_raw_envelope(sender, recipients, raw)
-
-
-def is_email_message(value: object) -> bool:
-    """True for an ``email.message.Message`` (an ``EmailMessage`` included)."""
-    return isinstance(value, (EmailMessage, Message))

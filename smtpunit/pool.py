@@ -33,7 +33,7 @@ from .errors import (
 )
 from .parameters import smtp_sending_server
 from .results import SendResult
-from .session import Session
+from .session import Session, single
 
 if TYPE_CHECKING:  # pragma: no cover
     from email.message import EmailMessage
@@ -154,10 +154,7 @@ class Pool:
 
     @staticmethod
     def _send(session: Session, envelope: Envelope, options: dict[str, Any]) -> SendResult:
-        (outcome,) = session.send_envelopes([envelope], **options)
-        if isinstance(outcome, SendResult):
-            return outcome
-        raise outcome
+        return single(session.send_envelopes([envelope], **options))
 
     def _acquire(self, fresh: bool = False) -> tuple[Session, bool]:
         """A session: an idle one still usable (unless ``fresh``), or a new one."""

@@ -27,7 +27,7 @@ from .options import SessionState
 from .policy import TLSPolicy
 from .protocol import ConversationOptions, Credentials, SendResult, converse, open_or_quit
 from .providers.tcp import as_connection
-from .providers.tls import CallableTLS, SSLContextTLS
+from .providers.tls import CallableTLS, SSLContextTLS, TLSFromTheStart
 from .registry import Imports
 from .session import Session
 
@@ -57,23 +57,6 @@ class _ProcedureTransport:
 
     def connect(self, host: str, port: int, timeout: float) -> Any:
         return as_connection(self.procedure(host, port), host)
-
-
-@implementer(ITransport)
-class _TLSFromTheStart:
-    """Implicit TLS over any transport: connect, then handshake before the greeting."""
-
-    def __init__(self, transport: Any, tls: Any) -> None:
-        self.transport = transport
-        self.tls = tls
-
-    def connect(self, host: str, port: int, timeout: float) -> Any:
-        plain = self.transport.connect(host, port, timeout)
-        try:
-            return self.tls.wrap(plain, host, timeout)
-        except BaseException:
-            plain.close()
-            raise
 
 
 @dataclass(frozen=True)
@@ -342,7 +325,7 @@ class SMTPUnit:
         else:
             raise InvalidArgument(f"tcp_connect must be a procedure or an ITransport, not {tcp_connect!r}")
         if plan.policy is TLSPolicy.IMPLICIT:
-            return _TLSFromTheStart(transport, plan.tls)
+            return TLSFromTheStart(transport, plan.tls)
         return transport
 
     def _tls(self, tls_encode: TLSEncode) -> Any:

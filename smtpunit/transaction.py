@@ -34,7 +34,7 @@ from .errors import (
     SMTPTransportError,
     UnsupportedByServer,
 )
-from .exchange import Action, Link, Send, encode_commands, exchange, expect, receive, transcript
+from .exchange import Action, Link, Send, encode_commands, exchange, expect, receive, send_commands, transcript
 from .options import ConversationOptions, SessionState
 from .reply import Reply
 from .results import Outcome, RecipientResult, SendResult
@@ -107,7 +107,7 @@ def transactions(
             # ended, so the connection is closed and the server delivers nothing.
             outcomes[message.index] = exc
             state.broken = True
-        except (*_CONNECTION_FAILURES, SMTPOutcomeUnknown) as exc:
+        except _CONNECTION_FAILURES as exc:  # SMTPOutcomeUnknown included
             outcomes[message.index] = exc
             state.broken = True
     return [
@@ -185,7 +185,7 @@ class _Batch:
 
     def _pipelined_envelope(self, message: _Message) -> Generator[Action, Any, list[RecipientResult]]:
         if not self.sent_ahead:
-            yield from self._write(self.group(message))
+            yield from send_commands(self.link, self.group(message))
         self.sent_ahead = False
         yield from self._reset_reply()
         mail_reply = yield from receive(self.link, "mail")
@@ -217,10 +217,6 @@ class _Batch:
             yield from expect(self.link, commands.data(), "data", 354)
         return results
 
-    def _write(self, group: list[Command]) -> Generator[Action, Any, None]:
-        if self.link.parser.has_pending_input:
-            raise SMTPProtocolError("the server sent data nobody asked for")
-        yield Send(encode_commands(group))
 
 
 def _judge_recipients(results: list[RecipientResult], options: ConversationOptions, complete: bool) -> None:

@@ -4,7 +4,7 @@ from .async_tcp import AsyncConnection, AsyncTCPTransport
 from .sasl import CramMD5Mechanism, LoginMechanism, PlainMechanism, ScramSHA256Mechanism, XOAuth2Mechanism, saslprep
 from .sendmail import SendmailError, SendmailSMTP
 from .tcp import SocketConnection, TCPTransport, as_connection
-from .tls import CallableTLS, ImplicitTLSTransport, SSLContextTLS, default_context
+from .tls import CallableTLS, ImplicitTLSTransport, SSLContextTLS, TLSFromTheStart, default_context
 from .unix import UnixSocketTransport
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "ScramSHA256Mechanism",
     "SocketConnection",
     "TCPTransport",
+    "TLSFromTheStart",
     "UnixSocketTransport",
     "XOAuth2Mechanism",
     "as_connection",

@@ -12,7 +12,7 @@ from zope.interface import implementer
 from ..interfaces import IConnection, ITLSUpgrader, ITransport
 from .tcp import SocketConnection, TCPTransport
 
-__all__ = ["CallableTLS", "ImplicitTLSTransport", "SSLContextTLS", "default_context"]
+__all__ = ["CallableTLS", "ImplicitTLSTransport", "SSLContextTLS", "TLSFromTheStart", "default_context"]
 
 
 def default_context(
@@ -95,7 +95,30 @@ class CallableTLS:
 
 
 @implementer(ITransport)
-class ImplicitTLSTransport:
+class TLSFromTheStart:
+    """Implicit TLS over any transport: connect with ``transport``, then handshake with
+    ``tls`` before the greeting.
+
+    :param server_hostname: the name to verify; defaults to the host connected to.
+    """
+
+    def __init__(self, transport: Any, tls: Any, server_hostname: Optional[str] = None) -> None:
+        self.transport = transport
+        self.tls = tls
+        self.server_hostname = server_hostname
+
+    def connect(self, host: str, port: int, timeout: float) -> IConnection:
+        """Connect, then handshake before the greeting."""
+        plain = self.transport.connect(host, port, timeout)
+        try:
+            secure: IConnection = self.tls.wrap(plain, self.server_hostname or host, timeout)
+        except BaseException:
+            plain.close()
+            raise
+        return secure
+
+
+class ImplicitTLSTransport(TLSFromTheStart):
     """SMTPS: TLS from the first byte (port 465), as Racket's ``ssl-connect``.
 
     :param context: defaults to :func:`default_context` (verified, TLS 1.2+).
@@ -103,14 +126,4 @@ class ImplicitTLSTransport:
     """
 
     def __init__(self, context: Optional[ssl.SSLContext] = None, server_hostname: Optional[str] = None) -> None:
-        self.tls = SSLContextTLS(context)
-        self.server_hostname = server_hostname
-
-    def connect(self, host: str, port: int, timeout: float) -> IConnection:
-        """Connect with TCP, then handshake before the greeting."""
-        plain = TCPTransport().connect(host, port, timeout)
-        try:
-            return self.tls.wrap(plain, self.server_hostname or host, timeout)
-        except BaseException:
-            plain.close()
-            raise
+        super().__init__(TCPTransport(), SSLContextTLS(context), server_hostname)
