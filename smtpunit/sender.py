@@ -20,7 +20,7 @@ from zope.interface import implementer
 from . import parameters
 from .commands import Envelope, Line, check_credential, check_port, check_server_address, prepare_envelope
 from .driver import Driver, Timeouts
-from .errors import InvalidArgument, SMTPTimeout, SMTPTransportError, TLSHandshakeError
+from .errors import InvalidArgument, SASLError, SMTPTimeout, SMTPTransportError, TLSHandshakeError
 from .exchange import Link
 from .interfaces import IAsyncTransport, IMailer, ISASLMechanism, ITLSUpgrader, ITransport
 from .options import SessionState
@@ -308,12 +308,20 @@ class SMTPUnit:
         if auth_mechanism is not None and auth_mechanism not in mechanisms:
             raise InvalidArgument(
                 f"no SASL mechanism {auth_mechanism!r} is linked (there are: {', '.join(sorted(mechanisms))})")
-        return Credentials(
+        credentials = Credentials(
             check_credential(auth_user, "auth_user"),
             check_credential(auth_passwd, "auth_passwd"),
             mechanisms,
             auth_mechanism,
         )
+        if auth_mechanism is not None:
+            # A named mechanism checks the credentials now, before the first byte
+            # (XOAUTH2's separators, SCRAM's SASLprep); its errors never hold them.
+            try:
+                mechanisms[auth_mechanism].start(credentials.username, credentials.password)
+            except SASLError as exc:
+                raise InvalidArgument(f"the credentials do not suit {auth_mechanism}: {exc}") from None
+        return credentials
 
     def _transport(self, tcp_connect: TCPConnect, plan: _Plan) -> Any:
         if tcp_connect is None:

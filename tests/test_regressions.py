@@ -106,3 +106,12 @@ def test_a_procedure_returning_something_else_than_a_socket_is_an_input_error():
 def test_an_infinite_timeout_is_refused():
     with pytest.raises(errors.InvalidArgument):
         smtpunit.Timeouts.coerce(float("inf"))
+
+
+def test_credentials_a_named_mechanism_cannot_carry_are_refused_before_connecting():
+    server = MemoryServer()
+    with pytest.raises(errors.InvalidArgument, match="XOAUTH2") as caught:
+        smtpunit.smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"],
+                                   tcp_connect=MemoryTransport(server), auth_user="user\x01x",
+                                   auth_passwd="token-secret", auth_mechanism="XOAUTH2")
+    assert server.connections == 0 and "token-secret" not in str(caught.value)
