@@ -10,10 +10,15 @@ from typing import Any, Optional
 
 import pytest
 import trustme
+from hypothesis import settings
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from smtpunit.providers import default_context
+
+# Property tests are about inputs, not speed: no per-example deadline on a busy machine.
+settings.register_profile("smtpunit", deadline=None)
+settings.load_profile("smtpunit")
 
 HOST = "127.0.0.1"
 USER, PASSWORD = "alice", "s3cret-pässword"
