@@ -10,9 +10,9 @@ from typing import Any, Optional
 
 import pytest
 import trustme
-from hypothesis import settings
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from hypothesis import settings
 
 from smtpunit.providers import default_context
 
