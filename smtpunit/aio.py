@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterable
+from concurrent.futures import TimeoutError as FuturesTimeoutError
 from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 from .commands import Envelope, Line, prepare_envelope
@@ -74,8 +75,11 @@ class AsyncDriver:
 
     async def _perform(self, action: Action) -> Optional[Reply]:
         if isinstance(action, Send):
-            with io_errors("writing to", "write", self.timeouts.reply):
+            try:
                 await self.connection.send(action.data, self.timeouts.reply)
+            except (OSError, FuturesTimeoutError) as exc:  # mapped only when it happens
+                with io_errors("writing to", "write", self.timeouts.reply):
+                    raise exc
             return None
         if isinstance(action, Receive):
             return await self._receive(action)
@@ -97,8 +101,11 @@ class AsyncDriver:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise SMTPTimeout(action.phase, limit)
-            with io_errors("reading from", action.phase, limit):
+            try:
                 data = await self.connection.receive(RECEIVE_SIZE, remaining)
+            except (OSError, FuturesTimeoutError) as exc:
+                with io_errors("reading from", action.phase, limit):
+                    raise exc
             reply = feed(self.parser, data, action)
         return reply
 
