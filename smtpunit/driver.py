@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, TypeVar, Union
 
 from .errors import (
-    SMTPConnectionClosed,
     SMTPError,
-    SMTPProtocolError,
     SMTPTimeout,
     SMTPTransportError,
     TLSHandshakeError,
@@ -147,9 +145,7 @@ class Driver:
 def feed(parser: ReplyParser, data: bytes, action: Receive) -> Optional[Reply]:
     """Give ``data`` to ``parser``; the next reply if it is complete. ``b""`` is EOF."""
     if not data:
-        if parser.has_pending_input:
-            raise SMTPProtocolError(f"the server closed the connection in the middle of a reply ({action.phase})")
-        raise SMTPConnectionClosed(f"the server closed the connection while the client waited ({action.phase})")
+        parser.feed_eof(action.phase)
     parser.feed(data)
     return parser.next_reply()
 

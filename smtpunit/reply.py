@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import SMTPProtocolError
+from .errors import SMTPConnectionClosed, SMTPProtocolError
 
 __all__ = ["Reply", "ReplyParser", "sanitize"]
 
@@ -112,6 +112,16 @@ class ReplyParser:
             self._buffer.clear()
             self._pos = 0
         self._buffer += data
+
+    def feed_eof(self, phase: str) -> None:
+        """The server closed the connection while a reply was awaited in ``phase``.
+
+        :raises SMTPProtocolError: if it closed in the middle of a reply.
+        :raises SMTPConnectionClosed: otherwise.
+        """
+        if self.has_pending_input:
+            raise self._fail(f"the server closed the connection in the middle of a reply ({phase})")
+        raise SMTPConnectionClosed(f"the server closed the connection while the client waited ({phase})")
 
     def next_reply(self) -> Optional[Reply]:
         """Return the next complete reply, or ``None`` if more bytes are needed."""

@@ -391,3 +391,18 @@ def test_arbitrary_bytes_raise_only_protocol_errors(data, cuts, max_line_length,
     except SMTPProtocolError:
         with pytest.raises(SMTPProtocolError):
             parser.feed(b"250 ok\r\n")
+
+
+def test_eof_inside_a_reply_is_a_protocol_error_and_between_replies_a_closed_connection():
+    from smtpunit.errors import SMTPConnectionClosed
+
+    parser = ReplyParser()
+    parser.feed(b"250 done\r\n")
+    assert parser.next_reply() is not None
+    with pytest.raises(SMTPConnectionClosed):
+        parser.feed_eof("mail")
+    parser = ReplyParser()
+    parser.feed(b"250-first of two\r\n")
+    assert parser.next_reply() is None
+    with pytest.raises(SMTPProtocolError, match="middle of a reply"):
+        parser.feed_eof("mail")
