@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, Optional, Union
 
 from .content import (
@@ -29,6 +29,7 @@ from .content import (
     encode_body,
     encode_line,
     file_lines,
+    longest_line,
 )
 from .errors import InvalidAddress, InvalidArgument, InvalidHeader, InvalidMessageLine
 
@@ -67,7 +68,13 @@ Line = Union[str, bytes]
 
 
 _BAD_IN_ADDRESS = re.compile(r"[\x00-\x20\x7f-\x9f<>]|\s")
+_SAFE_ADDRESS = re.compile(r"[^\x00-\x20\x7f-\x9f<>\s\ud800-\udfff]*")  # no surrogate: UTF-8 encodable
 _FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
+# A header every line of which is a field or a continuation (not first), CRLF-ended,
+# without NUL; the line-length bound is checked apart.
+_WELL_FORMED_HEADER = re.compile(
+    rb"[\x21-\x39\x3b-\x7e]+:[^\r\n\x00]*\r\n(?:(?:[\x21-\x39\x3b-\x7e]+:|[ \t])[^\r\n\x00]*\r\n)*\r\n"
+)
 _BAD_IN_NAME = re.compile(r"[\x00-\x20\x7f-\x9f]|\s")
 
 END_OF_DATA = b".\r\n"
@@ -104,6 +111,15 @@ class Envelope:
     recipients: tuple[str, ...]
     content: Content
 
+    rcpt_commands: tuple[Command, ...] = field(init=False, repr=False, compare=False)
+    """``RCPT TO`` for each recipient, built (and so checked) with the envelope."""
+
+    def __post_init__(self) -> None:
+        # Checked here, once, so that no envelope -- however it was built -- can put a
+        # bad address on the wire.
+        check_address(self.sender, "sender", allow_empty=True)
+        object.__setattr__(self, "rcpt_commands", tuple(map(rcpt, self.recipients)))
+
     @property
     def header(self) -> bytes:
         """The header bytes, as sent."""
@@ -121,7 +137,7 @@ class Envelope:
     @property
     def needs_smtputf8(self) -> bool:
         """True if an address or the header holds non-ASCII characters (RFC 6531)."""
-        return not (self.header.isascii() and all(a.isascii() for a in (self.sender, *self.recipients)))
+        return not (self.header.isascii() and self.sender.isascii() and "".join(self.recipients).isascii())
 
     @property
     def eight_bit(self) -> Optional[bool]:
@@ -145,6 +161,8 @@ def check_address(address: object, role: str, *, allow_empty: bool = False) -> s
     :param allow_empty: accept ``""`` (the null reverse-path of bounces).
     :raises InvalidAddress: for control characters, ``<``, ``>``, whitespace or ``""``.
     """
+    if isinstance(address, str) and (address or allow_empty) and _SAFE_ADDRESS.fullmatch(address):
+        return address  # the common case, in one match
     if not isinstance(address, str):
         raise InvalidAddress(f"{role} address must be a str, not {type(address).__name__}")
     if not address and not allow_empty:
@@ -214,6 +232,15 @@ def encode_header(header: Line) -> bytes:
     raw = as_bytes(header, "header", InvalidHeader)
     if raw == b"\r\n":
         return raw
+    well_formed = _WELL_FORMED_HEADER.fullmatch(raw) is not None
+    if not (well_formed and (len(raw) <= MAX_LINE_OCTETS or longest_line(raw) <= MAX_LINE_OCTETS)):
+        _refuse_header(raw)
+    # Dot-stuff a field name that starts with "." (RFC 5321 section 4.5.2), as body lines are.
+    return (b"." + raw if raw[:1] == b"." else raw).replace(b"\r\n.", b"\r\n..")
+
+
+def _refuse_header(raw: bytes) -> None:
+    """Raise :class:`InvalidHeader` naming what is wrong with ``raw`` (line by line)."""
     if not raw.endswith(b"\r\n\r\n"):
         raise InvalidHeader("header must end in an empty line (CRLF CRLF)")
     if b"\x00" in raw:
@@ -228,8 +255,7 @@ def encode_header(header: Line) -> bytes:
                 raise InvalidHeader("header starts with a continuation line")
         elif not _FIELD_NAME.match(line):
             raise InvalidHeader(f"header line {number} is not a 'Name: value' field: {line[:60]!r}")
-    # Dot-stuff a field name that starts with "." (RFC 5321 section 4.5.2), as body lines are.
-    return (b"." + raw if raw[:1] == b"." else raw).replace(b"\r\n.", b"\r\n..")
+    raise InvalidHeader("header is not well-formed")  # pragma: no cover -- a line above is named
 
 
 def encode_lines(lines: Iterable[Line]) -> tuple[bytes, ...]:
@@ -246,23 +272,22 @@ def _refuse_single(lines: object) -> None:
         raise InvalidMessageLine("message must be an iterable of lines, not a single str or bytes")
 
 
-def _check_recipients(recipients: Iterable[object]) -> tuple[str, ...]:
+def _envelope(sender: object, recipients: Iterable[object], content: Content) -> Envelope:
+    """An :class:`Envelope`, which checks the addresses."""
     if isinstance(recipients, (str, bytes)):
         raise InvalidArgument("recipients must be a list of addresses, not a single string")
-    checked = tuple(check_address(r, "recipient") for r in recipients)
-    if not checked:
+    listed = tuple(recipients)
+    if not listed:
         raise InvalidArgument("no recipients")
-    return checked
+    return Envelope(sender, listed, content)  # type: ignore[arg-type]  # checked there
 
 
 def prepare_envelope(
     sender: object, recipients: Iterable[object], header: Line, message: Iterable[Line]
 ) -> Envelope:
     """Check everything about one message and encode it; nothing is sent here."""
-    checked = _check_recipients(recipients)
     _refuse_single(message)
-    return Envelope(check_address(sender, "sender", allow_empty=True), checked,
-                    LinesContent(encode_header(header), encode_body(message)))
+    return _envelope(sender, recipients, LinesContent(encode_header(header), encode_body(message)))
 
 
 def prepare_stream_envelope(
@@ -272,9 +297,7 @@ def prepare_stream_envelope(
     are sent, in bounded memory. A bad line met while sending aborts the
     connection before the data ends, so the server delivers nothing."""
     _refuse_single(lines)
-    checked = _check_recipients(recipients)
-    return Envelope(check_address(sender, "sender", allow_empty=True), checked,
-                    StreamContent(encode_header(header), lines))
+    return _envelope(sender, recipients, StreamContent(encode_header(header), lines))
 
 
 def prepare_raw_envelope(sender: object, recipients: Iterable[object], data: Union[bytes, bytearray]) -> Envelope:
@@ -284,9 +307,7 @@ def prepare_raw_envelope(sender: object, recipients: Iterable[object], data: Uni
     :raises InvalidHeader: if the header part is not a header.
     :raises InvalidMessageLine: for a bare CR or LF, NUL, or a line over 998 octets.
     """
-    checked = _check_recipients(recipients)
-    return Envelope(check_address(sender, "sender", allow_empty=True), checked,
-                    RawContent.check(data, encode_header))
+    return _envelope(sender, recipients, RawContent.check(data, encode_header))
 
 
 def prepare_file_envelope(sender: object, recipients: Iterable[object], source: BinaryIO,
@@ -296,7 +317,6 @@ def prepare_file_envelope(sender: object, recipients: Iterable[object], source: 
 
     :raises InvalidHeader: if the file does not start with a header and an empty line.
     """
-    checked = _check_recipients(recipients)
     lines = file_lines(source)
     header_lines = []
     size = 0
@@ -310,7 +330,7 @@ def prepare_file_envelope(sender: object, recipients: Iterable[object], source: 
     else:
         raise InvalidHeader("the file has no empty line after its header")
     header = encode_header(b"".join(header_lines) + b"\r\n")
-    return Envelope(check_address(sender, "sender", allow_empty=True), checked, StreamContent(header, lines))
+    return _envelope(sender, recipients, StreamContent(header, lines))
 
 
 # -- commands --------------------------------------------------------------------

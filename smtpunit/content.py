@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from typing import BinaryIO, Optional, Protocol, Union
 
 from .errors import InvalidHeader, InvalidMessageLine, UnsupportedByServer
@@ -29,6 +30,7 @@ __all__ = [
     "encode_line",
     "file_lines",
     "gather",
+    "longest_line",
     "DATA_CHUNK",
     "BDAT_CHUNK",
 ]
@@ -122,7 +124,7 @@ def gather(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
         yield b"".join(pending)
 
 
-def _longest_line(data: Union[bytes, bytearray], window: int = 1 << 20) -> int:
+def longest_line(data: Union[bytes, bytearray], window: int = 1 << 20) -> int:
     """The length of the longest CRLF-terminated line of ``data``, found a window at
     a time (split at C speed, memory bounded), each window ending at a line end."""
     longest, start = 0, 0
@@ -190,17 +192,43 @@ def encode_body(lines: Iterable[Line]) -> bytes:
     given = list(lines)
     if not given:
         return b""
-    try:
-        encoded = [line.encode("utf-8") if isinstance(line, str) else line for line in given]
-        joined = b"\n".join(encoded)
-    except (UnicodeEncodeError, TypeError, AttributeError):
-        joined = None
-    if (joined is None or b"\r" in joined or b"\x00" in joined or joined.count(b"\n") != len(given) - 1
-            or max(map(len, encoded)) > MAX_LINE_OCTETS):
+    body = _checked_join(given)
+    if body is None:
         for number, line in enumerate(given, 1):
             encode_line(line, number)  # raises, naming the line
         raise InvalidMessageLine("a message line is not a str or bytes line")  # pragma: no cover
-    return joined.replace(b"\n", b"\r\n") + b"\r\n"
+    return body
+
+
+def _checked_join(lines: list[Line]) -> Optional[bytes]:
+    """The lines encoded and joined, each ending in CRLF, or ``None`` if any line is
+    bad (or not text): the checks of :func:`encode_line` over all lines at once."""
+    try:
+        flat = "".join(lines)  # type: ignore[arg-type]
+    except TypeError:  # not all str
+        return _checked_join_bytes(lines)
+    if "\r" in flat or "\n" in flat or "\x00" in flat:
+        return None
+    try:
+        body = "\r\n".join(chain(lines, ("",))).encode("utf-8")  # type: ignore[arg-type]
+    except UnicodeEncodeError:
+        return None
+    if len(body) > MAX_LINE_OCTETS:
+        longest = max(map(len, lines)) if flat.isascii() else longest_line(body)
+        if longest > MAX_LINE_OCTETS:
+            return None
+    return body
+
+
+def _checked_join_bytes(lines: list[Line]) -> Optional[bytes]:
+    try:
+        encoded = [line.encode("utf-8") if isinstance(line, str) else line for line in lines]
+        flat = b"".join(encoded)
+    except (TypeError, UnicodeEncodeError, AttributeError):
+        return None
+    if b"\r" in flat or b"\n" in flat or b"\x00" in flat or max(map(len, encoded)) > MAX_LINE_OCTETS:
+        return None
+    return b"\r\n".join([*encoded, b""])
 
 
 class StreamContent:
@@ -279,7 +307,7 @@ class RawContent:
             raise InvalidMessageLine("the message holds a bare CR or LF; lines must end in CRLF")
         if b"\x00" in raw:
             raise InvalidMessageLine("the message holds a NUL byte")
-        if _longest_line(raw) > MAX_LINE_OCTETS:
+        if longest_line(raw) > MAX_LINE_OCTETS:
             raise InvalidMessageLine(f"the message has a line longer than {MAX_LINE_OCTETS} octets")
         if not raw.endswith(b"\r\n"):
             raise InvalidMessageLine("a raw message must end in CRLF")

@@ -13,7 +13,7 @@ credentials and message data redacted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional, Union
 
@@ -21,8 +21,8 @@ from .commands import Command
 from .errors import SMTPProtocolError, SMTPReplyError
 from .reply import Reply, ReplyParser, sanitize
 
-__all__ = ["Send", "Receive", "UpgradeTLS", "Action", "Link", "encode_commands", "exchange", "expect",
-           "send_commands", "receive", "transcript"]
+__all__ = ["Send", "Receive", "UpgradeTLS", "Action", "Link", "encode_commands", "log_commands", "exchange", "expect",
+           "send_commands", "receive", "receive_all", "transcript"]
 
 transcript = logging.getLogger("smtpunit.transcript")
 
@@ -67,11 +67,16 @@ class Link:
 
 def encode_commands(commands: Iterable[Command]) -> bytes:
     """The wire bytes of ``commands``, logged (redacted) as they will be sent."""
-    wire = []
-    for command in commands:
-        transcript.debug("C: %s", command.display)
-        wire.append(command.wire)
-    return b"".join(wire)
+    commands = list(commands)
+    log_commands(commands)
+    return b"".join([command.wire for command in commands])
+
+
+def log_commands(commands: Iterable[Command]) -> None:
+    """Log (redacted) ``commands`` about to be sent."""
+    if transcript.isEnabledFor(logging.DEBUG):
+        for command in commands:
+            transcript.debug("C: %s", command.display)
 
 
 def send_commands(link: Link, commands: Iterable[Command]) -> Generator[Action, Any, None]:
@@ -88,10 +93,26 @@ def receive(link: Link, phase: str, final: bool = False) -> Generator[Action, An
     if reply is None:
         reply = yield Receive(phase, final)
     if transcript.isEnabledFor(logging.DEBUG):
-        for number, line in enumerate(reply.lines, 1):
-            separator = " " if number == len(reply.lines) else "-"
-            transcript.debug("S: %d%s%s", reply.code, separator, sanitize(line, limit=1000))
+        _log_reply(reply)
     return reply
+
+
+def receive_all(link: Link, phases: Sequence[str], final: bool = False) -> Generator[Action, Any, list[Reply]]:
+    """The replies to a PIPELINING group, one per phase in ``phases``, logged."""
+    replies = link.parser.next_replies(len(phases))
+    while len(replies) < len(phases):
+        replies.append((yield Receive(phases[len(replies)], final)))
+        replies += link.parser.next_replies(len(phases) - len(replies))
+    if transcript.isEnabledFor(logging.DEBUG):
+        for reply in replies:
+            _log_reply(reply)
+    return replies
+
+
+def _log_reply(reply: Reply) -> None:
+    for number, line in enumerate(reply.lines, 1):
+        separator = " " if number == len(reply.lines) else "-"
+        transcript.debug("S: %d%s%s", reply.code, separator, sanitize(line, limit=1000))
 
 
 def exchange(link: Link, command: Optional[Command], phase: str) -> Generator[Action, Any, Reply]:

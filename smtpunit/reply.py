@@ -31,6 +31,11 @@ _WELL_FORMED = re.compile(rb"([2-5][0-5][0-9])(?:([ -])([^\r\n]*))?\r\n")
 _ENHANCED = re.compile(r"([245])\.([0-9]{1,3})\.([0-9]{1,3})(?: |$)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
+# Single-line replies, by their wire bytes. Servers repeat the same few ("250 2.1.5 Ok")
+# on every message, and a Reply is immutable, so each is parsed once and shared.
+_KNOWN_REPLIES: dict[bytes, Reply] = {}
+_KNOWN_REPLIES_LIMIT = 1024
+
 
 def sanitize(text: str, limit: int = 300) -> str:
     """Make server-controlled text safe to show in an error or a log line.
@@ -125,30 +130,47 @@ class ReplyParser:
 
     def next_reply(self) -> Optional[Reply]:
         """Return the next complete reply, or ``None`` if more bytes are needed."""
+        replies = self.next_replies(1)
+        return replies[0] if replies else None
+
+    def next_replies(self, limit: int) -> list[Reply]:
+        """Up to ``limit`` complete replies, in order: fewer if more bytes are needed."""
         if self._broken:
             raise SMTPProtocolError("the reply stream is already broken")
         buffer = self._buffer
-        while True:
-            # The common case, a well-formed line, in one regex match on the buffer;
-            # anything else (a partial line, an error) goes the careful way.
+        replies: list[Reply] = []
+        while len(replies) < limit and self._pos < len(buffer):
+            # The common case, a well-formed line, in one regex match on the buffer
+            # (and a reply seen before, without parsing it again); anything else (a
+            # partial line, an error) goes the careful way.
             match = _WELL_FORMED.match(buffer, self._pos)
             if match is None or match.end() - self._pos > self.max_line_length:
                 line = self._next_line()
                 if line is None:
-                    return None
+                    break
                 reply = self._add_line(line)
             else:
                 self._pos = match.end()
-                code, separator, text = match.groups()
-                try:
-                    reply = self._take(int(code), separator, text.decode("utf-8") if text else "")
-                except UnicodeDecodeError:
-                    raise self._fail(f"reply line is not UTF-8: {sanitize(repr(text))}") from None
+                reply = _KNOWN_REPLIES.get(match.group()) if self._code is None else None
+                if reply is None:
+                    reply = self._take_match(match)
             if reply is not None:
-                if self._pos > 65536:  # keep the buffer from growing without bound
-                    del buffer[: self._pos]
-                    self._pos = 0
-                return reply
+                replies.append(reply)
+        if self._pos > 65536:  # keep the buffer from growing without bound
+            del buffer[: self._pos]
+            self._pos = 0
+        return replies
+
+    def _take_match(self, match: re.Match[bytes]) -> Optional[Reply]:
+        """Take a well-formed line; remember it if it is a whole reply."""
+        code, separator, text = match.groups()
+        try:
+            reply = self._take(int(code), separator, text.decode("utf-8") if text else "")
+        except UnicodeDecodeError:
+            raise self._fail(f"reply line is not UTF-8: {sanitize(repr(text))}") from None
+        if reply is not None and len(reply.lines) == 1 and len(_KNOWN_REPLIES) < _KNOWN_REPLIES_LIMIT:
+            _KNOWN_REPLIES[match.group()] = reply
+        return reply
 
     def _fail(self, message: str) -> SMTPProtocolError:
         self._broken = True

@@ -34,7 +34,19 @@ from .errors import (
     SMTPTransportError,
     UnsupportedByServer,
 )
-from .exchange import Action, Link, Send, encode_commands, exchange, expect, receive, send_commands, transcript
+from .exchange import (
+    Action,
+    Link,
+    Send,
+    encode_commands,
+    exchange,
+    expect,
+    log_commands,
+    receive,
+    receive_all,
+    send_commands,
+    transcript,
+)
 from .options import ConversationOptions, SessionState
 from .reply import Reply
 from .results import Outcome, RecipientResult, SendResult
@@ -43,6 +55,7 @@ __all__ = ["transactions", "mail_parameters"]
 
 
 _CONNECTION_FAILURES = (SMTPTransportError, SMTPTimeout, SMTPProtocolError)
+_DATA = commands.data()
 
 
 def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str, ...]:
@@ -67,11 +80,21 @@ def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str
     return tuple(parameters)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Message:
+    """One message of a batch.
+
+    :ivar opening: MAIL, the RCPTs and (unless BDAT) DATA, as sent.
+    :ivar data: the whole dot-stuffed data, made while the previous message's reply
+        is awaited, for small contents that can be read twice; else ``None``.
+    """
+
     index: int
     envelope: Envelope
     mail: Command
+    commands: list[Command]
+    opening: bytes
+    data: Optional[bytes] = None
 
 
 def transactions(
@@ -92,7 +115,8 @@ def transactions(
         except SMTPInputError as exc:
             outcomes[index] = exc
             continue
-        messages.append(_Message(index, envelope, mail))
+        opening = [mail, *envelope.rcpt_commands] if batch.chunking else [mail, *envelope.rcpt_commands, _DATA]
+        messages.append(_Message(index, envelope, mail, opening, b"".join([c.wire for c in opening])))
     for position, message in enumerate(messages):
         if state.broken:
             break
@@ -127,6 +151,7 @@ class _Batch:
         capabilities = state.capabilities
         self.pipelined = capabilities.supports("PIPELINING")
         self.chunking = options.chunking and capabilities.supports("CHUNKING")
+        self.allow_8bit = capabilities.supports("8BITMIME")
         self.sent_ahead = False  # the next message's commands went out with the last data
 
     def failed(self, error: SMTPReplyError) -> None:
@@ -142,11 +167,7 @@ class _Batch:
 
     def group(self, message: _Message) -> list[Command]:
         """The commands that open ``message``'s transaction, RSET first if needed."""
-        group = [commands.rset()] if self.state.needs_reset else []
-        group += [message.mail, *(commands.rcpt(r) for r in message.envelope.recipients)]
-        if not self.chunking:
-            group.append(commands.data())
-        return group
+        return [commands.rset(), *message.commands] if self.state.needs_reset else message.commands
 
     def send(self, message: _Message, following: Optional[_Message]) -> Generator[Action, Any, SendResult]:
         envelope = message.envelope
@@ -154,45 +175,53 @@ class _Batch:
             results = yield from self._pipelined_envelope(message)
         else:
             results = yield from self._stepwise_envelope(message)
-        accepted = [r for r in results if r.accepted]
-        replies = len(accepted) if self.options.lmtp else 1
+        replies = sum(r.accepted for r in results) if self.options.lmtp else 1
         if following is not None:
-            ahead = encode_commands(self.group(following))
+            ahead = following.opening  # the previous envelope passed: no RSET before it
+            log_commands(following.commands)
         elif self.state.quit_after and self.pipelined:
             ahead = encode_commands([commands.quit()])  # RFC 2920: QUIT may end the last group
             self.state.quit_sent = True
         else:
             ahead = b""
         self.link.in_data = not self.chunking
-        allow_8bit = self.state.capabilities.supports("8BITMIME")
         if self.chunking:
             finals = yield from _send_bdat(self.link, envelope, self.options.end_of_message, replies, ahead,
-                                           self.pipelined, allow_8bit)
+                                           self.pipelined, self.allow_8bit)
         else:
-            finals = yield from _send_data(self.link, envelope, self.options.end_of_message, replies, ahead,
-                                           allow_8bit)
+            finals = yield from _send_data(self.link, message, self.options.end_of_message, replies, ahead,
+                                           self.allow_8bit, lambda: self._prepare(following))
         self.link.in_data = False
         self.sent_ahead = bool(ahead)
         return _result(results, finals, self.options)
 
+    def _prepare(self, message: Optional[_Message]) -> None:
+        """Make ``message``'s data now, while the server works, if it is small and can
+        be read twice (not a stream): then its data goes out as soon as it may."""
+        if message is not None and message.data is None:
+            size = message.envelope.size
+            if size is not None and size <= DATA_CHUNK:
+                message.data = b"".join(message.envelope.content.data_pieces(self.allow_8bit))
+
     def _reset_reply(self) -> Generator[Action, Any, None]:
-        if self.state.needs_reset:
-            self.state.needs_reset = False
-            reply = yield from receive(self.link, "rset")
-            if reply.code != 250:
-                self.state.broken = True
-                raise SMTPReplyError(reply, "RSET", "rset")
+        self.state.needs_reset = False
+        reply = yield from receive(self.link, "rset")
+        if reply.code != 250:
+            self.state.broken = True
+            raise SMTPReplyError(reply, "RSET", "rset")
 
     def _pipelined_envelope(self, message: _Message) -> Generator[Action, Any, list[RecipientResult]]:
         if not self.sent_ahead:
             yield from send_commands(self.link, self.group(message))
         self.sent_ahead = False
-        yield from self._reset_reply()
-        mail_reply = yield from receive(self.link, "mail")
-        results = []
-        for address in message.envelope.recipients:
-            results.append(RecipientResult(address, (yield from receive(self.link, "rcpt"))))
-        data_reply = None if self.chunking else (yield from receive(self.link, "data"))
+        if self.state.needs_reset:
+            yield from self._reset_reply()
+        recipients = message.envelope.recipients
+        replies = yield from receive_all(self.link, _phases(len(recipients), self.chunking))
+        mail_reply = replies[0]
+        rcpt_replies = replies[1 : len(recipients) + 1]
+        results = [RecipientResult(address, reply) for address, reply in zip(recipients, rcpt_replies, strict=True)]
+        data_reply = None if self.chunking else replies[-1]
         # After a 354 the server waits for data: a failure below can only close the connection.
         self.link.in_data = data_reply is not None and data_reply.code == 354
         if mail_reply.code != 250:
@@ -219,6 +248,11 @@ class _Batch:
 
 
 
+def _phases(recipients: int, chunking: bool) -> tuple[str, ...]:
+    """The phase of each reply to a pipelined MAIL, RCPTs (and DATA)."""
+    return ("mail", *("rcpt",) * recipients) if chunking else ("mail", *("rcpt",) * recipients, "data")
+
+
 def _judge_recipients(results: list[RecipientResult], options: ConversationOptions, complete: bool) -> None:
     """Raise :class:`RecipientsRefused` unless the message may go to the accepted."""
     refused = [r for r in results if not r.accepted]
@@ -241,43 +275,46 @@ def _result(results: list[RecipientResult], finals: list[Reply], options: Conver
     return SendResult(tuple(results), finals[0])
 
 
-def _final_replies(link: Link, replies: int, sent: Callable[[], Generator[Action, Any, None]]
-                   ) -> Generator[Action, Any, list[Reply]]:
-    """Run ``sent`` (which completes the message) and read the replies to it; any
-    failure of the connection from here on leaves the outcome unknown."""
-    finals: list[Reply] = []
+def _final_replies(link: Link, final_write: bytes, unanswered: int, replies: int,
+                   while_waiting: Callable[[], None] = lambda: None) -> Generator[Action, Any, list[Reply]]:
+    """Write ``final_write`` (which completes the message), run ``while_waiting``, and
+    read the replies: ``unanswered`` to earlier BDAT chunks, then ``replies`` to the
+    end. Any failure of the connection from here on leaves the outcome unknown."""
     try:
-        yield from sent()
-        while len(finals) < replies:
-            finals.append((yield from receive(link, "data-end", final=True)))
+        yield Send(final_write)
+        while_waiting()
+        chunk_replies = (yield from receive_all(link, ("bdat",) * unanswered)) if unanswered else []
+        finals = yield from receive_all(link, ("data-end",) * replies, final=True)
     except _CONNECTION_FAILURES as exc:
         raise SMTPOutcomeUnknown(
             f"the connection failed after the end of the message and before its reply ({exc}); "
             "the server may or may not have accepted it"
         ) from exc
+    for reply in chunk_replies:
+        _check_bdat(reply)
     return finals
 
 
-def _send_data(link: Link, envelope: Envelope, end_of_message: Callable[[], object], replies: int,
-               ahead: bytes, allow_8bit: bool) -> Generator[Action, Any, list[Reply]]:
+def _send_data(link: Link, message: _Message, end_of_message: Callable[[], object], replies: int,
+               ahead: bytes, allow_8bit: bool, while_waiting: Callable[[], None]
+               ) -> Generator[Action, Any, list[Reply]]:
     """The dot-stuffed data and ``.`` (with ``ahead`` in the same write); the replies."""
     if link.parser.has_pending_input:
         raise SMTPProtocolError("the server sent data nobody asked for after its 354 to DATA")
     transcript.debug("C: <message data>")
-    chunks = gather(envelope.content.data_pieces(allow_8bit), DATA_CHUNK)
-    last = next(chunks)
-    for chunk in chunks:
-        yield Send(last)
-        last = chunk
+    last = message.data
+    if last is None:
+        chunks = gather(message.envelope.content.data_pieces(allow_8bit), DATA_CHUNK)
+        last = next(chunks)
+        for chunk in chunks:
+            yield Send(last)
+            last = chunk
     # As Racket writes the lines to its buffered port: the last chunk is written, the
     # procedure runs, and the "." goes in the same write as that chunk.
     end_of_message()  # if it raises, the "." is never sent
     transcript.debug("C: .")
-
-    def end() -> Generator[Action, Any, None]:
-        yield Send(b"".join((last, commands.END_OF_DATA, ahead)))
-
-    return (yield from _final_replies(link, replies, end))
+    final_write = b"".join((last, commands.END_OF_DATA, ahead))
+    return (yield from _final_replies(link, final_write, 0, replies, while_waiting))
 
 
 def _send_bdat(link: Link, envelope: Envelope, end_of_message: Callable[[], object], replies: int,
@@ -301,17 +338,7 @@ def _send_bdat(link: Link, envelope: Envelope, end_of_message: Callable[[], obje
         chunk = following
     end_of_message()  # if it raises, LAST is never sent
     transcript.debug("C: BDAT %d LAST", len(chunk))
-    chunk_replies: list[Reply] = []
-
-    def last() -> Generator[Action, Any, None]:
-        yield Send(b"BDAT %d LAST\r\n" % len(chunk) + chunk + ahead)
-        for _ in range(unanswered):
-            chunk_replies.append((yield from receive(link, "bdat")))
-
-    finals = yield from _final_replies(link, replies, last)
-    for reply in chunk_replies:
-        _check_bdat(reply)
-    return finals
+    return (yield from _final_replies(link, b"BDAT %d LAST\r\n" % len(chunk) + chunk + ahead, unanswered, replies))
 
 
 def _check_bdat(reply: Reply) -> None:

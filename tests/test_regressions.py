@@ -90,9 +90,9 @@ def test_smtp_send_message_star_closes_the_connection_on_bad_input():
 
 def test_an_envelope_built_by_hand_cannot_smuggle_commands():
     server = MemoryServer()
-    forged = Envelope("a@example.org>\r\nRCPT TO:<evil@example.org", ("b@example.org",),
-                      LinesContent(b"Subject: x\r\n\r\n", b"x\r\n"))
     with pytest.raises(errors.InvalidAddress):
+        forged = Envelope("a@example.org>\r\nRCPT TO:<evil@example.org", ("b@example.org",),
+                          LinesContent(b"Subject: x\r\n\r\n", b"x\r\n"))
         smtpunit.send_envelope("mail.invalid", forged, tcp_connect=MemoryTransport(server))
     assert b"evil" not in server.received
 
