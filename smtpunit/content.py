@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 MAX_LINE_OCTETS = 998  # RFC 5322 section 2.1.1, CRLF excluded
-DATA_CHUNK = 64 * 1024  # DATA content is handed to the driver in pieces of about this size
+DATA_CHUNK = 1024 * 1024  # DATA content is handed to the driver in pieces of about this size
 BDAT_CHUNK = 1024 * 1024  # octets per BDAT command
 RAW_SLICE = 1024 * 1024  # raw content is sent in slices of at most this size
 
@@ -321,6 +321,8 @@ class RawContent:
     @property
     def eight_bit(self) -> bool:
         """True if the body holds octets above 127."""
+        if self._raw.isascii():  # the common case, at C speed and without a copy
+            return False
         return _EIGHT_BIT.search(self._raw, self._body_start) is not None
 
     def data_pieces(self, allow_8bit: bool = True) -> Iterator[bytes]:

@@ -38,7 +38,6 @@ from .exchange import (
     Action,
     Link,
     Send,
-    encode_commands,
     exchange,
     expect,
     log_commands,
@@ -56,6 +55,7 @@ __all__ = ["transactions", "mail_parameters"]
 
 _CONNECTION_FAILURES = (SMTPTransportError, SMTPTimeout, SMTPProtocolError)
 _DATA = commands.data()
+_QUIT = commands.quit()
 
 
 def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str, ...]:
@@ -84,9 +84,12 @@ def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str
 class _Message:
     """One message of a batch.
 
-    :ivar opening: MAIL, the RCPTs and (unless BDAT) DATA, as sent.
-    :ivar data: the whole dot-stuffed data, made while the previous message's reply
-        is awaited, for small contents that can be read twice; else ``None``.
+    :ivar commands: MAIL, the RCPTs and (unless BDAT) DATA; ``opening`` as sent.
+    :ivar following: the next message of a pipelined batch, whose commands go in
+        the same write as this one's end.
+    :ivar final_write: the whole dot-stuffed data, ``.`` and what goes ahead, made
+        while the previous message's reply is awaited -- for small contents that can
+        be read twice; else ``None``.
     """
 
     index: int
@@ -94,7 +97,8 @@ class _Message:
     mail: Command
     commands: list[Command]
     opening: bytes
-    data: Optional[bytes] = None
+    following: Optional[_Message] = None
+    final_write: Optional[bytes] = None
 
 
 def transactions(
@@ -117,12 +121,14 @@ def transactions(
             continue
         opening = [mail, *envelope.rcpt_commands] if batch.chunking else [mail, *envelope.rcpt_commands, _DATA]
         messages.append(_Message(index, envelope, mail, opening, b"".join([c.wire for c in opening])))
-    for position, message in enumerate(messages):
+    if batch.pipelined:
+        for message, following in zip(messages, messages[1:], strict=False):
+            message.following = following
+    for message in messages:
         if state.broken:
             break
-        following = messages[position + 1] if batch.pipelined and position + 1 < len(messages) else None
         try:
-            outcomes[message.index] = yield from batch.send(message, following)
+            outcomes[message.index] = yield from batch.send(message)
         except SMTPReplyError as exc:
             outcomes[message.index] = exc
             batch.failed(exc)
@@ -169,39 +175,46 @@ class _Batch:
         """The commands that open ``message``'s transaction, RSET first if needed."""
         return [commands.rset(), *message.commands] if self.state.needs_reset else message.commands
 
-    def send(self, message: _Message, following: Optional[_Message]) -> Generator[Action, Any, SendResult]:
+    def send(self, message: _Message) -> Generator[Action, Any, SendResult]:
         envelope = message.envelope
         if self.pipelined:
             results = yield from self._pipelined_envelope(message)
         else:
             results = yield from self._stepwise_envelope(message)
         replies = sum(r.accepted for r in results) if self.options.lmtp else 1
-        if following is not None:
-            ahead = following.opening  # the previous envelope passed: no RSET before it
-            log_commands(following.commands)
-        elif self.state.quit_after and self.pipelined:
-            ahead = encode_commands([commands.quit()])  # RFC 2920: QUIT may end the last group
-            self.state.quit_sent = True
-        else:
-            ahead = b""
+        ahead, ahead_wire = self._ahead(message)
+        log_commands(ahead)
+        self.state.quit_sent = bool(ahead) and message.following is None
         self.link.in_data = not self.chunking
         if self.chunking:
-            finals = yield from _send_bdat(self.link, envelope, self.options.end_of_message, replies, ahead,
+            finals = yield from _send_bdat(self.link, envelope, self.options.end_of_message, replies, ahead_wire,
                                            self.pipelined, self.allow_8bit)
         else:
-            finals = yield from _send_data(self.link, message, self.options.end_of_message, replies, ahead,
-                                           self.allow_8bit, lambda: self._prepare(following))
+            finals = yield from _send_data(self.link, message, self.options.end_of_message, replies, ahead_wire,
+                                           self.allow_8bit, lambda: self._prepare(message.following))
         self.link.in_data = False
         self.sent_ahead = bool(ahead)
         return _result(results, finals, self.options)
 
+    def _ahead(self, message: _Message) -> tuple[list[Command], bytes]:
+        """What goes in the write that ends ``message``, and its wire bytes: the next
+        message's commands (its envelope passed, so no RSET before them), or QUIT
+        if the conversation ends here (RFC 2920: QUIT may end the last group)."""
+        if message.following is not None:
+            return message.following.commands, message.following.opening
+        if self.state.quit_after and self.pipelined:
+            return [_QUIT], _QUIT.wire
+        return [], b""
+
     def _prepare(self, message: Optional[_Message]) -> None:
-        """Make ``message``'s data now, while the server works, if it is small and can
-        be read twice (not a stream): then its data goes out as soon as it may."""
-        if message is not None and message.data is None:
+        """Make ``message``'s final write now, while the server works, if its content
+        is small and can be read twice (not a stream): then its data goes out as soon
+        as it may."""
+        if message is not None and message.final_write is None and not self.chunking:
             size = message.envelope.size
             if size is not None and size <= DATA_CHUNK:
-                message.data = b"".join(message.envelope.content.data_pieces(self.allow_8bit))
+                pieces = message.envelope.content.data_pieces(self.allow_8bit)
+                message.final_write = b"".join([*pieces, commands.END_OF_DATA, self._ahead(message)[1]])
 
     def _reset_reply(self) -> Generator[Action, Any, None]:
         self.state.needs_reset = False
@@ -302,18 +315,18 @@ def _send_data(link: Link, message: _Message, end_of_message: Callable[[], objec
     if link.parser.has_pending_input:
         raise SMTPProtocolError("the server sent data nobody asked for after its 354 to DATA")
     transcript.debug("C: <message data>")
-    last = message.data
-    if last is None:
+    final_write = message.final_write
+    if final_write is None:
         chunks = gather(message.envelope.content.data_pieces(allow_8bit), DATA_CHUNK)
         last = next(chunks)
         for chunk in chunks:
             yield Send(last)
             last = chunk
+        final_write = b"".join((last, commands.END_OF_DATA, ahead))
     # As Racket writes the lines to its buffered port: the last chunk is written, the
     # procedure runs, and the "." goes in the same write as that chunk.
     end_of_message()  # if it raises, the "." is never sent
     transcript.debug("C: .")
-    final_write = b"".join((last, commands.END_OF_DATA, ahead))
     return (yield from _final_replies(link, final_write, 0, replies, while_waiting))
 
 
