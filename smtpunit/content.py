@@ -222,7 +222,8 @@ def _checked_join(lines: list[Line]) -> Optional[bytes]:
 
 def _checked_join_bytes(lines: list[Line]) -> Optional[bytes]:
     try:
-        encoded = [line.encode("utf-8") if isinstance(line, str) else line for line in lines]
+        encoded = [line.encode("utf-8") if isinstance(line, str) else bytes(line) if isinstance(line, memoryview)
+                   else line for line in lines]  # a memoryview's len() counts items, not octets
         flat = b"".join(encoded)
     except (TypeError, UnicodeEncodeError, AttributeError):
         return None

@@ -99,10 +99,12 @@ def receive(link: Link, phase: str, final: bool = False) -> Generator[Action, An
 
 def receive_all(link: Link, phases: Sequence[str], final: bool = False) -> Generator[Action, Any, list[Reply]]:
     """The replies to a PIPELINING group, one per phase in ``phases``, logged."""
-    replies = link.parser.next_replies(len(phases))
-    while len(replies) < len(phases):
+    count = len(phases)
+    replies = link.parser.next_replies(count)
+    while len(replies) < count:
         replies.append((yield Receive(phases[len(replies)], final)))
-        replies += link.parser.next_replies(len(phases) - len(replies))
+        if len(replies) < count:
+            replies += link.parser.next_replies(count - len(replies))
     if transcript.isEnabledFor(logging.DEBUG):
         for reply in replies:
             _log_reply(reply)

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import SMTPConnectionClosed, SMTPProtocolError
+from .errors import InvalidArgument, SMTPConnectionClosed, SMTPProtocolError
 
 __all__ = ["Reply", "ReplyParser", "sanitize"]
 
@@ -96,6 +96,8 @@ class ReplyParser:
         max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
         max_reply_lines: int = DEFAULT_MAX_REPLY_LINES,
     ) -> None:
+        if max_line_length < 5 or max_reply_lines < 1:  # "250\r\n" is one line of 5 octets
+            raise InvalidArgument("a reply parser needs room for one line of at least 5 octets")
         self.max_line_length = max_line_length
         self.max_reply_lines = max_reply_lines
         self._buffer = bytearray()
@@ -130,6 +132,8 @@ class ReplyParser:
 
     def next_reply(self) -> Optional[Reply]:
         """Return the next complete reply, or ``None`` if more bytes are needed."""
+        if self._pos == len(self._buffer) and not self._broken:
+            return None  # the common case of a driver's first look
         replies = self.next_replies(1)
         return replies[0] if replies else None
 

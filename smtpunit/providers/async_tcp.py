@@ -16,11 +16,6 @@ from .tcp import _peer_is_loopback
 __all__ = ["AsyncTCPTransport", "AsyncConnection"]
 
 
-def _expire(reader: asyncio.Future[None]) -> None:
-    if not reader.done():
-        reader.set_exception(TimeoutError("no data from the server in time"))
-
-
 class _StreamProtocol(asyncio.Protocol):
     """Buffers what arrives and wakes the one reader waiting for it."""
 
@@ -30,6 +25,8 @@ class _StreamProtocol(asyncio.Protocol):
         self.error: Optional[BaseException] = None
         self._reader: Optional[asyncio.Future[None]] = None
         self._drained: Optional[asyncio.Future[None]] = None
+        self._deadline: Optional[float] = None  # of the read under way, in loop time
+        self._watchdog: Optional[asyncio.TimerHandle] = None
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -64,12 +61,13 @@ class _StreamProtocol(asyncio.Protocol):
         if not self.buffer and not self.closed:
             loop = asyncio.get_running_loop()
             self._reader = reader = loop.create_future()
-            # A timer on the one future, rather than wait_for and its task, per read.
-            timer = loop.call_later(timeout, _expire, reader)
+            self._deadline = deadline = loop.time() + timeout
+            if self._watchdog is None or self._watchdog.when() > deadline:
+                self._watch(loop, deadline)
             try:
                 await reader
             finally:
-                timer.cancel()
+                self._deadline = None
         if self.buffer:
             data = bytes(self.buffer[:max_bytes])
             del self.buffer[:max_bytes]
@@ -77,6 +75,22 @@ class _StreamProtocol(asyncio.Protocol):
         if self.error is not None:
             raise ConnectionError(f"the connection was lost: {self.error}")
         return b""
+
+    def _watch(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        # One timer for the connection, not one per read: reads only move the deadline,
+        # and the timer, when it fires, expires the read or follows the deadline.
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._watchdog = loop.call_at(when, self._check_deadline, loop)
+
+    def _check_deadline(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._watchdog = None
+        if self._deadline is None:
+            return
+        if loop.time() < self._deadline:
+            self._watch(loop, self._deadline)
+        elif self._reader is not None and not self._reader.done():
+            self._reader.set_exception(TimeoutError("no data from the server in time"))
 
     @property
     def paused(self) -> bool:
