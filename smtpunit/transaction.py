@@ -22,7 +22,7 @@ from typing import Any, Optional
 from . import commands
 from .capabilities import Capabilities
 from .commands import Command, Envelope
-from .content import BDAT_CHUNK, DATA_CHUNK, gather
+from .content import BDAT_CHUNK, DATA_CHUNK, LinesContent, RawContent, gather
 from .errors import (
     RecipientsRefused,
     SMTPConnectionClosed,
@@ -210,11 +210,14 @@ class _Batch:
         """Make ``message``'s final write now, while the server works, if its content
         is small and can be read twice (not a stream): then its data goes out as soon
         as it may."""
-        if message is not None and message.final_write is None and not self.chunking:
-            size = message.envelope.size
-            if size is not None and size <= DATA_CHUNK:
-                pieces = message.envelope.content.data_pieces(self.allow_8bit)
-                message.final_write = b"".join([*pieces, commands.END_OF_DATA, self._ahead(message)[1]])
+        if message is None or message.final_write is not None or self.chunking:
+            return
+        content = message.envelope.content
+        # Only contents whose pieces are made without checks or side effects: any
+        # content's failure must come when its data is sent, not here.
+        if isinstance(content, (LinesContent, RawContent)) and content.size <= DATA_CHUNK:
+            pieces = content.data_pieces(self.allow_8bit)
+            message.final_write = b"".join([*pieces, commands.END_OF_DATA, self._ahead(message)[1]])
 
     def _reset_reply(self) -> Generator[Action, Any, None]:
         self.state.needs_reset = False
@@ -251,8 +254,9 @@ class _Batch:
             yield from expect(self.link, commands.rset(), "rset", 250)
         yield from expect(self.link, message.mail, "mail", 250)
         results: list[RecipientResult] = []
-        for address in message.envelope.recipients:
-            results.append(RecipientResult(address, (yield from exchange(self.link, commands.rcpt(address), "rcpt"))))
+        envelope = message.envelope
+        for address, rcpt in zip(envelope.recipients, envelope.rcpt_commands, strict=True):
+            results.append(RecipientResult(address, (yield from exchange(self.link, rcpt, "rcpt"))))
             _judge_recipients(results, self.options, complete=False)
         _judge_recipients(results, self.options, complete=True)
         if not self.chunking:

@@ -138,3 +138,30 @@ def test_send_many_with_bdat_across_messages(postfix: PostfixInstance):
     assert all(isinstance(o, smtpunit.SendResult) for o in outcomes)
     for n, rcpt in enumerate(recipients):
         assert postfix.messages(to=rcpt)[0].body == f"body {n}\r\n".encode()
+
+
+def test_a_batch_sends_each_message_data_once_whatever_came_before(postfix: PostfixInstance):
+    """The data made ahead (while the previous reply is awaited) goes out only for its
+    own message: after a refused envelope, around a stream, with a dot-stuffed line."""
+    from smtpunit.commands import prepare_envelope, prepare_stream_envelope
+
+    first, third, fourth, fifth = (postfix.address(f"batch-{n}") for n in (1, 3, 4, 5))
+    envelopes = [
+        prepare_envelope("sender@example.org", [first], header(first, "batch 1"), ["first"]),
+        prepare_envelope("sender@example.org", [REFUSED], header(REFUSED, "batch 2"), ["never sent"]),
+        prepare_envelope("sender@example.org", [third], header(third, "batch 3"), [".third"]),
+        prepare_stream_envelope("sender@example.org", [fourth], header(fourth, "batch 4"), iter(["fourth"])),
+        prepare_envelope("sender@example.org", [fifth], header(fifth, "batch 5"), ["fifth"]),
+    ]
+    transport = CountingTransport()
+    with smtpunit.connect(HOST, postfix.port, tcp_connect=transport, chunking=False) as session:
+        assert session.capabilities.supports("PIPELINING")
+        outcomes = session.send_envelopes(envelopes)
+    assert [type(o) for o in outcomes] == [smtpunit.SendResult, errors.RecipientsRefused, smtpunit.SendResult,
+                                           smtpunit.SendResult, smtpunit.SendResult]
+    for rcpt, body in ((first, b"first\r\n"), (third, b".third\r\n"), (fourth, b"fourth\r\n"), (fifth, b"fifth\r\n")):
+        assert postfix.messages(to=rcpt)[0].body == body
+    sent = b"".join(transport.connections[0].writes)
+    assert b"never sent" not in sent
+    assert [sent.count(b"\r\n\r\n" + data + b"\r\n.\r\n") for data in (b"first", b"..third", b"fourth", b"fifth")] \
+        == [1, 1, 1, 1]
