@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import socket
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from messages import SENDER, BenchMessage
+from workloads import FLOOR
 
 import smtpunit
 import smtpunit.aio
@@ -86,6 +88,51 @@ def smtpunit_raw(spec: Spec, message: BenchMessage, n: int) -> None:
         _check_outcomes(session.send_envelopes(envelopes), n)
 
 
+# -- the floor ----------------------------------------------------------------------------
+
+
+def _await_replies(sock: socket.socket, pending: bytearray, count: int) -> None:
+    """Read and drop ``count`` whole replies; raise on a reply that is not 2xx or 3xx."""
+    while count:
+        end = pending.find(b"\r\n")
+        if end < 0:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise RuntimeError("the server closed the connection")
+            pending += chunk
+            continue
+        line = bytes(pending[:end])
+        del pending[: end + 2]
+        if line[3:4] != b"-":  # the last line of a reply
+            if line[:1] not in (b"2", b"3"):
+                raise RuntimeError(f"refused: {line!r}")
+            count -= 1
+
+
+def pipelining_floor(spec: Spec, message: BenchMessage, n: int) -> None:
+    """Not an SMTP client: the least any client can do to send ``n`` messages at one
+    round trip each -- the bytes built once, each message's data, "." and the next
+    envelope in one write, replies only counted and their first digit checked. Its
+    rate is what one round trip per message allows on this machine."""
+    envelope = b"".join([b"MAIL FROM:<%s>\r\n" % SENDER.encode(),
+                         *(b"RCPT TO:<%s>\r\n" % r.encode() for r in message.recipients), b"DATA\r\n"])
+    data = message.raw.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+    opening = len(message.recipients) + 2
+    pending = bytearray()
+    with socket.create_connection((spec.host, spec.port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _await_replies(sock, pending, 1)
+        sock.sendall(b"EHLO localhost\r\n")
+        _await_replies(sock, pending, 1)
+        sock.sendall(envelope)
+        _await_replies(sock, pending, opening)
+        for _ in range(n - 1):
+            sock.sendall(data + envelope)
+            _await_replies(sock, pending, 1 + opening)
+        sock.sendall(data + b"QUIT\r\n")
+        _await_replies(sock, pending, 2)
+
+
 # -- smtplib ------------------------------------------------------------------------------
 
 
@@ -138,6 +185,7 @@ SYNC_CLIENTS: dict[str, SyncClient] = {
     "smtpunit.send": smtpunit_send,
     "smtpunit.smtp_send_message": smtpunit_one_shot,
     "smtpunit.send_envelopes(raw)": smtpunit_raw,
+    FLOOR: pipelining_floor,
     "smtplib": smtplib_client,
 }
 

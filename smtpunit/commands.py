@@ -14,9 +14,10 @@ All checks raise a subclass of :class:`ValueError` from :mod:`smtpunit.errors`.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO, Optional, Union
 
 from .content import (
@@ -111,14 +112,17 @@ class Envelope:
     recipients: tuple[str, ...]
     content: Content
 
-    rcpt_commands: tuple[Command, ...] = field(init=False, repr=False, compare=False)
-    """``RCPT TO`` for each recipient, built (and so checked) with the envelope."""
-
     def __post_init__(self) -> None:
-        # Checked here, once, so that no envelope -- however it was built -- can put a
-        # bad address on the wire.
+        # Checked here, so that no envelope -- however it was built -- can hold an
+        # address that would put a bad command on the wire.
         check_address(self.sender, "sender", allow_empty=True)
-        object.__setattr__(self, "rcpt_commands", tuple(map(rcpt, self.recipients)))
+        for recipient in self.recipients:
+            check_address(recipient, "recipient")
+
+    @functools.cached_property
+    def rcpt_commands(self) -> tuple[Command, ...]:
+        """``RCPT TO`` for each recipient, made when first needed."""
+        return tuple(map(_rcpt, self.recipients))  # checked with the envelope
 
     @property
     def header(self) -> bytes:
@@ -375,7 +379,11 @@ def mail(sender: str, parameters: Iterable[str] = ()) -> Command:
 
 def rcpt(recipient: str) -> Command:
     """``RCPT TO:<recipient>`` (the address checked again here)."""
-    return Command.plain(f"RCPT TO:<{check_address(recipient, 'recipient')}>")
+    return _rcpt(check_address(recipient, "recipient"))
+
+
+def _rcpt(recipient: str) -> Command:
+    return Command.plain(f"RCPT TO:<{recipient}>")
 
 
 def rset() -> Command:

@@ -16,7 +16,7 @@ in which case the remaining messages are reported as not sent.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from . import commands
@@ -84,7 +84,8 @@ def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str
 class _Message:
     """One message of a batch.
 
-    :ivar commands: MAIL, the RCPTs and (unless BDAT) DATA; ``opening`` as sent.
+    :ivar commands: MAIL, the RCPTs and (unless BDAT) DATA, and ``opening`` their
+        bytes, once made (:meth:`_Batch.opening`).
     :ivar following: the next message of a pipelined batch, whose commands go in
         the same write as this one's end.
     :ivar final_write: the whole dot-stuffed data, ``.`` and what goes ahead, made
@@ -95,8 +96,8 @@ class _Message:
     index: int
     envelope: Envelope
     mail: Command
-    commands: list[Command]
-    opening: bytes
+    commands: list[Command] = field(default_factory=list)
+    opening: Optional[bytes] = None
     following: Optional[_Message] = None
     final_write: Optional[bytes] = None
 
@@ -119,8 +120,7 @@ def transactions(
         except SMTPInputError as exc:
             outcomes[index] = exc
             continue
-        opening = [mail, *envelope.rcpt_commands] if batch.chunking else [mail, *envelope.rcpt_commands, _DATA]
-        messages.append(_Message(index, envelope, mail, opening, b"".join([c.wire for c in opening])))
+        messages.append(_Message(index, envelope, mail))
     if batch.pipelined:
         for message, following in zip(messages, messages[1:], strict=False):
             message.following = following
@@ -171,9 +171,20 @@ class _Batch:
         elif error.phase != "data-end":
             self.state.needs_reset = True
 
+    def opening(self, message: _Message) -> tuple[list[Command], bytes]:
+        """MAIL, the RCPTs and (unless BDAT) DATA for ``message``, and their bytes:
+        made when first needed, which for a pipelined batch is while the server works."""
+        if message.opening is None:
+            message.commands = [message.mail, *message.envelope.rcpt_commands]
+            if not self.chunking:
+                message.commands.append(_DATA)
+            message.opening = b"".join([command.wire for command in message.commands])
+        return message.commands, message.opening
+
     def group(self, message: _Message) -> list[Command]:
         """The commands that open ``message``'s transaction, RSET first if needed."""
-        return [commands.rset(), *message.commands] if self.state.needs_reset else message.commands
+        opening, _wire = self.opening(message)
+        return [commands.rset(), *opening] if self.state.needs_reset else opening
 
     def send(self, message: _Message) -> Generator[Action, Any, SendResult]:
         envelope = message.envelope
@@ -201,7 +212,7 @@ class _Batch:
         message's commands (its envelope passed, so no RSET before them), or QUIT
         if the conversation ends here (RFC 2920: QUIT may end the last group)."""
         if message.following is not None:
-            return message.following.commands, message.following.opening
+            return self.opening(message.following)
         if self.state.quit_after and self.pipelined:
             return [_QUIT], _QUIT.wire
         return [], b""
