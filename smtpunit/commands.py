@@ -68,14 +68,14 @@ __all__ = [
 Line = Union[str, bytes]
 
 
-_BAD_IN_ADDRESS = re.compile(r"[\x00-\x20\x7f-\x9f<>]|\s")
-_SAFE_ADDRESS = re.compile(r"[^\x00-\x20\x7f-\x9f<>\s\ud800-\udfff]*")  # no surrogate: UTF-8 encodable
-_FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
+_NOT_IN_ADDRESS = r"\x00-\x20\x7f-\x9f<>"  # with white space: they end a command or add parameters
+_BAD_IN_ADDRESS = re.compile(rf"[{_NOT_IN_ADDRESS}]|\s")
+_SAFE_ADDRESS = re.compile(rf"[^{_NOT_IN_ADDRESS}\s\ud800-\udfff]*")  # and no surrogate: encodable as UTF-8
+_NAME = rb"[\x21-\x39\x3b-\x7e]+:"  # a field name and its colon
+_FIELD_NAME = re.compile(_NAME)
 # A header every line of which is a field or a continuation (not first), CRLF-ended,
 # without NUL; the line-length bound is checked apart.
-_WELL_FORMED_HEADER = re.compile(
-    rb"[\x21-\x39\x3b-\x7e]+:[^\r\n\x00]*\r\n(?:(?:[\x21-\x39\x3b-\x7e]+:|[ \t])[^\r\n\x00]*\r\n)*\r\n"
-)
+_WELL_FORMED_HEADER = re.compile(rb"%s[^\r\n\x00]*\r\n(?:(?:%s|[ \t])[^\r\n\x00]*\r\n)*\r\n" % (_NAME, _NAME))
 _BAD_IN_NAME = re.compile(r"[\x00-\x20\x7f-\x9f]|\s")
 
 END_OF_DATA = b".\r\n"
@@ -114,10 +114,9 @@ class Envelope:
 
     def __post_init__(self) -> None:
         # Checked here, so that no envelope -- however it was built -- can hold an
-        # address that would put a bad command on the wire.
-        check_address(self.sender, "sender", allow_empty=True)
-        for recipient in self.recipients:
-            check_address(recipient, "recipient")
+        # address that would put a bad command on the wire; kept as a tuple, so that
+        # none can be added after.
+        object.__setattr__(self, "recipients", _check_addresses(self.sender, self.recipients)[1])
 
     @functools.cached_property
     def rcpt_commands(self) -> tuple[Command, ...]:
@@ -276,22 +275,23 @@ def _refuse_single(lines: object) -> None:
         raise InvalidMessageLine("message must be an iterable of lines, not a single str or bytes")
 
 
-def _envelope(sender: object, recipients: Iterable[object], content: Content) -> Envelope:
-    """An :class:`Envelope`, which checks the addresses."""
+def _check_addresses(sender: object, recipients: Iterable[object]) -> tuple[str, tuple[str, ...]]:
+    """The sender and the recipients (a list of at least one), checked."""
     if isinstance(recipients, (str, bytes)):
         raise InvalidArgument("recipients must be a list of addresses, not a single string")
-    listed = tuple(recipients)
-    if not listed:
+    checked = tuple(check_address(recipient, "recipient") for recipient in recipients)
+    if not checked:
         raise InvalidArgument("no recipients")
-    return Envelope(sender, listed, content)  # type: ignore[arg-type]  # checked there
+    return check_address(sender, "sender", allow_empty=True), checked
 
 
 def prepare_envelope(
     sender: object, recipients: Iterable[object], header: Line, message: Iterable[Line]
 ) -> Envelope:
     """Check everything about one message and encode it; nothing is sent here."""
+    checked = _check_addresses(sender, recipients)
     _refuse_single(message)
-    return _envelope(sender, recipients, LinesContent(encode_header(header), encode_body(message)))
+    return Envelope(*checked, LinesContent(encode_header(header), encode_body(message)))
 
 
 def prepare_stream_envelope(
@@ -301,7 +301,8 @@ def prepare_stream_envelope(
     are sent, in bounded memory. A bad line met while sending aborts the
     connection before the data ends, so the server delivers nothing."""
     _refuse_single(lines)
-    return _envelope(sender, recipients, StreamContent(encode_header(header), lines))
+    checked = _check_addresses(sender, recipients)
+    return Envelope(*checked, StreamContent(encode_header(header), lines))
 
 
 def prepare_raw_envelope(sender: object, recipients: Iterable[object], data: Union[bytes, bytearray]) -> Envelope:
@@ -311,7 +312,8 @@ def prepare_raw_envelope(sender: object, recipients: Iterable[object], data: Uni
     :raises InvalidHeader: if the header part is not a header.
     :raises InvalidMessageLine: for a bare CR or LF, NUL, or a line over 998 octets.
     """
-    return _envelope(sender, recipients, RawContent.check(data, encode_header))
+    checked = _check_addresses(sender, recipients)
+    return Envelope(*checked, RawContent.check(data, encode_header))
 
 
 def prepare_file_envelope(sender: object, recipients: Iterable[object], source: BinaryIO,
@@ -321,6 +323,7 @@ def prepare_file_envelope(sender: object, recipients: Iterable[object], source: 
 
     :raises InvalidHeader: if the file does not start with a header and an empty line.
     """
+    checked = _check_addresses(sender, recipients)
     lines = file_lines(source)
     header_lines = []
     size = 0
@@ -334,7 +337,7 @@ def prepare_file_envelope(sender: object, recipients: Iterable[object], source: 
     else:
         raise InvalidHeader("the file has no empty line after its header")
     header = encode_header(b"".join(header_lines) + b"\r\n")
-    return _envelope(sender, recipients, StreamContent(header, lines))
+    return Envelope(*checked, StreamContent(header, lines))
 
 
 # -- commands --------------------------------------------------------------------

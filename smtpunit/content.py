@@ -14,7 +14,7 @@ nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from itertools import chain
 from typing import BinaryIO, Optional, Protocol, Union
 
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 MAX_LINE_OCTETS = 998  # RFC 5322 section 2.1.1, CRLF excluded
-DATA_CHUNK = 1024 * 1024  # DATA content is handed to the driver in pieces of about this size
+DATA_CHUNK = 64 * 1024  # DATA content is handed to the driver in pieces of about this size
 BDAT_CHUNK = 1024 * 1024  # octets per BDAT command
 RAW_SLICE = 1024 * 1024  # raw content is sent in slices of at most this size
 
@@ -203,33 +203,28 @@ def encode_body(lines: Iterable[Line]) -> bytes:
 def _checked_join(lines: list[Line]) -> Optional[bytes]:
     """The lines encoded and joined, each ending in CRLF, or ``None`` if any line is
     bad (or not text): the checks of :func:`encode_line` over all lines at once."""
+    octets: Optional[Sequence[Sized]]  # items whose len() is their length in octets, if known
     try:
-        flat = "".join(lines)  # type: ignore[arg-type]
-    except TypeError:  # not all str
-        return _checked_join_bytes(lines)
-    if "\r" in flat or "\n" in flat or "\x00" in flat:
+        try:
+            text = "".join(lines)  # type: ignore[arg-type]
+            flat = text.encode("utf-8")
+            body = "\r\n".join(chain(lines, ("",))).encode("utf-8")  # type: ignore[arg-type]
+            octets = lines if len(flat) == len(text) else None  # ASCII: characters are octets
+        except TypeError:  # not all str
+            encoded = [line.encode("utf-8") if isinstance(line, str) else bytes(line) if isinstance(line, memoryview)
+                       else line for line in lines]  # a memoryview's len() counts items, not octets
+            flat = b"".join(encoded)
+            body = b"\r\n".join([*encoded, b""])
+            octets = encoded
+    except (TypeError, UnicodeEncodeError, AttributeError):
         return None
-    try:
-        body = "\r\n".join(chain(lines, ("",))).encode("utf-8")  # type: ignore[arg-type]
-    except UnicodeEncodeError:
+    if b"\r" in flat or b"\n" in flat or b"\x00" in flat:
         return None
     if len(body) > MAX_LINE_OCTETS:
-        longest = max(map(len, lines)) if flat.isascii() else longest_line(body)
+        longest = max(map(len, octets)) if octets is not None else longest_line(body)
         if longest > MAX_LINE_OCTETS:
             return None
     return body
-
-
-def _checked_join_bytes(lines: list[Line]) -> Optional[bytes]:
-    try:
-        encoded = [line.encode("utf-8") if isinstance(line, str) else bytes(line) if isinstance(line, memoryview)
-                   else line for line in lines]  # a memoryview's len() counts items, not octets
-        flat = b"".join(encoded)
-    except (TypeError, UnicodeEncodeError, AttributeError):
-        return None
-    if b"\r" in flat or b"\n" in flat or b"\x00" in flat or max(map(len, encoded)) > MAX_LINE_OCTETS:
-        return None
-    return b"\r\n".join([*encoded, b""])
 
 
 class StreamContent:

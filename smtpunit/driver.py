@@ -128,8 +128,12 @@ class Driver:
             if remaining <= 0:
                 raise SMTPTimeout(action.phase, limit)
             try:
-                data = self.connection.receive(RECEIVE_SIZE, remaining)
-            except OSError as exc:  # TimeoutError included
+                # A longer wait (after the data) in steps of a reply's bound: a socket
+                # keeps its timeout instead of switching it on every message.
+                data = self.connection.receive(RECEIVE_SIZE, min(remaining, self.timeouts.reply))
+            except TimeoutError:
+                continue  # the deadline decides
+            except OSError as exc:
                 with io_errors("reading from", action.phase, limit):
                     raise exc
             reply = feed(self.parser, data, action)

@@ -101,13 +101,15 @@ def receive_all(link: Link, phases: Sequence[str], final: bool = False) -> Gener
     """The replies to a PIPELINING group, one per phase in ``phases``, logged."""
     count = len(phases)
     replies = link.parser.next_replies(count)
-    while len(replies) < count:
-        replies.append((yield Receive(phases[len(replies)], final)))
-        if len(replies) < count:
-            replies += link.parser.next_replies(count - len(replies))
-    if transcript.isEnabledFor(logging.DEBUG):
-        for reply in replies:
-            _log_reply(reply)
+    try:
+        while len(replies) < count:
+            replies.append((yield Receive(phases[len(replies)], final)))
+            if len(replies) < count:
+                replies += link.parser.next_replies(count - len(replies))
+    finally:  # what came is logged even if the rest never does
+        if transcript.isEnabledFor(logging.DEBUG):
+            for reply in replies:
+                _log_reply(reply)
     return replies
 
 

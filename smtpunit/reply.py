@@ -31,10 +31,13 @@ _WELL_FORMED = re.compile(rb"([2-5][0-5][0-9])(?:([ -])([^\r\n]*))?\r\n")
 _ENHANCED = re.compile(r"([245])\.([0-9]{1,3})\.([0-9]{1,3})(?: |$)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
-# Single-line replies, by their wire bytes. Servers repeat the same few ("250 2.1.5 Ok")
-# on every message, and a Reply is immutable, so each is parsed once and shared.
+# Short single-line replies, by their wire bytes. Servers repeat the same few
+# ("250 2.1.5 Ok") on every message, and a Reply is immutable, so each is parsed once
+# and shared. Lines that never come again ("queued as <id>") fill it up; then it is
+# emptied and the repeated ones come back at once.
 _KNOWN_REPLIES: dict[bytes, Reply] = {}
 _KNOWN_REPLIES_LIMIT = 1024
+_KNOWN_REPLY_OCTETS = 128  # longer lines are not kept: at most about 128 KB in all
 
 
 def sanitize(text: str, limit: int = 300) -> str:
@@ -172,8 +175,11 @@ class ReplyParser:
             reply = self._take(int(code), separator, text.decode("utf-8") if text else "")
         except UnicodeDecodeError:
             raise self._fail(f"reply line is not UTF-8: {sanitize(repr(text))}") from None
-        if reply is not None and len(reply.lines) == 1 and len(_KNOWN_REPLIES) < _KNOWN_REPLIES_LIMIT:
-            _KNOWN_REPLIES[match.group()] = reply
+        line = match.group()
+        if reply is not None and len(reply.lines) == 1 and len(line) <= _KNOWN_REPLY_OCTETS:
+            if len(_KNOWN_REPLIES) >= _KNOWN_REPLIES_LIMIT:
+                _KNOWN_REPLIES.clear()
+            _KNOWN_REPLIES[line] = reply
         return reply
 
     def _fail(self, message: str) -> SMTPProtocolError:

@@ -54,8 +54,8 @@ __all__ = ["transactions", "mail_parameters"]
 
 
 _CONNECTION_FAILURES = (SMTPTransportError, SMTPTimeout, SMTPProtocolError)
-_DATA = commands.data()
-_QUIT = commands.quit()
+_RSET, _DATA, _QUIT = commands.rset(), commands.data(), commands.quit()
+_PREPARED_LIMIT = 1024 * 1024  # the largest message whose final write is made ahead, in one piece
 
 
 def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str, ...]:
@@ -84,8 +84,8 @@ def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str
 class _Message:
     """One message of a batch.
 
-    :ivar commands: MAIL, the RCPTs and (unless BDAT) DATA, and ``opening`` their
-        bytes, once made (:meth:`_Batch.opening`).
+    :ivar opening_commands: MAIL, the RCPTs and (unless BDAT) DATA, and
+        ``opening_wire`` their bytes, once made (:meth:`_Batch.opening`).
     :ivar following: the next message of a pipelined batch, whose commands go in
         the same write as this one's end.
     :ivar final_write: the whole dot-stuffed data, ``.`` and what goes ahead, made
@@ -96,8 +96,8 @@ class _Message:
     index: int
     envelope: Envelope
     mail: Command
-    commands: list[Command] = field(default_factory=list)
-    opening: Optional[bytes] = None
+    opening_commands: list[Command] = field(default_factory=list)
+    opening_wire: Optional[bytes] = None
     following: Optional[_Message] = None
     final_write: Optional[bytes] = None
 
@@ -174,17 +174,17 @@ class _Batch:
     def opening(self, message: _Message) -> tuple[list[Command], bytes]:
         """MAIL, the RCPTs and (unless BDAT) DATA for ``message``, and their bytes:
         made when first needed, which for a pipelined batch is while the server works."""
-        if message.opening is None:
-            message.commands = [message.mail, *message.envelope.rcpt_commands]
+        if message.opening_wire is None:
+            message.opening_commands = [message.mail, *message.envelope.rcpt_commands]
             if not self.chunking:
-                message.commands.append(_DATA)
-            message.opening = b"".join([command.wire for command in message.commands])
-        return message.commands, message.opening
+                message.opening_commands.append(_DATA)
+            message.opening_wire = b"".join([command.wire for command in message.opening_commands])
+        return message.opening_commands, message.opening_wire
 
     def group(self, message: _Message) -> list[Command]:
         """The commands that open ``message``'s transaction, RSET first if needed."""
-        opening, _wire = self.opening(message)
-        return [commands.rset(), *opening] if self.state.needs_reset else opening
+        opening = self.opening(message)[0]
+        return [_RSET, *opening] if self.state.needs_reset else opening
 
     def send(self, message: _Message) -> Generator[Action, Any, SendResult]:
         envelope = message.envelope
@@ -226,7 +226,7 @@ class _Batch:
         content = message.envelope.content
         # Only contents whose pieces are made without checks or side effects: any
         # content's failure must come when its data is sent, not here.
-        if isinstance(content, (LinesContent, RawContent)) and content.size <= DATA_CHUNK:
+        if isinstance(content, (LinesContent, RawContent)) and content.size <= _PREPARED_LIMIT:
             pieces = content.data_pieces(self.allow_8bit)
             message.final_write = b"".join([*pieces, commands.END_OF_DATA, self._ahead(message)[1]])
 
@@ -262,7 +262,7 @@ class _Batch:
     def _stepwise_envelope(self, message: _Message) -> Generator[Action, Any, list[RecipientResult]]:
         if self.state.needs_reset:
             self.state.needs_reset = False
-            yield from expect(self.link, commands.rset(), "rset", 250)
+            yield from expect(self.link, _RSET, "rset", 250)
         yield from expect(self.link, message.mail, "mail", 250)
         results: list[RecipientResult] = []
         envelope = message.envelope
@@ -271,14 +271,13 @@ class _Batch:
             _judge_recipients(results, self.options, complete=False)
         _judge_recipients(results, self.options, complete=True)
         if not self.chunking:
-            yield from expect(self.link, commands.data(), "data", 354)
+            yield from expect(self.link, _DATA, "data", 354)
         return results
-
 
 
 def _phases(recipients: int, chunking: bool) -> tuple[str, ...]:
     """The phase of each reply to a pipelined MAIL, RCPTs (and DATA)."""
-    return ("mail", *("rcpt",) * recipients) if chunking else ("mail", *("rcpt",) * recipients, "data")
+    return ("mail", *("rcpt",) * recipients, *(() if chunking else ("data",)))
 
 
 def _judge_recipients(results: list[RecipientResult], options: ConversationOptions, complete: bool) -> None:

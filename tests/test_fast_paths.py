@@ -270,16 +270,30 @@ def test_check_address_agrees_with_its_predicate(address, role, allow_empty):
 def reply_cache(enabled: bool = True):
     """The reply cache, emptied for the block (disabled if not ``enabled``) and put
     back as it was afterwards."""
-    saved, limit = dict(reply_module._KNOWN_REPLIES), reply_module._KNOWN_REPLIES_LIMIT
+    saved, octets = dict(reply_module._KNOWN_REPLIES), reply_module._KNOWN_REPLY_OCTETS
     reply_module._KNOWN_REPLIES.clear()
     if not enabled:
-        reply_module._KNOWN_REPLIES_LIMIT = 0
+        reply_module._KNOWN_REPLY_OCTETS = 0  # no line is short enough to be kept
     try:
         yield reply_module._KNOWN_REPLIES
     finally:
         reply_module._KNOWN_REPLIES.clear()
         reply_module._KNOWN_REPLIES.update(saved)
-        reply_module._KNOWN_REPLIES_LIMIT = limit
+        reply_module._KNOWN_REPLY_OCTETS = octets
+
+
+def test_the_reply_cache_stays_bounded_and_keeps_working():
+    """Lines that never come again fill the cache up; it is emptied then, and a line
+    seen afterwards is kept again. Long lines are never kept."""
+    with reply_cache() as cache:
+        for number in range(reply_module._KNOWN_REPLIES_LIMIT + 10):
+            parse(b"250 2.0.0 Ok: queued as %d\r\n" % number)
+            assert len(cache) <= reply_module._KNOWN_REPLIES_LIMIT
+        parse(b"250 2.1.5 Ok\r\n")
+        assert b"250 2.1.5 Ok\r\n" in cache
+        long_line = b"250 " + b"x" * reply_module._KNOWN_REPLY_OCTETS + b"\r\n"
+        assert parse(long_line) == ([Reply(250, ("x" * reply_module._KNOWN_REPLY_OCTETS,))], None)
+        assert long_line not in cache
 
 
 def parse(data: bytes, cuts=(), **limits):

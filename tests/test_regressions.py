@@ -115,3 +115,24 @@ def test_credentials_a_named_mechanism_cannot_carry_are_refused_before_connectin
                                    tcp_connect=MemoryTransport(server), auth_user="user\x01x",
                                    auth_passwd="token-secret", auth_mechanism="XOAUTH2")
     assert server.connections == 0 and "token-secret" not in str(caught.value)
+
+
+def test_an_envelope_keeps_its_checked_recipients_as_they_were_checked():
+    content = LinesContent(b"Subject: x\r\n\r\n", b"x\r\n")
+    recipients = ["b@example.org"]
+    envelope = Envelope("a@example.org", recipients, content)
+    recipients.append("c@example.org>\r\nRSET\r\nMAIL FROM:<evil@example.org")
+    assert envelope.recipients == ("b@example.org",)
+    with pytest.raises(errors.InvalidArgument):
+        Envelope("a@example.org", "b@example.org", content)  # type: ignore[arg-type]
+
+
+def test_a_file_envelope_with_a_bad_address_reads_nothing_of_the_file():
+    import io
+
+    from smtpunit.commands import prepare_file_envelope
+
+    source = io.BytesIO(b"Subject: x\r\n\r\nbody\r\n")
+    with pytest.raises(errors.InvalidAddress):
+        prepare_file_envelope("a@example.org", ["bad address"], source)
+    assert source.tell() == 0

@@ -108,4 +108,3 @@ def test_end_of_message_failure_closes_the_session(start_server):
             session.send(*message(1))
     assert session.closed
     assert server.handler.messages == []
-

@@ -41,6 +41,9 @@ class _StreamProtocol(asyncio.Protocol):
         self.closed = True
         self.error = exc
         self._wake()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import socket
 import ssl
-import time
 from typing import Any, Optional
 
 from zope.interface import implementer
@@ -50,45 +50,22 @@ class SocketConnection:
         self.loopback = _peer_is_loopback(sock) if loopback is None else loopback
 
     def send(self, data: bytes, timeout: float) -> None:
-        """Write all of ``data`` within ``timeout`` seconds (and at most a tenth more)."""
-        if self._bound(timeout) < timeout:
-            # A longer bound than the socket's: sendall's progress cannot be resumed
-            # after a timeout, so the socket gets this bound.
-            self._set_timeout(timeout)
+        """Write all of ``data`` within ``timeout`` seconds per blocking step."""
+        self._set_timeout(timeout)
         self.socket.sendall(data)
 
     def receive(self, max_bytes: int, timeout: float) -> bytes:
-        """Return what arrives within ``timeout`` seconds (and at most a tenth more);
-        ``b''`` at EOF."""
-        step = self._bound(timeout)
-        if step >= timeout:
-            return self.socket.recv(max_bytes)
-        # A longer wait than the socket's bound (the wait after the data): in steps of
-        # that bound, so that the socket is not reconfigured back and forth.
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return self.socket.recv(max_bytes)
-            except TimeoutError:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise
-                if remaining < step:
-                    step = self._set_timeout(remaining)
+        """Return what arrives within ``timeout`` seconds; ``b''`` at EOF."""
+        self._set_timeout(timeout)
+        return self.socket.recv(max_bytes)
 
-    def _bound(self, timeout: float) -> float:
-        """The socket's timeout, made no longer than ``timeout`` (and a tenth) first.
-
-        The socket is reconfigured (a system call) only when its bound is too long or
-        unset, not on every read and write."""
-        if self._timeout is None or self._timeout > timeout + 0.1:
-            return self._set_timeout(timeout)
-        return self._timeout
-
-    def _set_timeout(self, timeout: float) -> float:
-        self.socket.settimeout(timeout)
-        self._timeout = timeout
-        return timeout
+    def _set_timeout(self, timeout: float) -> None:
+        # Rounded up to a tenth of a second, so that the socket is reconfigured (a
+        # system call) only when the bound really changes, not on every read.
+        timeout = math.ceil(timeout * 10) / 10
+        if timeout != self._timeout:
+            self.socket.settimeout(timeout)
+            self._timeout = timeout
 
     def close(self) -> None:
         """Close the socket."""
