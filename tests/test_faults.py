@@ -17,6 +17,7 @@ from smtpunit.testing import (
     ExpectData,
     Raw,
     Reply,
+    Sleep,
     accept_envelope,
     standard_session,
 )
@@ -131,3 +132,27 @@ def test_credentials_refused_over_plaintext_to_a_remote_host():
         smtpunit.smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"],
                                    tcp_connect=RemoteMemoryTransport(server), auth_user="u", auth_passwd="p")
     assert server.received == b""
+
+
+def test_the_wait_after_the_data_has_its_own_longer_bound(scripted):
+    """The reply to the final "." may take longer than a reply's bound (the driver
+    waits for it in steps), and no longer than its own."""
+    slow = scripted([*standard_session(), *accept_envelope(), ExpectData(), Sleep(0.8), Reply(b"250 2.0.0 queued"),
+                     Expect(b"QUIT"), Reply(b"221 bye")])
+    result = send(slow.port, timeout=smtpunit.Timeouts(reply=0.3, data_end=2.0))
+    assert result.reply.code == 250
+
+    silent = scripted([*standard_session(), *accept_envelope(), ExpectData(), ExpectClose()])
+    started = time.monotonic()
+    with pytest.raises(errors.SMTPOutcomeUnknown) as caught:
+        send(silent.port, timeout=smtpunit.Timeouts(reply=0.3, data_end=1.0))
+    assert 1.0 <= time.monotonic() - started < 2.5
+    assert isinstance(caught.value.__cause__, errors.SMTPTimeout)
+
+
+def test_replies_of_a_pipelined_group_that_broke_off_are_in_the_transcript(scripted, caplog):
+    server = scripted([*standard_session(["PIPELINING"]), Expect(b"MAIL FROM:<"),
+                       Reply(b"421 4.3.2 going down"), Close()])
+    with caplog.at_level("DEBUG", logger="smtpunit.transcript"), pytest.raises(errors.SMTPError):
+        send(server.port)
+    assert "S: 421 4.3.2 going down" in caplog.text
