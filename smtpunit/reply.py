@@ -90,8 +90,13 @@ class ReplyParser:
     """Turns bytes from the server into :class:`Reply` objects.
 
     Feed it with :meth:`feed`; take replies with :meth:`next_reply` until it
-    returns ``None``. :attr:`has_pending_input` says whether bytes are buffered
-    that do not yet form a reply (or form one nobody has taken).
+    returns ``None`` (or several at once with :meth:`next_replies`).
+    :attr:`has_pending_input` says whether bytes are buffered that do not yet form a
+    reply (or form one nobody has taken).
+
+    :param max_line_length: octets a line may have, CRLF included (at least 5).
+    :param max_reply_lines: lines a reply may have (at least 1).
+    :raises smtpunit.errors.InvalidArgument: for smaller limits, which no reply fits.
     """
 
     def __init__(
