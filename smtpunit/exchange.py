@@ -89,11 +89,7 @@ def send_commands(link: Link, commands: Iterable[Command]) -> Generator[Action, 
 def receive(link: Link, phase: str, final: bool = False) -> Generator[Action, Any, Reply]:
     """The next reply -- one already received (pipelined replies come together), or
     one the driver waits for -- logged."""
-    reply = link.parser.next_reply()
-    if reply is None:
-        reply = yield Receive(phase, final)
-    if transcript.isEnabledFor(logging.DEBUG):
-        _log_reply(reply)
+    (reply,) = yield from receive_all(link, (phase,), final)
     return reply
 
 
