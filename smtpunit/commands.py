@@ -289,9 +289,9 @@ def prepare_envelope(
     sender: object, recipients: Iterable[object], header: Line, message: Iterable[Line]
 ) -> Envelope:
     """Check everything about one message and encode it; nothing is sent here."""
-    checked = _check_addresses(sender, recipients)
     _refuse_single(message)
-    return Envelope(*checked, LinesContent(encode_header(header), encode_body(message)))
+    content = LinesContent(encode_header(header), encode_body(message))
+    return Envelope(sender, recipients, content)  # type: ignore[arg-type]  # the Envelope checks them
 
 
 def prepare_stream_envelope(
@@ -301,8 +301,8 @@ def prepare_stream_envelope(
     are sent, in bounded memory. A bad line met while sending aborts the
     connection before the data ends, so the server delivers nothing."""
     _refuse_single(lines)
-    checked = _check_addresses(sender, recipients)
-    return Envelope(*checked, StreamContent(encode_header(header), lines))
+    content = StreamContent(encode_header(header), lines)
+    return Envelope(sender, recipients, content)  # type: ignore[arg-type]  # the Envelope checks them
 
 
 def prepare_raw_envelope(sender: object, recipients: Iterable[object], data: Union[bytes, bytearray]) -> Envelope:
@@ -312,7 +312,7 @@ def prepare_raw_envelope(sender: object, recipients: Iterable[object], data: Uni
     :raises InvalidHeader: if the header part is not a header.
     :raises InvalidMessageLine: for a bare CR or LF, NUL, or a line over 998 octets.
     """
-    checked = _check_addresses(sender, recipients)
+    checked = _check_addresses(sender, recipients)  # before a scan of what may be a big message
     return Envelope(*checked, RawContent.check(data, encode_header))
 
 
@@ -323,7 +323,7 @@ def prepare_file_envelope(sender: object, recipients: Iterable[object], source: 
 
     :raises InvalidHeader: if the file does not start with a header and an empty line.
     """
-    checked = _check_addresses(sender, recipients)
+    checked = _check_addresses(sender, recipients)  # before anything is read from the file
     lines = file_lines(source)
     header_lines = []
     size = 0

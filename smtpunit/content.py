@@ -207,18 +207,19 @@ def _checked_join(lines: list[Line]) -> Optional[bytes]:
     try:
         try:
             text = "".join(lines)  # type: ignore[arg-type]
-            flat = text.encode("utf-8")
+            forbidden = "\r" in text or "\n" in text or "\x00" in text
             body = "\r\n".join(chain(lines, ("",))).encode("utf-8")  # type: ignore[arg-type]
-            octets = lines if len(flat) == len(text) else None  # ASCII: characters are octets
+            octets = lines if text.isascii() else None  # ASCII: characters are octets
         except TypeError:  # not all str
             encoded = [line.encode("utf-8") if isinstance(line, str) else bytes(line) if isinstance(line, memoryview)
                        else line for line in lines]  # a memoryview's len() counts items, not octets
             flat = b"".join(encoded)
+            forbidden = b"\r" in flat or b"\n" in flat or b"\x00" in flat
             body = b"\r\n".join([*encoded, b""])
             octets = encoded
     except (TypeError, UnicodeEncodeError, AttributeError):
         return None
-    if b"\r" in flat or b"\n" in flat or b"\x00" in flat:
+    if forbidden:
         return None
     if len(body) > MAX_LINE_OCTETS:
         longest = max(map(len, octets)) if octets is not None else longest_line(body)
