@@ -79,11 +79,17 @@ def log_commands(commands: Iterable[Command]) -> None:
             transcript.debug("C: %s", command.display)
 
 
-def send_commands(link: Link, commands: Iterable[Command]) -> Generator[Action, Any, None]:
-    """Write ``commands`` in one piece (a PIPELINING group, or a single command)."""
+def send_commands(link: Link, commands: Iterable[Command], wire: Optional[bytes] = None
+                  ) -> Generator[Action, Any, None]:
+    """Write ``commands`` in one piece (a PIPELINING group, or a single command);
+    ``wire``, if given, is their bytes, already joined."""
     if link.parser.has_pending_input:
         raise SMTPProtocolError("the server sent data nobody asked for")
-    yield Send(encode_commands(commands))
+    if wire is None:
+        wire = encode_commands(commands)
+    else:
+        log_commands(commands)
+    yield Send(wire)
 
 
 def receive(link: Link, phase: str, final: bool = False) -> Generator[Action, Any, Reply]:

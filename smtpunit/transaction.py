@@ -181,10 +181,11 @@ class _Batch:
             message.opening_wire = b"".join([command.wire for command in message.opening_commands])
         return message.opening_commands, message.opening_wire
 
-    def group(self, message: _Message) -> list[Command]:
-        """The commands that open ``message``'s transaction, RSET first if needed."""
-        opening = self.opening(message)[0]
-        return [_RSET, *opening] if self.state.needs_reset else opening
+    def group(self, message: _Message) -> tuple[list[Command], bytes]:
+        """The commands that open ``message``'s transaction, RSET first if needed, and
+        their bytes."""
+        opening, wire = self.opening(message)
+        return ([_RSET, *opening], _RSET.wire + wire) if self.state.needs_reset else (opening, wire)
 
     def send(self, message: _Message) -> Generator[Action, Any, SendResult]:
         envelope = message.envelope
@@ -239,7 +240,7 @@ class _Batch:
 
     def _pipelined_envelope(self, message: _Message) -> Generator[Action, Any, list[RecipientResult]]:
         if not self.sent_ahead:
-            yield from send_commands(self.link, self.group(message))
+            yield from send_commands(self.link, *self.group(message))
         self.sent_ahead = False
         if self.state.needs_reset:
             yield from self._reset_reply()
