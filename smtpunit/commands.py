@@ -123,6 +123,12 @@ class Envelope:
         """``RCPT TO`` for each recipient, made when first needed."""
         return tuple(map(_rcpt, self.recipients))  # checked with the envelope
 
+    @functools.cached_property
+    def rcpt_wire(self) -> bytes:
+        """The bytes of :attr:`rcpt_commands`, made in one piece without them (a
+        pipelined group needs only its bytes, unless the transcript is logged)."""
+        return ("\r\n".join(map(_rcpt_text, self.recipients)) + "\r\n").encode("utf-8")
+
     @property
     def header(self) -> bytes:
         """The header bytes, as sent."""
@@ -386,7 +392,11 @@ def rcpt(recipient: str) -> Command:
 
 
 def _rcpt(recipient: str) -> Command:
-    return Command.plain(f"RCPT TO:<{recipient}>")
+    return Command.plain(_rcpt_text(recipient))
+
+
+def _rcpt_text(recipient: str) -> str:
+    return f"RCPT TO:<{recipient}>"
 
 
 def rset() -> Command:

@@ -8,7 +8,7 @@ from typing import Optional, Union
 from .errors import SMTPError
 from .reply import Reply
 
-__all__ = ["RecipientResult", "SendResult", "Outcome"]
+__all__ = ["RecipientResult", "SendResult", "Outcome", "accepts_recipient"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class RecipientResult:
     @property
     def accepted(self) -> bool:
         """True if the server took the message for this recipient."""
-        return self.reply.code in (250, 251) and (self.data_reply is None or self.data_reply.code == 250)
+        return accepts_recipient(self.reply) and (self.data_reply is None or self.data_reply.code == 250)
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,11 @@ class SendResult:
     def refused(self) -> tuple[RecipientResult, ...]:
         """The results of the recipients the message was not delivered to."""
         return tuple(r for r in self.recipients if not r.accepted)
+
+
+def accepts_recipient(rcpt_reply: Reply) -> bool:
+    """Whether a reply to ``RCPT TO`` accepts the recipient (250 or 251)."""
+    return rcpt_reply.code in (250, 251)
 
 
 Outcome = Union[SendResult, SMTPError]

@@ -15,8 +15,9 @@ in which case the remaining messages are reported as not sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Optional
 
 from . import commands
@@ -48,7 +49,7 @@ from .exchange import (
 )
 from .options import ConversationOptions, SessionState
 from .reply import Reply
-from .results import Outcome, RecipientResult, SendResult
+from .results import Outcome, RecipientResult, SendResult, accepts_recipient
 
 __all__ = ["transactions", "mail_parameters"]
 
@@ -56,6 +57,7 @@ __all__ = ["transactions", "mail_parameters"]
 _CONNECTION_FAILURES = (SMTPTransportError, SMTPTimeout, SMTPProtocolError)
 _RSET, _DATA, _QUIT = commands.rset(), commands.data(), commands.quit()
 _PREPARED_LIMIT = 1024 * 1024  # the largest message whose final write is made ahead, in one piece
+_Commands = tuple[Iterable[Command], bytes]  # commands (made only if iterated, to be logged) and their bytes
 
 
 def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str, ...]:
@@ -84,8 +86,8 @@ def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str
 class _Message:
     """One message of a batch.
 
-    :ivar opening_commands: MAIL, the RCPTs and (unless BDAT) DATA, and
-        ``opening_wire`` their bytes, once made (:meth:`_Batch.opening`).
+    :ivar opening_wire: the bytes of MAIL, the RCPTs and (unless BDAT) DATA, once
+        made (:meth:`_Batch.opening`).
     :ivar following: the next message of a pipelined batch, whose commands go in
         the same write as this one's end.
     :ivar final_write: the whole dot-stuffed data, ``.`` and what goes ahead, made
@@ -96,7 +98,6 @@ class _Message:
     index: int
     envelope: Envelope
     mail: Command
-    opening_commands: list[Command] = field(default_factory=list)
     opening_wire: Optional[bytes] = None
     following: Optional[_Message] = None
     final_write: Optional[bytes] = None
@@ -171,52 +172,65 @@ class _Batch:
         elif error.phase != "data-end":
             self.state.needs_reset = True
 
-    def opening(self, message: _Message) -> tuple[list[Command], bytes]:
-        """MAIL, the RCPTs and (unless BDAT) DATA for ``message``, and their bytes:
-        made when first needed, which for a pipelined batch is while the server works."""
-        if message.opening_wire is None:
-            message.opening_commands = [message.mail, *message.envelope.rcpt_commands]
-            if not self.chunking:
-                message.opening_commands.append(_DATA)
-            message.opening_wire = b"".join([command.wire for command in message.opening_commands])
-        return message.opening_commands, message.opening_wire
+    def opening(self, message: _Message) -> _Commands:
+        """MAIL, the RCPTs and (unless BDAT) DATA for ``message``, and their bytes.
 
-    def group(self, message: _Message) -> tuple[list[Command], bytes]:
+        The bytes are made when first needed, which for a pipelined batch is while
+        the server works; the commands, only if someone iterates them (to log them).
+        """
+        if message.opening_wire is None:
+            message.opening_wire = b"".join((message.mail.wire, message.envelope.rcpt_wire,
+                                             b"" if self.chunking else _DATA.wire))
+        return self._opening_commands(message), message.opening_wire
+
+    def _opening_commands(self, message: _Message) -> Iterator[Command]:
+        yield message.mail
+        yield from message.envelope.rcpt_commands
+        if not self.chunking:
+            yield _DATA
+
+    def group(self, message: _Message) -> _Commands:
         """The commands that open ``message``'s transaction, RSET first if needed, and
         their bytes."""
         opening, wire = self.opening(message)
-        return ([_RSET, *opening], _RSET.wire + wire) if self.state.needs_reset else (opening, wire)
+        return (chain((_RSET,), opening), _RSET.wire + wire) if self.state.needs_reset else (opening, wire)
 
     def send(self, message: _Message) -> Generator[Action, Any, SendResult]:
         envelope = message.envelope
         if self.pipelined:
-            results = yield from self._pipelined_envelope(message)
+            rcpt_replies = yield from self._pipelined_envelope(message)
         else:
-            results = yield from self._stepwise_envelope(message)
-        replies = sum(r.accepted for r in results) if self.options.lmtp else 1
-        ahead, ahead_wire = self._ahead(message)
-        log_commands(ahead)
-        self.state.quit_sent = bool(ahead) and message.following is None
+            rcpt_replies = yield from self._stepwise_envelope(message)
+        replies = sum(map(accepts_recipient, rcpt_replies)) if self.options.lmtp else 1
+        ahead = self._ahead(message)
+        ahead_wire = ahead[1]
+        self.state.quit_sent = bool(ahead_wire) and message.following is None
         self.link.in_data = not self.chunking
+        results: list[RecipientResult] = []
+
+        def while_waiting() -> None:  # for the reply to the end: work that need not delay the data
+            self._prepare(message.following)
+            results.extend(_recipient_results(envelope, rcpt_replies))
+
         if self.chunking:
-            finals = yield from _send_bdat(self.link, envelope, self.options.end_of_message, replies, ahead_wire,
-                                           self.pipelined, self.allow_8bit)
+            finals = yield from _send_bdat(self.link, envelope, self.options.end_of_message, replies, ahead,
+                                           self.pipelined, self.allow_8bit, while_waiting)
         else:
-            finals = yield from _send_data(self.link, message, self.options.end_of_message, replies, ahead_wire,
-                                           self.allow_8bit, lambda: self._prepare(message.following))
+            finals = yield from _send_data(self.link, message, self.options.end_of_message, replies, ahead,
+                                           self.allow_8bit, while_waiting)
         self.link.in_data = False
-        self.sent_ahead = bool(ahead)
+        self.sent_ahead = bool(ahead_wire)
         return _result(results, finals, self.options)
 
-    def _ahead(self, message: _Message) -> tuple[list[Command], bytes]:
+    def _ahead(self, message: _Message) -> _Commands:
         """What goes in the write that ends ``message``, and its wire bytes: the next
         message's commands (its envelope passed, so no RSET before them), or QUIT
         if the conversation ends here (RFC 2920: QUIT may end the last group)."""
         if message.following is not None:
             return self.opening(message.following)
         if self.state.quit_after and self.pipelined:
-            return [_QUIT], _QUIT.wire
-        return [], b""
+            return (_QUIT,), _QUIT.wire
+        return (), b""
 
     def _prepare(self, message: Optional[_Message]) -> None:
         """Make ``message``'s final write now, while the server works, if its content
@@ -238,47 +252,57 @@ class _Batch:
             self.state.broken = True
             raise SMTPReplyError(reply, "RSET", "rset")
 
-    def _pipelined_envelope(self, message: _Message) -> Generator[Action, Any, list[RecipientResult]]:
+    def _pipelined_envelope(self, message: _Message) -> Generator[Action, Any, list[Reply]]:
+        """Send the group (unless it went ahead) and judge its replies; the replies to
+        the RCPTs, the results made of them only later, after the data is written."""
         if not self.sent_ahead:
             yield from send_commands(self.link, *self.group(message))
         self.sent_ahead = False
         if self.state.needs_reset:
             yield from self._reset_reply()
-        recipients = message.envelope.recipients
-        replies = yield from receive_all(self.link, _phases(len(recipients), self.chunking))
+        envelope = message.envelope
+        count = len(envelope.recipients)
+        replies = yield from receive_all(self.link, _phases(count, self.chunking))
         mail_reply = replies[0]
-        rcpt_replies = replies[1 : len(recipients) + 1]
-        results = [RecipientResult(address, reply) for address, reply in zip(recipients, rcpt_replies, strict=True)]
+        rcpt_replies = replies[1 : count + 1]
         data_reply = None if self.chunking else replies[-1]
         # After a 354 the server waits for data: a failure below can only close the connection.
         self.link.in_data = data_reply is not None and data_reply.code == 354
         if mail_reply.code != 250:
             raise SMTPReplyError(mail_reply, message.mail.display, "mail")
-        _judge_recipients(results, self.options, complete=True)
+        if not all(map(accepts_recipient, rcpt_replies)):
+            _judge_recipients(_recipient_results(envelope, rcpt_replies), self.options, complete=True)
         if data_reply is not None and data_reply.code != 354:
             raise SMTPReplyError(data_reply, "DATA", "data")
         self.link.in_data = False
-        return results
+        return rcpt_replies
 
-    def _stepwise_envelope(self, message: _Message) -> Generator[Action, Any, list[RecipientResult]]:
+    def _stepwise_envelope(self, message: _Message) -> Generator[Action, Any, list[Reply]]:
         if self.state.needs_reset:
             self.state.needs_reset = False
             yield from expect(self.link, _RSET, "rset", 250)
         yield from expect(self.link, message.mail, "mail", 250)
-        results: list[RecipientResult] = []
         envelope = message.envelope
-        for address, rcpt in zip(envelope.recipients, envelope.rcpt_commands, strict=True):
-            results.append(RecipientResult(address, (yield from exchange(self.link, rcpt, "rcpt"))))
-            _judge_recipients(results, self.options, complete=False)
-        _judge_recipients(results, self.options, complete=True)
+        rcpt_replies: list[Reply] = []
+        for rcpt in envelope.rcpt_commands:
+            rcpt_replies.append((yield from exchange(self.link, rcpt, "rcpt")))
+            if not accepts_recipient(rcpt_replies[-1]):
+                _judge_recipients(_recipient_results(envelope, rcpt_replies), self.options, complete=False)
+        if not all(map(accepts_recipient, rcpt_replies)):
+            _judge_recipients(_recipient_results(envelope, rcpt_replies), self.options, complete=True)
         if not self.chunking:
             yield from expect(self.link, _DATA, "data", 354)
-        return results
+        return rcpt_replies
 
 
 def _phases(recipients: int, chunking: bool) -> tuple[str, ...]:
     """The phase of each reply to a pipelined MAIL, RCPTs (and DATA)."""
     return ("mail", *("rcpt",) * recipients, *(() if chunking else ("data",)))
+
+
+def _recipient_results(envelope: Envelope, rcpt_replies: Sequence[Reply]) -> list[RecipientResult]:
+    """The result for each recipient that has a reply so far."""
+    return list(map(RecipientResult, envelope.recipients[: len(rcpt_replies)], rcpt_replies))
 
 
 def _judge_recipients(results: list[RecipientResult], options: ConversationOptions, complete: bool) -> None:
@@ -304,7 +328,7 @@ def _result(results: list[RecipientResult], finals: list[Reply], options: Conver
 
 
 def _final_replies(link: Link, final_write: bytes, unanswered: int, replies: int,
-                   while_waiting: Callable[[], None] = lambda: None) -> Generator[Action, Any, list[Reply]]:
+                   while_waiting: Callable[[], None]) -> Generator[Action, Any, list[Reply]]:
     """Write ``final_write`` (which completes the message), run ``while_waiting``, and
     read the replies: ``unanswered`` to earlier BDAT chunks, then ``replies`` to the
     end. Any failure of the connection from here on leaves the outcome unknown."""
@@ -324,9 +348,10 @@ def _final_replies(link: Link, final_write: bytes, unanswered: int, replies: int
 
 
 def _send_data(link: Link, message: _Message, end_of_message: Callable[[], object], replies: int,
-               ahead: bytes, allow_8bit: bool, while_waiting: Callable[[], None]
+               ahead: _Commands, allow_8bit: bool, while_waiting: Callable[[], None]
                ) -> Generator[Action, Any, list[Reply]]:
-    """The dot-stuffed data and ``.`` (with ``ahead`` in the same write); the replies."""
+    """The dot-stuffed data and ``.`` (with the commands ``ahead`` in the same write);
+    the replies."""
     if link.parser.has_pending_input:
         raise SMTPProtocolError("the server sent data nobody asked for after its 354 to DATA")
     transcript.debug("C: <message data>")
@@ -337,17 +362,19 @@ def _send_data(link: Link, message: _Message, end_of_message: Callable[[], objec
         for chunk in chunks:
             yield Send(last)
             last = chunk
-        final_write = b"".join((last, commands.END_OF_DATA, ahead))
+        final_write = b"".join((last, commands.END_OF_DATA, ahead[1]))
     # As Racket writes the lines to its buffered port: the last chunk is written, the
     # procedure runs, and the "." goes in the same write as that chunk.
     end_of_message()  # if it raises, the "." is never sent
     transcript.debug("C: .")
+    log_commands(ahead[0])
     return (yield from _final_replies(link, final_write, 0, replies, while_waiting))
 
 
 def _send_bdat(link: Link, envelope: Envelope, end_of_message: Callable[[], object], replies: int,
-               ahead: bytes, pipelined: bool, allow_8bit: bool) -> Generator[Action, Any, list[Reply]]:
-    """The message in BDAT chunks, the last with ``ahead``; the replies to LAST.
+               ahead: _Commands, pipelined: bool, allow_8bit: bool, while_waiting: Callable[[], None]
+               ) -> Generator[Action, Any, list[Reply]]:
+    """The message in BDAT chunks, the last with the commands ``ahead``; the replies to LAST.
 
     Without PIPELINING each chunk's reply is awaited; with it, the replies to all
     chunks are read after LAST, and the first refusal among them decides.
@@ -366,7 +393,9 @@ def _send_bdat(link: Link, envelope: Envelope, end_of_message: Callable[[], obje
         chunk = following
     end_of_message()  # if it raises, LAST is never sent
     transcript.debug("C: BDAT %d LAST", len(chunk))
-    return (yield from _final_replies(link, b"BDAT %d LAST\r\n" % len(chunk) + chunk + ahead, unanswered, replies))
+    log_commands(ahead[0])
+    last = b"BDAT %d LAST\r\n" % len(chunk) + chunk + ahead[1]
+    return (yield from _final_replies(link, last, unanswered, replies, while_waiting))
 
 
 def _check_bdat(reply: Reply) -> None:

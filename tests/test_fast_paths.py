@@ -17,7 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from smtpunit import reply as reply_module
-from smtpunit.commands import check_address, encode_header
+from smtpunit.commands import check_address, encode_header, prepare_envelope
 from smtpunit.content import MAX_LINE_OCTETS, encode_body, encode_line
 from smtpunit.errors import InvalidAddress, InvalidArgument, InvalidHeader, InvalidMessageLine, SMTPProtocolError
 from smtpunit.reply import Reply, ReplyParser
@@ -261,6 +261,19 @@ def test_check_address_agrees_with_its_predicate(address, role, allow_empty):
         assert result is address
     else:
         assert result is REJECTED
+
+
+safe_addresses = addresses.filter(lambda address: address_acceptable(address, allow_empty=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(safe_addresses, min_size=1, max_size=12))
+def test_rcpt_wire_is_the_bytes_of_the_rcpt_commands(recipients):
+    """A pipelined group's RCPT bytes, made in one piece, are those of the RCPT commands
+    the transcript shows, in order."""
+    envelope = prepare_envelope("sender@example.org", recipients, "Subject: t\r\n\r\n", ["x"])
+    assert envelope.rcpt_wire == b"".join(command.wire for command in envelope.rcpt_commands)
+    assert [command.display for command in envelope.rcpt_commands] == [f"RCPT TO:<{r}>" for r in recipients]
 
 
 # -- 4. the reply cache --------------------------------------------------------------

@@ -165,3 +165,39 @@ def test_a_batch_sends_each_message_data_once_whatever_came_before(postfix: Post
     assert b"never sent" not in sent
     assert [sent.count(b"\r\n\r\n" + data + b"\r\n.\r\n") for data in (b"first", b"..third", b"fourth", b"fifth")] \
         == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("chunking", [False, True], ids=["DATA", "BDAT"])
+def test_the_transcript_names_every_pipelined_command_in_the_order_sent(postfix: PostfixInstance, caplog,
+                                                                        chunking: bool):
+    """Pipelined groups are logged command by command, as they go out: the message's
+    own, those sent ahead with the previous end, and the RSET after a refusal."""
+    first, third_a, third_b = (postfix.address(f"log-{name}-{chunking}") for name in ("1", "3a", "3b"))
+    messages = [("sender@example.org", [first], header(first, "log 1"), ["one"]),
+                ("sender@example.org", [REFUSED], header(REFUSED, "log 2"), ["two"]),
+                ("sender@example.org", [third_a, third_b], header(third_a, "log 3"), ["three"])]
+    transport = CountingTransport()
+    with caplog.at_level("DEBUG", logger="smtpunit.transcript"):
+        with smtpunit.connect(HOST, postfix.port, tcp_connect=transport, chunking=chunking) as session:
+            assert session.capabilities.supports("PIPELINING")
+            assert session.capabilities.supports("CHUNKING")
+            outcomes = session.send_many(messages)
+    assert [type(o) for o in outcomes] == [smtpunit.SendResult, errors.RecipientsRefused, smtpunit.SendResult]
+    logged = [m.removeprefix("C: ") for m in caplog.messages if m.startswith("C: ")]
+    logged = logged[logged.index("MAIL FROM:<sender@example.org>"):]
+
+    def end(message: tuple) -> list[str]:
+        _sender, _to, head, (body,) = message
+        return (["<message data in BDAT chunks>", f"BDAT {len(head) + len(body) + 2} LAST"]
+                if chunking else ["<message data>", "."])
+
+    mail = "MAIL FROM:<sender@example.org>"
+    data = [] if chunking else ["DATA"]
+    assert logged == [mail, f"RCPT TO:<{first}>", *data, *end(messages[0]),
+                      mail, f"RCPT TO:<{REFUSED}>", *data,
+                      "RSET", mail, f"RCPT TO:<{third_a}>", f"RCPT TO:<{third_b}>", *data, *end(messages[2]),
+                      "QUIT"]
+    sent, position = b"".join(transport.connections[0].writes), 0
+    for command in logged:
+        if not command.startswith("<"):
+            position = sent.index(command.encode() + b"\r\n", position) + len(command) + 2

@@ -136,3 +136,25 @@ def test_a_file_envelope_with_a_bad_address_reads_nothing_of_the_file():
     with pytest.raises(errors.InvalidAddress):
         prepare_file_envelope("a@example.org", ["bad address"], source)
     assert source.tell() == 0
+
+
+def test_results_stay_immutable_and_survive_pickling_and_copying():
+    """Results are frozen: nothing can be set on them, field or not, and the error
+    says so (a slotted frozen dataclass would raise a TypeError from super() for a
+    new attribute); they travel (to another process, through a queue) and copy
+    unchanged."""
+    import copy
+    import dataclasses
+    import pickle
+
+    server = MemoryServer(extensions=("PIPELINING",))
+    with smtpunit.connect("mail.invalid", tcp_connect=MemoryTransport(server)) as session:
+        result = session.send("a@example.org", ["b@example.org", "c@example.org"], HEADER, ["body"])
+    assert isinstance(result, smtpunit.SendResult) and len(result.recipients) == 2
+    for value in (result, result.recipients[0], result.reply):
+        assert pickle.loads(pickle.dumps(value)) == value
+        assert copy.deepcopy(value) == value and copy.copy(value) == value
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            value.reply = None  # type: ignore[misc]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            value.extra = 1  # type: ignore[attr-defined]
