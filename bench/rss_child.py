@@ -20,7 +20,6 @@ built (before the send), ``maxrss_kb`` at the end, all in KiB from ``VmHWM`` (se
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import resource
 import sys
@@ -134,6 +133,8 @@ def smtplib_bytes(path: str, port: int, report: dict) -> None:
 
 def aiosmtplib_bytes(path: str, port: int, report: dict) -> None:
     """``aiosmtplib.SMTP.sendmail`` with the message as bytes."""
+    import asyncio
+
     import aiosmtplib
 
     data = read_message(path)
