@@ -81,6 +81,11 @@ _BAD_IN_NAME = re.compile(r"[\x00-\x20\x7f-\x9f]|\s")
 END_OF_DATA = b".\r\n"
 
 
+def _line_bytes(text: str) -> bytes:
+    """A command line (or lines) as sent: UTF-8, ending in CRLF."""
+    return (text + "\r\n").encode("utf-8")
+
+
 @dataclass(frozen=True)
 class Command:
     """One command line: the bytes for the wire and a redacted form for people.
@@ -95,7 +100,7 @@ class Command:
     @classmethod
     def plain(cls, text: str) -> Command:
         """A command whose text holds no secret."""
-        return cls((text + "\r\n").encode("utf-8"), text)
+        return cls(_line_bytes(text), text)
 
 
 @dataclass(frozen=True)
@@ -125,9 +130,8 @@ class Envelope:
 
     @functools.cached_property
     def rcpt_wire(self) -> bytes:
-        """The bytes of :attr:`rcpt_commands`, made in one piece without them (a
-        pipelined group needs only its bytes, unless the transcript is logged)."""
-        return ("\r\n".join(map(_rcpt_text, self.recipients)) + "\r\n").encode("utf-8")
+        """The bytes of :attr:`rcpt_commands` in one piece, made without them."""
+        return _line_bytes("\r\n".join(map(_rcpt_text, self.recipients)))
 
     @property
     def header(self) -> bytes:

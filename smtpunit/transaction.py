@@ -15,7 +15,7 @@ in which case the remaining messages are reported as not sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Optional
@@ -57,7 +57,9 @@ __all__ = ["transactions", "mail_parameters"]
 _CONNECTION_FAILURES = (SMTPTransportError, SMTPTimeout, SMTPProtocolError)
 _RSET, _DATA, _QUIT = commands.rset(), commands.data(), commands.quit()
 _PREPARED_LIMIT = 1024 * 1024  # the largest message whose final write is made ahead, in one piece
-_Commands = tuple[Iterable[Command], bytes]  # commands (made only if iterated, to be logged) and their bytes
+# Commands and their bytes. The commands are made only if iterated (to log them), and
+# can be iterated once: what was sent is told by the bytes.
+_Commands = tuple[Iterator[Command], bytes]
 
 
 def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str, ...]:
@@ -210,7 +212,7 @@ class _Batch:
 
         def while_waiting() -> None:  # for the reply to the end: work that need not delay the data
             self._prepare(message.following)
-            results.extend(_recipient_results(envelope, rcpt_replies))
+            results[:] = _recipient_results(envelope, rcpt_replies)
 
         if self.chunking:
             finals = yield from _send_bdat(self.link, envelope, self.options.end_of_message, replies, ahead,
@@ -220,6 +222,8 @@ class _Batch:
                                            self.allow_8bit, while_waiting)
         self.link.in_data = False
         self.sent_ahead = bool(ahead_wire)
+        if len(results) != len(rcpt_replies):  # made while waiting, unless that was skipped
+            results = _recipient_results(envelope, rcpt_replies)
         return _result(results, finals, self.options)
 
     def _ahead(self, message: _Message) -> _Commands:
@@ -229,8 +233,8 @@ class _Batch:
         if message.following is not None:
             return self.opening(message.following)
         if self.state.quit_after and self.pipelined:
-            return (_QUIT,), _QUIT.wire
-        return (), b""
+            return iter((_QUIT,)), _QUIT.wire
+        return iter(()), b""
 
     def _prepare(self, message: Optional[_Message]) -> None:
         """Make ``message``'s final write now, while the server works, if its content
@@ -253,8 +257,9 @@ class _Batch:
             raise SMTPReplyError(reply, "RSET", "rset")
 
     def _pipelined_envelope(self, message: _Message) -> Generator[Action, Any, list[Reply]]:
-        """Send the group (unless it went ahead) and judge its replies; the replies to
-        the RCPTs, the results made of them only later, after the data is written."""
+        """Send the group (unless it went ahead), read and judge its replies, and
+        return the replies to the RCPTs (their results are made after the data is
+        written, unless a refusal needs them now)."""
         if not self.sent_ahead:
             yield from send_commands(self.link, *self.group(message))
         self.sent_ahead = False
@@ -270,14 +275,15 @@ class _Batch:
         self.link.in_data = data_reply is not None and data_reply.code == 354
         if mail_reply.code != 250:
             raise SMTPReplyError(mail_reply, message.mail.display, "mail")
-        if not all(map(accepts_recipient, rcpt_replies)):
-            _judge_recipients(_recipient_results(envelope, rcpt_replies), self.options, complete=True)
+        _judge_replies(envelope, rcpt_replies, self.options, complete=True)
         if data_reply is not None and data_reply.code != 354:
             raise SMTPReplyError(data_reply, "DATA", "data")
         self.link.in_data = False
         return rcpt_replies
 
     def _stepwise_envelope(self, message: _Message) -> Generator[Action, Any, list[Reply]]:
+        """RSET if needed, MAIL, each RCPT and DATA, each awaiting its reply; return
+        the replies to the RCPTs."""
         if self.state.needs_reset:
             self.state.needs_reset = False
             yield from expect(self.link, _RSET, "rset", 250)
@@ -286,10 +292,9 @@ class _Batch:
         rcpt_replies: list[Reply] = []
         for rcpt in envelope.rcpt_commands:
             rcpt_replies.append((yield from exchange(self.link, rcpt, "rcpt")))
-            if not accepts_recipient(rcpt_replies[-1]):
+            if not accepts_recipient(rcpt_replies[-1]):  # the earlier ones were judged already
                 _judge_recipients(_recipient_results(envelope, rcpt_replies), self.options, complete=False)
-        if not all(map(accepts_recipient, rcpt_replies)):
-            _judge_recipients(_recipient_results(envelope, rcpt_replies), self.options, complete=True)
+        _judge_replies(envelope, rcpt_replies, self.options, complete=True)
         if not self.chunking:
             yield from expect(self.link, _DATA, "data", 354)
         return rcpt_replies
@@ -303,6 +308,13 @@ def _phases(recipients: int, chunking: bool) -> tuple[str, ...]:
 def _recipient_results(envelope: Envelope, rcpt_replies: Sequence[Reply]) -> list[RecipientResult]:
     """The result for each recipient that has a reply so far."""
     return list(map(RecipientResult, envelope.recipients[: len(rcpt_replies)], rcpt_replies))
+
+
+def _judge_replies(envelope: Envelope, rcpt_replies: Sequence[Reply], options: ConversationOptions,
+                   complete: bool) -> None:
+    """:func:`_judge_recipients` on the replies so far, if any refuses its recipient."""
+    if not all(map(accepts_recipient, rcpt_replies)):
+        _judge_recipients(_recipient_results(envelope, rcpt_replies), options, complete)
 
 
 def _judge_recipients(results: list[RecipientResult], options: ConversationOptions, complete: bool) -> None:
