@@ -211,8 +211,7 @@ def _checked_join(lines: list[Line]) -> Optional[bytes]:
             body = "\r\n".join(chain(lines, ("",))).encode("utf-8")  # type: ignore[arg-type]
             octets = lines if text.isascii() else None  # ASCII: characters are octets
         except TypeError:  # not all str
-            encoded = [line.encode("utf-8") if isinstance(line, str) else bytes(line) if isinstance(line, memoryview)
-                       else line for line in lines]  # a memoryview's len() counts items, not octets
+            encoded = [line if isinstance(line, (bytes, bytearray)) else _octets(line) for line in lines]
             flat = b"".join(encoded)
             forbidden = b"\r" in flat or b"\n" in flat or b"\x00" in flat
             body = b"\r\n".join([*encoded, b""])
@@ -226,6 +225,16 @@ def _checked_join(lines: list[Line]) -> Optional[bytes]:
         if longest > MAX_LINE_OCTETS:
             return None
     return body
+
+
+def _octets(line: object) -> bytes:
+    """A str or memoryview line as bytes (a memoryview's len() counts items, not
+    octets); :class:`TypeError` for anything else, as :func:`as_bytes` refuses it."""
+    if isinstance(line, str):
+        return line.encode("utf-8")
+    if isinstance(line, memoryview):
+        return bytes(line)
+    raise TypeError(f"not a line: {type(line).__name__}")
 
 
 class StreamContent:

@@ -110,7 +110,10 @@ def test_encode_body_agrees_with_encode_line(lines):
     assert_body_agrees(lines)
 
 
-not_lines = st.sampled_from([0, 1.5, None, object(), ["x"], ("x",)])
+not_lines = st.sampled_from([0, 1.5, None, object(), ["x"], ("x",),
+                             # buffers, but not str or bytes (encode_line refuses them too);
+                             # the second is 1200 octets in 600 items
+                             array.array("B", b"x"), array.array("H", [0x4141] * 600)])
 
 
 @settings(max_examples=200, deadline=None)
