@@ -39,6 +39,14 @@ _KNOWN_REPLIES: dict[bytes, Reply] = {}
 _KNOWN_REPLIES_LIMIT = 1024
 _KNOWN_REPLY_OCTETS = 128  # longer lines are not kept: at most about 128 KB in all
 
+# The last group of n single-line replies taken at once, by n: its wire bytes, its
+# longest line (CRLF included) and its replies. A server answers a pipelined envelope
+# of n commands with the same bytes each time ("250 2.1.0 Ok", "250 2.1.5 Ok", ...,
+# "354 ..."), so the whole group is recognised with one comparison.
+_KNOWN_GROUPS: dict[int, tuple[bytes, int, tuple[Reply, ...]]] = {}
+_KNOWN_GROUPS_LIMIT = 64
+_KNOWN_GROUP_OCTETS = 4096  # larger groups are not kept: at most 256 KB in all
+
 
 def sanitize(text: str, limit: int = 300) -> str:
     """Make server-controlled text safe to show in an error or a log line.
@@ -149,6 +157,21 @@ class ReplyParser:
         """Up to ``limit`` complete replies, in order: fewer if more bytes are needed."""
         if self._broken:
             raise SMTPProtocolError("the reply stream is already broken")
+        buffer, start = self._buffer, self._pos
+        known = _KNOWN_GROUPS.get(limit) if limit > 1 and self._code is None else None
+        if known is not None and known[1] <= self.max_line_length and buffer.startswith(known[0], start):
+            self._pos = start + len(known[0])
+            replies = list(known[2])
+        else:
+            replies = self._take_replies(limit)
+            if limit > 1 and len(replies) == limit and self._pos - start <= _KNOWN_GROUP_OCTETS:
+                _remember_group(bytes(buffer[start : self._pos]), replies)
+        if self._pos > 65536:  # keep the buffer from growing without bound
+            del buffer[: self._pos]
+            self._pos = 0
+        return replies
+
+    def _take_replies(self, limit: int) -> list[Reply]:
         buffer = self._buffer
         replies: list[Reply] = []
         while len(replies) < limit and self._pos < len(buffer):
@@ -168,9 +191,6 @@ class ReplyParser:
                     reply = self._take_match(match)
             if reply is not None:
                 replies.append(reply)
-        if self._pos > 65536:  # keep the buffer from growing without bound
-            del buffer[: self._pos]
-            self._pos = 0
         return replies
 
     def _take_match(self, match: re.Match[bytes]) -> Optional[Reply]:
@@ -231,6 +251,20 @@ class ReplyParser:
             return None
         lines, self._lines, self._code = tuple(self._lines), [], None
         return Reply(code, lines)
+
+
+def _remember_group(wire: bytes, replies: list[Reply]) -> None:
+    """Keep ``wire`` as the group of ``len(replies)`` replies, if it is made of short
+    single-line replies only (as the cache of single replies keeps): then the same
+    bytes, taken from where no reply is under way, give the same replies."""
+    lines = wire.split(b"\r\n")[:-1]
+    if len(lines) != len(replies) or any(len(reply.lines) != 1 for reply in replies):
+        return
+    longest = max(map(len, lines)) + 2
+    if longest <= _KNOWN_REPLY_OCTETS:
+        if len(_KNOWN_GROUPS) >= _KNOWN_GROUPS_LIMIT:
+            _KNOWN_GROUPS.clear()
+        _KNOWN_GROUPS[len(replies)] = (wire, longest, tuple(replies))
 
 
 def _is_reply_code(line: str) -> bool:

@@ -284,10 +284,12 @@ def test_rcpt_wire_is_the_bytes_of_the_rcpt_commands(recipients):
 
 @contextmanager
 def reply_cache(enabled: bool = True):
-    """The reply cache, emptied for the block (disabled if not ``enabled``) and put
-    back as it was afterwards."""
+    """The reply caches (single replies and groups), emptied for the block (disabled
+    if not ``enabled``) and put back as they were afterwards."""
     saved, octets = dict(reply_module._KNOWN_REPLIES), reply_module._KNOWN_REPLY_OCTETS
+    saved_groups = dict(reply_module._KNOWN_GROUPS)
     reply_module._KNOWN_REPLIES.clear()
+    reply_module._KNOWN_GROUPS.clear()
     if not enabled:
         reply_module._KNOWN_REPLY_OCTETS = 0  # no line is short enough to be kept
     try:
@@ -295,6 +297,8 @@ def reply_cache(enabled: bool = True):
     finally:
         reply_module._KNOWN_REPLIES.clear()
         reply_module._KNOWN_REPLIES.update(saved)
+        reply_module._KNOWN_GROUPS.clear()
+        reply_module._KNOWN_GROUPS.update(saved_groups)
         reply_module._KNOWN_REPLY_OCTETS = octets
 
 
@@ -354,6 +358,67 @@ def test_cached_replies_equal_replies_parsed_afresh(lines, cuts):
         assert parse(data, cuts) == uncached  # the cache filling up
         assert parse(data, cuts) == uncached  # the cache warm
         assert parse(data) == uncached
+
+
+def parse_groups(data: bytes, cuts=(), counts=(3,), **limits):
+    """The batches a fresh parser gives for ``next_replies(n)``, ``n`` taken in turn
+    from ``counts``, on ``data`` fed in pieces cut at ``cuts`` (a short batch waits for
+    the next piece), and the type of the error that stopped it (or None)."""
+    parser = ReplyParser(**limits)
+    points = sorted({0, len(data), *(cut % (len(data) + 1) for cut in cuts)})
+    batches, call = [], 0
+    try:
+        for start, end in zip(points, points[1:], strict=False):
+            parser.feed(data[start:end])
+            while True:
+                count = counts[call % len(counts)]
+                call += 1
+                batches.append(parser.next_replies(count))
+                if len(batches[-1]) < count:
+                    break
+    except SMTPProtocolError as error:
+        return batches, type(error)
+    return batches, None
+
+
+@settings(max_examples=300, deadline=None)
+@given(line_sequences, cut_lists, st.lists(st.integers(1, 5), min_size=1, max_size=3), st.integers(5, 40))
+@example([b"250 a\r\n", b"354 b\r\n"] * 2, [], [2], 5)  # a group known, then a limit too small for it
+# Known bytes that arrive while a multi-line reply is under way end that reply; they are not the group.
+@example([b"250 a\r\n", b"354 b\r\n", b"250-x\r\n", b"250 a\r\n", b"354 b\r\n"], [21], [2], 40)
+def test_cached_groups_equal_groups_parsed_afresh(lines, cuts, counts, max_line_length):
+    """Replies taken a group at a time are the same, and fail the same way, with the
+    caches off, cold and warm -- also for a parser with a shorter line limit than the
+    one that filled the cache."""
+    data = b"".join(lines)
+    with reply_cache(enabled=False):
+        uncached = parse_groups(data, cuts, counts)
+        uncached_short = parse_groups(data, cuts, counts, max_line_length=max_line_length)
+    with reply_cache():
+        assert parse_groups(data, cuts, counts) == uncached  # the caches filling up
+        assert parse_groups(data, cuts, counts) == uncached  # the caches warm
+        assert parse_groups(data, cuts, counts, max_line_length=max_line_length) == uncached_short
+
+
+def test_the_group_cache_keeps_only_small_groups_of_single_line_replies():
+    """A group is kept (by its size) only if every reply in it is one short line, and
+    the cache stays bounded."""
+    with reply_cache():
+        groups = reply_module._KNOWN_GROUPS
+        assert parse_groups(b"250 a\r\n250 b\r\n354 c\r\n") == ([[Reply(250, ("a",)), Reply(250, ("b",)),
+                                                                    Reply(354, ("c",))], []], None)
+        assert groups[3][0] == b"250 a\r\n250 b\r\n354 c\r\n"
+        parse_groups(b"250-a\r\n250 b\r\n250 c\r\n354 d\r\n")  # a multi-line reply in the group
+        assert groups[3][0] == b"250 a\r\n250 b\r\n354 c\r\n"
+        long_text = "x" * reply_module._KNOWN_REPLY_OCTETS
+        parse_groups(f"250 {long_text}\r\n250 b\r\n354 c\r\n".encode())  # a line too long to keep
+        assert groups[3][0] == b"250 a\r\n250 b\r\n354 c\r\n"
+        many = reply_module._KNOWN_GROUP_OCTETS // 8 + 1
+        parse_groups(b"250 ok\r\n" * many, counts=(many,))  # a group too big to keep
+        assert many not in groups
+        for count in range(2, reply_module._KNOWN_GROUPS_LIMIT + 12):
+            parse_groups(b"250 ok\r\n" * count, counts=(count,))
+            assert len(groups) <= reply_module._KNOWN_GROUPS_LIMIT
 
 
 replies = st.builds(
