@@ -45,7 +45,7 @@ _KNOWN_REPLY_OCTETS = 128  # longer lines are not kept: at most about 128 KB in 
 # "354 ..."), so the whole group is recognised with one comparison.
 _KNOWN_GROUPS: dict[int, tuple[bytes, int, tuple[Reply, ...]]] = {}
 _KNOWN_GROUPS_LIMIT = 64
-_KNOWN_GROUP_OCTETS = 4096  # larger groups are not kept: at most 256 KB in all
+_KNOWN_GROUP_OCTETS = 4096  # larger groups are not kept: 256 KB of bytes at most, and their replies
 
 
 def sanitize(text: str, limit: int = 300) -> str:
@@ -172,6 +172,7 @@ class ReplyParser:
         return replies
 
     def _take_replies(self, limit: int) -> list[Reply]:
+        """Up to ``limit`` replies parsed line by line (the way of any group not known)."""
         buffer = self._buffer
         replies: list[Reply] = []
         while len(replies) < limit and self._pos < len(buffer):
@@ -256,7 +257,9 @@ class ReplyParser:
 def _remember_group(wire: bytes, replies: list[Reply]) -> None:
     """Keep ``wire`` as the group of ``len(replies)`` replies, if it is made of short
     single-line replies only (as the cache of single replies keeps): then the same
-    bytes, taken from where no reply is under way, give the same replies."""
+    bytes, taken from where no reply is under way, give the same replies. A group whose
+    first reply began in an earlier call has a reply of two lines or more, so it is
+    not kept."""
     lines = wire.split(b"\r\n")[:-1]
     if len(lines) != len(replies) or any(len(reply.lines) != 1 for reply in replies):
         return

@@ -421,6 +421,21 @@ def test_the_group_cache_keeps_only_small_groups_of_single_line_replies():
             assert len(groups) <= reply_module._KNOWN_GROUPS_LIMIT
 
 
+def test_a_known_group_comes_as_a_new_list_and_the_buffer_stays_trimmed():
+    """A caller may extend the list a known group comes in without changing the next
+    one; a parser that only meets known groups still trims its buffer."""
+    group = b"250 2.1.0 Ok\r\n354 go\r\n"
+    with reply_cache():
+        parser = ReplyParser()
+        parser.feed(group * 6000)  # over 64 KB
+        first = parser.next_replies(2)
+        first.append(Reply(250, ("extra",)))
+        for _ in range(5999):
+            assert parser.next_replies(2) == [Reply(250, ("2.1.0 Ok",)), Reply(354, ("go",))]
+            assert len(parser._buffer) - parser._pos <= len(group) * 6000 and parser._pos <= 65536
+        assert not parser.has_pending_input
+
+
 replies = st.builds(
     lambda code, lines: Reply(int(code), tuple(lines)), codes, st.lists(texts, min_size=1, max_size=3)
 )
