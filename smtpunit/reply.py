@@ -39,10 +39,11 @@ _KNOWN_REPLIES: dict[bytes, Reply] = {}
 _KNOWN_REPLIES_LIMIT = 1024
 _KNOWN_REPLY_OCTETS = 128  # longer lines are not kept: at most about 128 KB in all
 
-# The last group of n single-line replies taken at once, by n: its wire bytes, its
-# longest line (CRLF included) and its replies. A server answers a pipelined envelope
-# of n commands with the same bytes each time ("250 2.1.0 Ok", "250 2.1.5 Ok", ...,
-# "354 ..."), so the whole group is recognised with one comparison.
+# The last group of n single-line replies taken at once, by n, for the whole process:
+# its wire bytes, its longest line (CRLF included) and its replies. Servers such as
+# Postfix answer every pipelined envelope of n commands with the same bytes ("250
+# 2.1.0 Ok", "250 2.1.5 Ok", ..., "354 ..."), so the group is recognised with one
+# comparison; groups that vary miss, and are kept for nothing.
 _KNOWN_GROUPS: dict[int, tuple[bytes, int, tuple[Reply, ...]]] = {}
 _KNOWN_GROUPS_LIMIT = 64
 _KNOWN_GROUP_OCTETS = 4096  # larger groups are not kept: 256 KB of bytes at most, and their replies
