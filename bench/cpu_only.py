@@ -44,10 +44,13 @@ class InstantConnection:
     def __init__(self, rcpts: int) -> None:
         self.envelope = b"250 2.1.0 Ok\r\n" + b"250 2.1.5 Ok\r\n" * rcpts + b"354 End data with <CR><LF>.<CR><LF>\r\n"
         self.pending = [GREETING]
+        self.previous = b""
 
     def send(self, data: bytes, timeout: float) -> None:
         # The end of the data, the next envelope and QUIT come at the end of a write.
-        head, tail = bytes(data[:4]), bytes(data[-4096:])
+        # The stream's last octets, so that a "." right after an earlier write's CRLF counts.
+        head, tail = bytes(data[:4]), self.previous + bytes(data[-4096:])
+        self.previous = tail[-2:]
         if head == b"EHLO":
             self.pending.append(EHLO)
             return

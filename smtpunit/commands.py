@@ -27,7 +27,7 @@ from .content import (
     RawContent,
     StreamContent,
     as_bytes,
-    encode_body,
+    check_body,
     encode_line,
     file_lines,
     longest_line,
@@ -298,9 +298,10 @@ def _check_addresses(sender: object, recipients: Iterable[object]) -> tuple[str,
 def prepare_envelope(
     sender: object, recipients: Iterable[object], header: Line, message: Iterable[Line]
 ) -> Envelope:
-    """Check everything about one message and encode it; nothing is sent here."""
+    """Check everything about one message; nothing is sent here. The lines are
+    kept as given (a copy of the list) and joined into octets when sent."""
     _refuse_single(message)
-    content = LinesContent(encode_header(header), encode_body(message))
+    content = LinesContent(encode_header(header), check_body(message))
     return Envelope(sender, recipients, content)  # type: ignore[arg-type]  # the Envelope checks them
 
 

@@ -14,7 +14,7 @@ nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from typing import BinaryIO, Optional, Protocol, Union
 
@@ -22,10 +22,12 @@ from .errors import InvalidHeader, InvalidMessageLine, UnsupportedByServer
 
 __all__ = [
     "Content",
+    "CheckedLines",
     "LinesContent",
     "StreamContent",
     "RawContent",
     "as_bytes",
+    "check_body",
     "encode_body",
     "encode_line",
     "file_lines",
@@ -142,15 +144,56 @@ def _refuse_8bit(line: bytes, allow_8bit: bool) -> bytes:
     return line
 
 
-class LinesContent:
-    """A header and lines, all checked and encoded before anything is sent.
+class CheckedLines:
+    """Message lines that passed the checks of :func:`encode_line`, kept as given
+    (in a list of its own: immutable ``str``, or ``bytes``) and joined into octets
+    only when asked.
 
-    :param body: the lines as given, each ending in CRLF, joined (not dot-stuffed).
+    A batch checked up front therefore holds its callers' lines, not a second copy
+    of every message as octets, and the joining is done when the message is sent.
+    Make one with :func:`check_body`.
+
+    :ivar size: octets of the joined lines, each ending in CRLF.
+    :ivar ascii: no octet above 127.
     """
 
-    def __init__(self, header: bytes, body: bytes) -> None:
+    __slots__ = ("_lines", "_text", "size", "ascii")
+
+    def __init__(self, lines: Sequence[Line], text: bool, size: int, ascii: bool) -> None:
+        self._lines = lines
+        self._text = text  # every line is a str (else every line is bytes)
+        self.size = size
+        self.ascii = ascii
+
+    def encode(self) -> bytes:
+        """The lines joined, each ending in CRLF (not dot-stuffed); made anew each time."""
+        if self._text:
+            return _joined_text(self._lines)  # type: ignore[arg-type]
+        return b"\r\n".join([*self._lines, b""])  # type: ignore[list-item]
+
+
+def _joined_text(lines: Sequence[str]) -> bytes:
+    """str lines joined, each ending in CRLF, as UTF-8 (:class:`UnicodeEncodeError` for
+    a lone surrogate)."""
+    return "\r\n".join(chain(lines, ("",))).encode("utf-8")
+
+
+class LinesContent:
+    """A header and lines, all checked before anything is sent.
+
+    :param body: the lines, as :class:`CheckedLines` (joined when sent), or as
+        bytes: joined, each ending in CRLF, not dot-stuffed.
+    """
+
+    def __init__(self, header: bytes, body: Union[bytes, CheckedLines]) -> None:
         self.header = header
-        self.body = body
+        self._body = body
+
+    @property
+    def body(self) -> bytes:
+        """The lines, each ending in CRLF, joined (not dot-stuffed)."""
+        body = self._body
+        return body.encode() if isinstance(body, CheckedLines) else body
 
     @property
     def lines(self) -> tuple[bytes, ...]:
@@ -161,12 +204,14 @@ class LinesContent:
     @property
     def size(self) -> int:
         """Octets of the message, header included, without transparency dots (RFC 1870)."""
-        return len(self.header) + len(self.body)
+        body = self._body
+        return len(self.header) + (body.size if isinstance(body, CheckedLines) else len(body))
 
     @property
     def eight_bit(self) -> bool:
         """True if a line holds octets above 127."""
-        return not self.body.isascii()
+        body = self._body
+        return not (body.ascii if isinstance(body, CheckedLines) else body.isascii())
 
     def data_pieces(self, allow_8bit: bool = True) -> Iterator[bytes]:
         """Header and dot-stuffed lines."""
@@ -183,56 +228,74 @@ class LinesContent:
 def encode_body(lines: Iterable[Line]) -> bytes:
     """Check message lines and join them, each ending in CRLF (no dot-stuffing).
 
-    The checks run over the joined bytes at C speed; only a bad message is walked
-    line by line, to name the first bad line.
+    :raises InvalidMessageLine: as :func:`check_body`.
+    """
+    return check_body(lines).encode()
+
+
+def check_body(lines: Iterable[Line]) -> CheckedLines:
+    """Check message lines as :func:`encode_line` would, without joining them.
+
+    The checks run over all the lines at once at C speed; only a bad message is
+    walked line by line, to name the first bad line.
 
     :raises InvalidMessageLine: for CR, LF or NUL in a line, one over 998 octets, or
         a line that is neither str nor bytes.
     """
     given = list(lines)
-    if not given:
-        return b""
-    body = _checked_join(given)
-    if body is None:
+    checked = _checked_lines(given)
+    if checked is None:
         for number, line in enumerate(given, 1):
             encode_line(line, number)  # raises, naming the line
         raise InvalidMessageLine("a message line is not a str or bytes line")  # pragma: no cover
-    return body
+    return checked
 
 
-def _checked_join(lines: list[Line]) -> Optional[bytes]:
-    """The lines encoded and joined, each ending in CRLF, or ``None`` if any line is
-    bad (or not text): the checks of :func:`encode_line` over all lines at once."""
-    octets: Optional[Sequence[Sized]]  # items whose len() is their length in octets, if known
+def _checked_lines(lines: list[Line]) -> Optional[CheckedLines]:
+    """``lines`` (a list nobody else holds) passed by every check of
+    :func:`encode_line`, or ``None`` if any line is bad (or not a line)."""
     try:
+        text = "".join(lines)  # type: ignore[arg-type]
+    except TypeError:  # not all str
+        return _checked_octet_lines(lines)
+    if "\r" in text or "\n" in text or "\x00" in text:
+        return None
+    is_ascii = text.isascii()
+    if is_ascii:  # characters are octets
+        size = len(text) + 2 * len(lines)
+        too_long = size > MAX_LINE_OCTETS and max(map(len, lines)) > MAX_LINE_OCTETS
+    else:
         try:
-            text = "".join(lines)  # type: ignore[arg-type]
-            forbidden = "\r" in text or "\n" in text or "\x00" in text
-            body = "\r\n".join(chain(lines, ("",))).encode("utf-8")  # type: ignore[arg-type]
-            octets = lines if text.isascii() else None  # ASCII: characters are octets
-        except TypeError:  # not all str
-            encoded = [line if isinstance(line, (bytes, bytearray)) else _octets(line) for line in lines]
-            flat = b"".join(encoded)
-            forbidden = b"\r" in flat or b"\n" in flat or b"\x00" in flat
-            body = b"\r\n".join([*encoded, b""])
-            octets = encoded
-    except (TypeError, UnicodeEncodeError, AttributeError):
-        return None
-    if forbidden:
-        return None
-    if len(body) > MAX_LINE_OCTETS:
-        longest = max(map(len, octets)) if octets is not None else longest_line(body)
-        if longest > MAX_LINE_OCTETS:
+            joined = _joined_text(lines)  # type: ignore[arg-type]
+        except UnicodeEncodeError:  # a lone surrogate
             return None
-    return body
+        size = len(joined)
+        too_long = size > MAX_LINE_OCTETS and longest_line(joined) > MAX_LINE_OCTETS
+    return None if too_long else CheckedLines(lines, True, size, is_ascii)
+
+
+def _checked_octet_lines(lines: list[Line]) -> Optional[CheckedLines]:
+    """:func:`_checked_lines` for lines that are not all str: each made bytes first."""
+    try:
+        encoded = [line if isinstance(line, bytes) else _octets(line) for line in lines]
+    except (TypeError, UnicodeEncodeError):
+        return None
+    flat = b"".join(encoded)
+    if b"\r" in flat or b"\n" in flat or b"\x00" in flat:
+        return None
+    size = len(flat) + 2 * len(encoded)
+    if size > MAX_LINE_OCTETS and max(map(len, encoded)) > MAX_LINE_OCTETS:
+        return None
+    return CheckedLines(encoded, False, size, flat.isascii())
 
 
 def _octets(line: object) -> bytes:
-    """A str or memoryview line as bytes (a memoryview's len() counts items, not
-    octets); :class:`TypeError` for anything else, as :func:`as_bytes` refuses it."""
+    """A str, bytearray or memoryview line as (immutable) bytes -- a memoryview's len()
+    counts items, not octets; :class:`TypeError` for anything else, as
+    :func:`as_bytes` refuses it."""
     if isinstance(line, str):
         return line.encode("utf-8")
-    if isinstance(line, memoryview):
+    if isinstance(line, (bytearray, memoryview)):
         return bytes(line)
     raise TypeError(f"not a line: {type(line).__name__}")
 

@@ -367,7 +367,7 @@ def _send_data(link: Link, message: _Message, end_of_message: Callable[[], objec
     if link.parser.has_pending_input:
         raise SMTPProtocolError("the server sent data nobody asked for after its 354 to DATA")
     transcript.debug("C: <message data>")
-    final_write = message.final_write
+    final_write, message.final_write = message.final_write, None  # not kept once sent
     if final_write is None:
         chunks = gather(message.envelope.content.data_pieces(allow_8bit), DATA_CHUNK)
         last = next(chunks)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from smtpunit import reply as reply_module
 from smtpunit.commands import check_address, encode_header, prepare_envelope
-from smtpunit.content import MAX_LINE_OCTETS, encode_body, encode_line
+from smtpunit.content import MAX_LINE_OCTETS, LinesContent, check_body, encode_body, encode_line
 from smtpunit.errors import InvalidAddress, InvalidArgument, InvalidHeader, InvalidMessageLine, SMTPProtocolError
 from smtpunit.reply import Reply, ReplyParser
 
@@ -96,6 +96,9 @@ def assert_body_agrees(lines):
     assert outcome(encode_body, lines, InvalidMessageLine) == expected
     if expected is not REJECTED:
         assert expected == b"".join(bytes(utf8(line)) + b"\r\n" for line in lines)
+        # What check_body says of the lines without joining them is true of their bytes.
+        content = LinesContent(b"\r\n", check_body(lines))
+        assert (content.size, content.eight_bit, content.body) == (2 + len(expected), not expected.isascii(), expected)
 
 
 @settings(max_examples=500, deadline=None)
@@ -106,7 +109,8 @@ def assert_body_agrees(lines):
 @example(["a", b"\xff\xfe", ".b", "\ud800"])
 def test_encode_body_agrees_with_encode_line(lines):
     """encode_body accepts exactly the lists encode_line accepts line by line, and
-    returns each line's bytes + CRLF, not dot-stuffed; it raises only InvalidMessageLine."""
+    returns each line's bytes + CRLF, not dot-stuffed; it raises only InvalidMessageLine.
+    check_body's size and 8-bit flag are those of those bytes."""
     assert_body_agrees(lines)
 
 

@@ -127,6 +127,20 @@ def test_an_envelope_keeps_its_checked_recipients_as_they_were_checked():
         Envelope("a@example.org", "b@example.org", content)  # type: ignore[arg-type]
 
 
+def test_an_envelope_sends_its_lines_as_they_were_checked():
+    """The lines are joined only when sent; changing the caller's list, or a bytearray
+    line in it, after the check must not change (or smuggle into) what is sent."""
+    line = bytearray(b"checked")
+    lines: list = ["first", line]
+    envelope = prepare_envelope("a@example.org", ["b@example.org"], HEADER, lines)
+    lines[0] = "x\r\n.\r\nMAIL FROM:<evil@example.org>"
+    line[:] = b"y\r\n.\r\nRSET"
+    server = MemoryServer()
+    smtpunit.send_envelope("mail.invalid", envelope, tcp_connect=MemoryTransport(server))
+    assert b"first\r\nchecked\r\n.\r\n" in server.received
+    assert b"evil" not in server.received and b"RSET" not in server.received
+
+
 def test_a_file_envelope_with_a_bad_address_reads_nothing_of_the_file():
     import io
 
