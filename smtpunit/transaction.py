@@ -237,9 +237,9 @@ class _Batch:
         return iter(()), b""
 
     def _prepare(self, message: Optional[_Message]) -> None:
-        """Make ``message``'s final write now, while the server works, if its content
-        is small and can be read twice (not a stream): then its data goes out as soon
-        as it may."""
+        """Make ``message``'s final write now, while the server works -- on its
+        envelope, or on the message before it -- if its content is small and can be
+        read twice (not a stream): then its data goes out as soon as it may."""
         if message is None or message.final_write is not None or self.chunking:
             return
         content = message.envelope.content
@@ -262,6 +262,7 @@ class _Batch:
         written, unless a refusal needs them now)."""
         if not self.sent_ahead:
             yield from send_commands(self.link, *self.group(message))
+            self._prepare(message)  # while the server answers (else it was made with the last data)
         self.sent_ahead = False
         if self.state.needs_reset:
             yield from self._reset_reply()
