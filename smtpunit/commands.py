@@ -28,6 +28,7 @@ from .content import (
     StreamContent,
     as_bytes,
     check_body,
+    dot_stuffed,
     encode_line,
     file_lines,
     longest_line,
@@ -249,7 +250,7 @@ def encode_header(header: Line) -> bytes:
     if not (well_formed and (len(raw) <= MAX_LINE_OCTETS or longest_line(raw) <= MAX_LINE_OCTETS)):
         _refuse_header(raw)
     # Dot-stuff a field name that starts with "." (RFC 5321 section 4.5.2), as body lines are.
-    return (b"." + raw if raw[:1] == b"." else raw).replace(b"\r\n.", b"\r\n..")
+    return dot_stuffed(raw)
 
 
 def _refuse_header(raw: bytes) -> None:

@@ -17,8 +17,16 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from smtpunit import reply as reply_module
-from smtpunit.commands import check_address, encode_header, prepare_envelope
-from smtpunit.content import MAX_LINE_OCTETS, LinesContent, check_body, encode_body, encode_line
+from smtpunit.commands import check_address, encode_header, prepare_envelope, prepare_raw_envelope
+from smtpunit.content import (
+    MAX_LINE_OCTETS,
+    LinesContent,
+    check_body,
+    dot_stuffed,
+    encode_body,
+    encode_line,
+    scan_lines,
+)
 from smtpunit.errors import InvalidAddress, InvalidArgument, InvalidHeader, InvalidMessageLine, SMTPProtocolError
 from smtpunit.reply import Reply, ReplyParser
 
@@ -152,6 +160,58 @@ def test_encode_body_agrees_with_encode_line_on_bytes_like_lines(lines):
     """encode_line takes any bytes-like line (as_bytes copies it to bytes); encode_body
     must accept and reject the same ones, counting octets, not items."""
     assert_body_agrees(lines)
+
+
+# -- 1b. the scans of raw content and of dot-stuffing ---------------------------------
+
+octet_soup = st.lists(
+    st.sampled_from([b"\r\n", b"\r\n", b"\r", b"\n", b"\x00", b".", b"\r\n.", b"x" * 500, b"\xff"])
+    | st.binary(max_size=6),
+    max_size=12,
+).map(b"".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(octet_soup, st.integers(1, 40))
+@example(b"\r\r\n", 1)
+@example(b"a\r\n\nb\r\n", 2)
+def test_scan_lines_finds_the_longest_line_and_any_bare_cr_or_lf(data, window):
+    """Whatever the window, scan_lines gives the longest line between CRLFs, and says
+    whether a CR not before an LF, or an LF not after a CR, is anywhere in the data."""
+    expected_bare = re.search(rb"\r(?!\n)|(?<!\r)\n", data) is not None
+    assert scan_lines(data, window) == (max(map(len, data.split(b"\r\n"))), expected_bare)
+
+
+def raw_reference(body: bytes):
+    """What a raw message's body must be: lines that encode_line takes, each ending in CRLF."""
+    if body and not body.endswith(b"\r\n"):
+        raise InvalidMessageLine("no final CRLF")
+    for number, line in enumerate(body.split(b"\r\n")[:-1], 1):
+        encode_line(line, number)
+    return True
+
+
+@settings(max_examples=500, deadline=None)
+@given(octet_soup)
+def test_a_raw_body_is_taken_exactly_when_its_lines_are(body):
+    """prepare_raw_envelope's scans take a body exactly when each of its lines passes
+    encode_line, and it sends the body dot-stuffed as the lines would be."""
+    expected = outcome(raw_reference, body, InvalidMessageLine)
+    got = outcome(lambda data: prepare_raw_envelope("a@b.org", ["c@d.org"], b"Subject: x\r\n\r\n" + data),
+                  body, InvalidMessageLine)
+    assert (got is REJECTED) == (expected is REJECTED)
+    if got is not REJECTED:
+        lines = body.split(b"\r\n")[:-1]
+        assert b"".join(map(bytes, got.content.data_pieces())) == b"Subject: x\r\n\r\n" + b"".join(
+            b"." + line + b"\r\n" if line.startswith(b".") else line + b"\r\n" for line in lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"", b".", b"..", b".x", b"x.", b"x", b"\xff."]), max_size=8))
+def test_dot_stuffed_adds_a_dot_to_each_line_that_starts_with_one(lines):
+    data = b"".join(line + b"\r\n" for line in lines)
+    assert dot_stuffed(data) == b"".join(b"." + line + b"\r\n" if line[:1] == b"." else line + b"\r\n"
+                                         for line in lines)
 
 
 # -- 2. encode_header against the header grammar -------------------------------------
