@@ -300,7 +300,8 @@ def prepare_envelope(
     sender: object, recipients: Iterable[object], header: Line, message: Iterable[Line]
 ) -> Envelope:
     """Check everything about one message; nothing is sent here. The lines are
-    kept as given (a copy of the list) and joined into octets when sent."""
+    kept (a list of the envelope's own, each line that is not exactly a str or bytes
+    copied as bytes) and joined into octets when sent."""
     _refuse_single(message)
     content = LinesContent(encode_header(header), check_body(message))
     return Envelope(sender, recipients, content)  # type: ignore[arg-type]  # the Envelope checks them
@@ -319,7 +320,8 @@ def prepare_stream_envelope(
 
 def prepare_raw_envelope(sender: object, recipients: Iterable[object], data: Union[bytes, bytearray]) -> Envelope:
     """An envelope for a complete message given as bytes: header, empty line, body,
-    every line ending in CRLF. It is checked at once, without copying it.
+    every line ending in CRLF. It is checked at once, a 64 KB window at a time, and
+    never copied whole.
 
     :raises InvalidHeader: if the header part is not a header.
     :raises InvalidMessageLine: for a bare CR or LF, NUL, or a line over 998 octets.

@@ -4,7 +4,7 @@
 * :class:`StreamContent` -- a header checked up front, and lines from any iterable
   (or a binary file) checked and encoded as they are sent, in bounded memory;
 * :class:`RawContent` -- a whole message as one bytes-like object, checked up front
-  without copying it, and sent in slices of it.
+  a window at a time without copying it whole, and sent in slices of it.
 
 A streamed line that turns out to be bad raises in the middle of the data; the
 client then closes the connection without ending the data, so the server delivers
@@ -48,8 +48,8 @@ Line = Union[str, bytes]
 
 _EIGHT_BIT = re.compile(rb"[\x80-\xff]")
 # A line that starts with "." (its LF is the end of the line before: only CRLF is let
-# through). A regular expression finds it by memchr on LF, twice as fast as the scan
-# of bytes.replace or bytes.find for the three octets.
+# through). The regular expression's tight loop in C finds it in about half the time
+# of the scan of bytes.replace or bytes.find for three octets (100 KB: 31 vs 69 us).
 _DOT_LINE = re.compile(rb"\n\.")
 
 
@@ -139,15 +139,18 @@ def longest_line(data: Union[bytes, bytearray], window: int = 1 << 16) -> int:
 
 def scan_lines(data: Union[bytes, bytearray], window: int = 1 << 16) -> tuple[int, bool]:
     """The length of the longest CRLF-terminated line of ``data``, and whether a CR or
-    LF stands outside a CRLF, found a window at a time (split at C speed), each
-    window ending at a line end. Small windows keep the split's pieces few (64 KB:
-    0.2 MB more at the peak for a 200 MB message) and cost no speed."""
-    longest, bare, start = 0, False, 0
+    LF stands outside a CRLF, found a window at a time (split at C speed). Windows of
+    a fixed size bound the memory whatever the data (64 KB: 0.2 MB above a 200 MB
+    message at the peak) and cost no speed."""
+    longest, bare, carried, start = 0, False, 0, 0
     while start < len(data):
-        end = data.find(b"\r\n", min(start + window, len(data)))
-        end = len(data) if end < 0 else end + 2
+        end = min(start + window, len(data))
+        if data[end - 1 : end + 1] == b"\r\n":
+            end += 1  # a CRLF is never cut in two
         lines = data[start:end].split(b"\r\n")
-        longest = max(longest, max(map(len, lines)))
+        first = carried + len(lines[0])  # a line cut by the window's start goes on here
+        longest = max(longest, first, max(map(len, lines)))
+        carried = first if len(lines) == 1 else len(lines[-1])
         if not bare:  # what is left once every CRLF is taken out
             rest = b"".join(lines)
             bare = b"\r" in rest or b"\n" in rest
@@ -170,9 +173,9 @@ def _refuse_8bit(line: bytes, allow_8bit: bool) -> bytes:
 
 
 class CheckedLines:
-    """Message lines that passed the checks of :func:`encode_line`, kept as given
-    (in a list of its own: immutable ``str``, or ``bytes``) and joined into octets
-    only when asked.
+    """Message lines that passed the checks of :func:`encode_line`, kept
+    (in a list of its own: all ``str``, or all ``bytes`` of their own) and joined into
+    octets only when asked.
 
     A batch checked up front therefore holds its callers' lines, not a second copy
     of every message as octets, and the joining is done when the message is sent.
@@ -299,9 +302,11 @@ def _checked_lines(lines: list[Line]) -> Optional[CheckedLines]:
 
 
 def _checked_octet_lines(lines: list[Line]) -> Optional[CheckedLines]:
-    """:func:`_checked_lines` for lines that are not all str: each made bytes first."""
+    """:func:`_checked_lines` for lines that are not all str: each made bytes first --
+    a copy of its own unless it is exactly ``bytes``, so that what is checked is what
+    is sent, whatever the caller's objects do later."""
     try:
-        encoded = [line if isinstance(line, bytes) else _octets(line) for line in lines]
+        encoded = [line if type(line) is bytes else _octets(line) for line in lines]
     except (TypeError, UnicodeEncodeError):
         return None
     flat = b"".join(encoded)
@@ -314,13 +319,13 @@ def _checked_octet_lines(lines: list[Line]) -> Optional[CheckedLines]:
 
 
 def _octets(line: object) -> bytes:
-    """A str, bytearray or memoryview line as (immutable) bytes -- a memoryview's len()
-    counts items, not octets; :class:`TypeError` for anything else, as
-    :func:`as_bytes` refuses it."""
+    """A str or bytes-like line as a ``bytes`` of its own: str's and bytes' own methods,
+    not a subclass's (a memoryview's len() counts items, not octets). :class:`TypeError`
+    for anything else, as :func:`as_bytes` refuses it."""
     if isinstance(line, str):
-        return line.encode("utf-8")
-    if isinstance(line, (bytearray, memoryview)):
-        return bytes(line)
+        return str.encode(line, "utf-8")
+    if isinstance(line, (bytes, bytearray, memoryview)):
+        return bytes(memoryview(line))
     raise TypeError(f"not a line: {type(line).__name__}")
 
 
@@ -369,7 +374,7 @@ def file_lines(source: BinaryIO) -> Iterator[bytes]:
 class RawContent:
     """A whole message (header, empty line, body) as one bytes-like object.
 
-    It is checked with C-speed scans that copy nothing -- CRLF line endings only,
+    It is checked with C-speed scans, 64 KB at a time -- CRLF line endings only,
     no NUL, no line over 998 octets -- and sent in slices of itself, so memory stays
     at about the size of the message.
 

@@ -93,8 +93,9 @@ class _Message:
     :ivar following: the next message of a pipelined batch, whose commands go in
         the same write as this one's end.
     :ivar final_write: the whole dot-stuffed data, ``.`` and what goes ahead, made
-        while the previous message's reply is awaited -- for small contents that can
-        be read twice; else ``None``.
+        while the server works (on the previous message, or on this one's envelope)
+        -- for small contents that can be read twice; else ``None``. Dropped once the
+        message is done.
     """
 
     index: int
@@ -143,6 +144,8 @@ def transactions(
         except _CONNECTION_FAILURES as exc:  # SMTPOutcomeUnknown included
             outcomes[message.index] = exc
             state.broken = True
+        finally:
+            message.final_write = None  # sent or refused, it is not kept for the batch
     return [
         outcome if outcome is not None
         else SMTPConnectionClosed("not sent: the connection failed or was closed before this message")
@@ -368,7 +371,7 @@ def _send_data(link: Link, message: _Message, end_of_message: Callable[[], objec
     if link.parser.has_pending_input:
         raise SMTPProtocolError("the server sent data nobody asked for after its 354 to DATA")
     transcript.debug("C: <message data>")
-    final_write, message.final_write = message.final_write, None  # not kept once sent
+    final_write = message.final_write
     if final_write is None:
         chunks = gather(message.envelope.content.data_pieces(allow_8bit), DATA_CHUNK)
         last = next(chunks)

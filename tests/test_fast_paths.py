@@ -113,6 +113,8 @@ def assert_body_agrees(lines):
 @given(line_lists)
 @example([])
 @example(["x" * MAX_LINE_OCTETS, b"y" * MAX_LINE_OCTETS])
+@example(["x" * MAX_LINE_OCTETS, "y" * (MAX_LINE_OCTETS + 1)])
+@example(["x" * MAX_LINE_OCTETS])
 @example(["é" * 499 + "x"])  # 999 octets in 500 characters
 @example(["a", b"\xff\xfe", ".b", "\ud800"])
 def test_encode_body_agrees_with_encode_line(lines):

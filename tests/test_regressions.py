@@ -127,17 +127,36 @@ def test_an_envelope_keeps_its_checked_recipients_as_they_were_checked():
         Envelope("a@example.org", "b@example.org", content)  # type: ignore[arg-type]
 
 
-def test_an_envelope_sends_its_lines_as_they_were_checked():
-    """The lines are joined only when sent; changing the caller's list, or a bytearray
-    line in it, after the check must not change (or smuggle into) what is sent."""
-    line = bytearray(b"checked")
-    lines: list = ["first", line]
+_SMUGGLED = "x\r\n.\r\nMAIL FROM:<evil@example.org>\r\nRSET"
+
+
+class _SneakyStr(str):
+    """A str whose encode() hands out a buffer the caller can change later."""
+
+    buffer = bytearray(b"second")
+
+    def encode(self, *args, **kwargs):  # type: ignore[override]
+        return self.buffer
+
+
+@pytest.mark.parametrize("make_lines", [
+    lambda: ["first", "second"],  # all str
+    lambda: ["first", bytearray(b"second")],  # a mutable line
+    lambda: [b"first", _SneakyStr("second")],  # a str subclass with its own encode()
+], ids=["str", "bytearray", "str-subclass"])
+def test_an_envelope_sends_its_lines_as_they_were_checked(make_lines):
+    """The lines are joined only when sent; changing the caller's list, or a line in
+    it, after the check must not change (or smuggle into) what is sent."""
+    lines = make_lines()
+    _SneakyStr.buffer[:] = b"second"
     envelope = prepare_envelope("a@example.org", ["b@example.org"], HEADER, lines)
-    lines[0] = "x\r\n.\r\nMAIL FROM:<evil@example.org>"
-    line[:] = b"y\r\n.\r\nRSET"
+    lines[0] = _SMUGGLED
+    if isinstance(lines[1], bytearray):
+        lines[1][:] = _SMUGGLED.encode()
+    _SneakyStr.buffer[:] = _SMUGGLED.encode()
     server = MemoryServer()
     smtpunit.send_envelope("mail.invalid", envelope, tcp_connect=MemoryTransport(server))
-    assert b"first\r\nchecked\r\n.\r\n" in server.received
+    assert b"first\r\nsecond\r\n.\r\n" in server.received
     assert b"evil" not in server.received and b"RSET" not in server.received
 
 
