@@ -320,8 +320,8 @@ def prepare_stream_envelope(
 
 def prepare_raw_envelope(sender: object, recipients: Iterable[object], data: Union[bytes, bytearray]) -> Envelope:
     """An envelope for a complete message given as bytes: header, empty line, body,
-    every line ending in CRLF. It is checked at once, a 64 KB window at a time, and
-    never copied whole.
+    every line ending in CRLF. It is checked at once, a 64 KB window at a time; bytes
+    are never copied whole, a bytearray is (so that nothing changes what was checked).
 
     :raises InvalidHeader: if the header part is not a header.
     :raises InvalidMessageLine: for a bare CR or LF, NUL, or a line over 998 octets.

@@ -4,7 +4,8 @@
 * :class:`StreamContent` -- a header checked up front, and lines from any iterable
   (or a binary file) checked and encoded as they are sent, in bounded memory;
 * :class:`RawContent` -- a whole message as one bytes-like object, checked up front
-  a window at a time without copying it whole, and sent in slices of it.
+  a window at a time (bytes are not copied whole, a bytearray is), and sent in slices
+  of it.
 
 A streamed line that turns out to be bad raises in the middle of the data; the
 client then closes the connection without ending the data, so the server delivers
@@ -79,14 +80,26 @@ class Content(Protocol):
 
 def as_bytes(value: Line, what: str, error: type[ValueError]) -> bytes:
     """``value`` as bytes: UTF-8 for a str. Raises ``error`` naming ``what`` otherwise."""
+    try:
+        return _own_bytes(value)
+    except UnicodeEncodeError:
+        raise error(f"{what} cannot be encoded as UTF-8 (it holds a lone surrogate)") from None
+    except TypeError:
+        raise error(f"{what} must be str or bytes, not {type(value).__name__}") from None
+
+
+def _own_bytes(value: object) -> bytes:
+    """``value``'s octets in a ``bytes`` that nothing else can change, made with str's
+    and bytes' own methods, not a subclass's: what is checked is then what is sent.
+    UTF-8 for a str (:class:`UnicodeEncodeError` for a lone surrogate);
+    :class:`TypeError` if ``value`` is neither str nor bytes-like."""
+    if type(value) is bytes:
+        return value
     if isinstance(value, str):
-        try:
-            return value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise error(f"{what} cannot be encoded as UTF-8 (it holds a lone surrogate)") from None
+        return str.encode(value, "utf-8")
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise error(f"{what} must be str or bytes, not {type(value).__name__}")
+        return bytes(memoryview(value))  # a memoryview's len() counts items, not octets
+    raise TypeError(f"not a line: {type(value).__name__}")
 
 
 def encode_line(line: Line, number: int) -> bytes:
@@ -306,7 +319,7 @@ def _checked_octet_lines(lines: list[Line]) -> Optional[CheckedLines]:
     a copy of its own unless it is exactly ``bytes``, so that what is checked is what
     is sent, whatever the caller's objects do later."""
     try:
-        encoded = [line if type(line) is bytes else _octets(line) for line in lines]
+        encoded = [_own_bytes(line) for line in lines]
     except (TypeError, UnicodeEncodeError):
         return None
     flat = b"".join(encoded)
@@ -316,17 +329,6 @@ def _checked_octet_lines(lines: list[Line]) -> Optional[CheckedLines]:
     if size > MAX_LINE_OCTETS and max(map(len, encoded)) > MAX_LINE_OCTETS:
         return None
     return CheckedLines(encoded, False, size, flat.isascii())
-
-
-def _octets(line: object) -> bytes:
-    """A str or bytes-like line as a ``bytes`` of its own: str's and bytes' own methods,
-    not a subclass's (a memoryview's len() counts items, not octets). :class:`TypeError`
-    for anything else, as :func:`as_bytes` refuses it."""
-    if isinstance(line, str):
-        return str.encode(line, "utf-8")
-    if isinstance(line, (bytes, bytearray, memoryview)):
-        return bytes(memoryview(line))
-    raise TypeError(f"not a line: {type(line).__name__}")
 
 
 class StreamContent:
@@ -390,10 +392,12 @@ class RawContent:
 
     @classmethod
     def check(cls, data: Union[bytes, bytearray], encode_header: Callable[[bytes], bytes]) -> RawContent:
-        """Check ``data`` and split off its header, checked with ``encode_header``."""
-        raw = data
-        if not isinstance(raw, (bytes, bytearray)):
+        """Check ``data`` and split off its header, checked with ``encode_header``. Data
+        that is not exactly ``bytes`` (a bytearray) is copied first, so that nothing can
+        change what was checked before it is sent."""
+        if not isinstance(data, (bytes, bytearray)):
             raise InvalidMessageLine(f"a raw message must be bytes, not {type(data).__name__}")
+        raw = _own_bytes(data)
         end = raw.find(b"\r\n\r\n")
         if raw.startswith(b"\r\n"):
             end = -2

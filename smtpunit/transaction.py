@@ -130,6 +130,7 @@ def transactions(
             message.following = following
     for message in messages:
         if state.broken:
+            message.final_write = None  # made while the last message was answered; never sent
             break
         try:
             outcomes[message.index] = yield from batch.send(message)

@@ -8,8 +8,8 @@ import pytest
 
 import smtpunit
 from smtpunit import errors
-from smtpunit.commands import Envelope, prepare_envelope, prepare_stream_envelope
-from smtpunit.content import LinesContent
+from smtpunit.commands import Envelope, prepare_envelope, prepare_raw_envelope, prepare_stream_envelope
+from smtpunit.content import LinesContent, check_body, encode_line
 from smtpunit.testing import MemoryServer, MemoryTransport
 from smtpunit.testing.scripted import Expect, ExpectData, Reply, ScriptedServer, standard_session
 
@@ -158,6 +158,29 @@ def test_an_envelope_sends_its_lines_as_they_were_checked(make_lines):
     smtpunit.send_envelope("mail.invalid", envelope, tcp_connect=MemoryTransport(server))
     assert b"first\r\nsecond\r\n.\r\n" in server.received
     assert b"evil" not in server.received and b"RSET" not in server.received
+
+
+def test_a_raw_bytearray_is_sent_as_it_was_checked():
+    data = bytearray(b"Subject: x\r\n\r\nchecked\r\n")
+    envelope = prepare_raw_envelope("a@example.org", ["b@example.org"], data)
+    data[-9:] = b"x\r\n.\r\nRSET\r\n"
+    server = MemoryServer()
+    smtpunit.send_envelope("mail.invalid", envelope, tcp_connect=MemoryTransport(server))
+    assert b"\r\n\r\nchecked\r\n.\r\n" in server.received and b"RSET" not in server.received
+
+
+class _LyingBytes(bytes):
+    def __bytes__(self):
+        return b"x\r\n.\r\nRSET"
+
+
+@pytest.mark.parametrize("line", [_SneakyStr("second"), _LyingBytes(b"second")], ids=["str-encode", "bytes-dunder"])
+def test_a_line_is_its_own_octets_to_every_check(line):
+    """encode_line (streams, one line at a time) and check_body (lines checked
+    together) both take a subclass's real octets, not what its methods say."""
+    _SneakyStr.buffer[:] = _SMUGGLED.encode()
+    assert encode_line(line, 1) == b"second\r\n"
+    assert check_body([line, b"x"]).encode() == b"second\r\nx\r\n"
 
 
 def test_a_file_envelope_with_a_bad_address_reads_nothing_of_the_file():
