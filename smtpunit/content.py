@@ -292,8 +292,9 @@ def check_body(lines: Iterable[Line]) -> CheckedLines:
 
 
 def _checked_lines(lines: list[Line]) -> Optional[CheckedLines]:
-    """``lines`` (a list nobody else holds) passed by every check of
-    :func:`encode_line`, or ``None`` if any line is bad (or not a line)."""
+    """``lines`` (a list nobody else holds) as :class:`CheckedLines` if every line
+    passes the checks of :func:`encode_line`; ``None`` if any line is bad or not a
+    line."""
     try:
         text = "".join(lines)  # type: ignore[arg-type]
     except TypeError:  # not all str
