@@ -9,7 +9,8 @@ units into a fresh registry, and checks, before anything runs, that
 * every import is exported by a linked unit or by a base registry,
 * every provider passes ``verifyObject`` and its signature's invariants.
 
-:func:`invoke` is ``invoke-unit``: it returns the provider of a signature.
+:func:`invoke` is ``invoke-unit``: it returns the provider of a signature, from a
+registry or, given a unit, after linking it over the default registry.
 
 A unit with no imports is a value: its provider is made once and registered as a
 utility. A unit with imports is a function of the registry it is invoked through: it
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from zope.interface import Invalid
 from zope.interface.exceptions import Invalid as VerifyInvalid
@@ -241,10 +242,49 @@ def _adapter(unit: Unit) -> Callable[[Components], Any]:
     return make
 
 
-def invoke(registry: Components, interface: Optional[InterfaceClass] = None, name: str = "") -> Any:
-    """Racket's ``invoke-unit``: the provider of ``interface`` (default ``ISMTP``)."""
+def invoke(
+    registry: Union[Components, Unit], interface: Optional[InterfaceClass] = None, name: str = ""
+) -> Any:
+    """Racket's ``invoke-unit``: the provider of ``interface`` (default ``ISMTP``)
+    under ``name``, as seen through ``registry``.
+
+    ``registry`` may also be a :class:`Unit`, as in Racket's ``(invoke-unit smtp@)``:
+    the unit is linked over a new default registry
+    (:func:`smtpunit.units.default_registry`), whose providers fill its imports, and
+    its export is returned (``interface`` and ``name`` default to the unit's export).
+    So ``invoke(smtp_unit)`` is the SMTP client with the default transports, TLS and
+    SASL mechanisms.
+
+    :raises TypeError: ``registry`` is neither a registry nor a unit.
+    :raises MissingImport: a unit imports a signature the default registry does not
+        export: link it with a provider of that signature first, and invoke the result.
+    :raises LookupError: the registry has no provider of ``interface``.
+    """
+    if isinstance(registry, Unit):
+        slot = registry.export_slot
+        registry = _link_over_defaults(registry)
+        if interface is None:
+            interface, name = slot.interface, slot.name
+    elif not isinstance(registry, Components):
+        raise TypeError(
+            "invoke takes a registry (a zope.interface.registry.Components, as link() and "
+            f"default_registry() return) or a Unit, not {registry!r}"
+        )
     if interface is None:
         from .interfaces import ISMTP
 
         interface = ISMTP
     return resolve(registry, interface, name)
+
+
+def _link_over_defaults(unit: Unit) -> Components:
+    """``unit`` linked into a registry layered over a new default registry."""
+    from .units import default_registry
+
+    try:
+        return link(unit, bases=(default_registry(),), name=f"invoke {unit.name}")
+    except MissingImport as exc:
+        raise MissingImport(
+            f"{exc}; to invoke unit {unit.name!r}, link it with the units it imports first "
+            "and invoke the registry: invoke(link(unit, ..., bases=(default_registry(),)))"
+        ) from None

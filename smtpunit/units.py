@@ -42,7 +42,9 @@ smtp_unit = Unit(
     factory=SMTPUnit,
     imports=(ITransport, IAsyncTransport, ITLSUpgrader, Slot(ISASLMechanism, ALL)),
 )
-"""Racket's ``smtp@``: exports ``ISMTP`` and imports the seams."""
+"""Racket's ``smtp@``: exports ``ISMTP`` and imports the seams.
+
+``invoke(smtp_unit)`` links it over :func:`default_registry` and returns the client."""
 
 lmtp_unit = Unit(
     "lmtp@",
@@ -50,7 +52,8 @@ lmtp_unit = Unit(
     factory=functools.partial(SMTPUnit, lmtp=True),
     imports=smtp_unit.imports,
 )
-"""``smtp@`` speaking LMTP (RFC 2033): ``invoke(registry, ISMTP, "lmtp")``."""
+"""``smtp@`` speaking LMTP (RFC 2033): ``invoke(registry, ISMTP, "lmtp")``, or
+``invoke(lmtp_unit)`` with the default providers."""
 
 
 def _default_slot(interface: InterfaceClass, choice: Any, found: Discovery) -> Unit:

@@ -32,7 +32,18 @@ from smtpunit.providers import (
     TCPTransport,
 )
 from smtpunit.providers.async_tcp import AsyncTCPTransport
-from smtpunit.testing import MemoryServer, MemoryTransport, Outbox, Recorder
+from smtpunit.testing import (
+    Expect,
+    ExpectData,
+    MemoryServer,
+    MemoryTransport,
+    Outbox,
+    Recorder,
+    Reply,
+    ScriptedServer,
+    accept_envelope,
+    standard_session,
+)
 
 HEADER = "Subject: registry\r\n\r\n"
 
@@ -218,3 +229,38 @@ def test_current_registry_routes_the_module_functions():
         smtpunit.smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["routed"])
     assert [m.lines for m in outbox.messages] == [(b"routed",)]
     assert smtpunit.current_registry() is None
+
+
+def test_invoking_a_bare_unit_links_it_with_the_default_providers(start_server):
+    smtp = invoke(smtpunit.smtp_unit)  # Racket: (define-values/invoke-unit smtp@ ...)
+    assert isinstance(smtp, smtpunit.SMTPUnit) and not smtp.lmtp
+    assert verifyObject(ISMTP, smtp)
+    server = start_server()
+    smtp.smtp_send_message("127.0.0.1", "a@example.org", ["b@example.org"], HEADER, ["bare unit"], server.port)
+    assert [m.rcpt_tos for m in server.handler.messages] == [["b@example.org"]]
+
+
+def test_invoking_the_bare_lmtp_unit_speaks_lmtp():
+    lmtp = invoke(smtpunit.lmtp_unit)
+    assert isinstance(lmtp, smtpunit.SMTPUnit) and lmtp.lmtp
+    script = [*standard_session(hello=b"LHLO"), *accept_envelope(), ExpectData(),
+              Reply(b"250 2.0.0 <b@example.org> delivered"), Expect(b"QUIT"), Reply(b"221 bye")]
+    with ScriptedServer(script) as server:
+        lmtp.smtp_send_message("127.0.0.1", "a@example.org", ["b@example.org"], HEADER, ["x"], server.port)
+    assert server.peers[0].lines[0] == b"LHLO localhost"
+
+
+def test_invoking_a_bare_unit_may_name_another_slot_of_its_registry():
+    assert isinstance(invoke(smtpunit.smtp_unit, ITransport), TCPTransport)
+
+
+def test_invoking_a_unit_whose_imports_the_defaults_lack_says_to_link_it_first():
+    needy = Unit("needy@", ISMTP, smtpunit.SMTPUnit, imports=(Slot(ITransport, "nowhere"),))
+    with pytest.raises(errors.MissingImport, match=r"ITransport\['nowhere'\].*link it with the units it imports"):
+        invoke(needy)
+
+
+@pytest.mark.parametrize("argument", [smtpunit.smtp, "smtp@", None, ISMTP])
+def test_invoke_refuses_what_is_neither_a_registry_nor_a_unit(argument):
+    with pytest.raises(TypeError, match="invoke takes a registry .* or a Unit"):
+        invoke(argument)
