@@ -46,6 +46,7 @@ __all__ = [
     "check_port",
     "check_server_address",
     "encode_header",
+    "smtputf8_refusal",
     "encode_lines",
     "prepare_envelope",
     "prepare_stream_envelope",
@@ -78,6 +79,19 @@ _FIELD_NAME = re.compile(_NAME)
 # without NUL; the line-length bound is checked apart.
 _WELL_FORMED_HEADER = re.compile(rb"%s[^\r\n\x00]*\r\n(?:(?:%s|[ \t])[^\r\n\x00]*\r\n)*\r\n" % (_NAME, _NAME))
 _BAD_IN_NAME = re.compile(r"[\x00-\x20\x7f-\x9f]|\s")
+# An address as a header writes it -- 'Name <addr>', '"Name" <addr>' or '<addr>' --
+# for the error that says to give the bare address (the name may not hold controls).
+_NAMED_ADDRESS = re.compile(r' *(?P<name>"(?:[^"\\\x00-\x1f\x7f]|\\[^\x00-\x1f\x7f])*"|[^"<>\x00-\x1f\x7f]*?) *'
+                            r"<(?P<address>[^<>]*)> *")
+# Where a header's lines do not end in CRLF: a CR without its LF, or an LF without its CR.
+_BARE_CR_OR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+_CRLF_ADVICE = ("use '\\r\\n' line endings: each line of the header must end in CRLF ('\\r\\n'), "
+                "and the header must end in an empty line (CRLF CRLF), e.g. 'Subject: Hi\\r\\n\\r\\n'")
+# The header field that names the people whose addresses go in the envelope, by role.
+_FIELD_OF_ROLE = {"sender": "From:", "recipient": "To: or Cc:"}
+# Fields whose values are addresses: RFC 2047 encodes their display names, not all of them.
+_ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc",
+                             "resent-from", "resent-sender", "resent-to", "resent-cc", "resent-bcc"})
 
 END_OF_DATA = b".\r\n"
 
@@ -165,6 +179,39 @@ class Envelope:
         return self.content.size
 
 
+def smtputf8_refusal(envelope: Envelope) -> str:
+    """The message of the :class:`~smtpunit.errors.UnsupportedByServer` raised when
+    ``envelope`` needs SMTPUTF8 (RFC 6531) and the server does not offer it: what is
+    not ASCII -- the first such address, else the first such header field -- and
+    what to send instead."""
+    for role, address in (("sender", envelope.sender), *(("recipient", r) for r in envelope.recipients)):
+        if not address.isascii():
+            return (f"the {role} address {address!r} is not ASCII and the server does not offer "
+                    "SMTPUTF8, which such an address needs: give an ASCII address (a non-ASCII "
+                    "domain can be written in its IDNA form, 'xn--...')")
+    field = _first_non_ascii_field(envelope.header)
+    if field.lower() in _ADDRESS_FIELDS:
+        how = ("encode each non-ASCII display name per RFC 2047, e.g. with "
+               "email.utils.formataddr(('Name', 'addr@example.org'))")
+    else:
+        how = "encode its value per RFC 2047, e.g. with email.header.Header(value, 'utf-8').encode()"
+    what = f"the header's {field} field" if field else "the header"
+    return (f"{what} is not ASCII and the server does not offer SMTPUTF8: {how}; "
+            "or send an email.message.EmailMessage with send_message, which encodes its header fields")
+
+
+def _first_non_ascii_field(header: bytes) -> str:
+    """The name of the first field of ``header`` that holds a non-ASCII octet, in its
+    value or a continuation line of it; ``""`` if there is none."""
+    name = ""
+    for line in header.split(b"\r\n"):
+        if line[:1] not in (b" ", b"\t"):
+            name = line.partition(b":")[0].decode("utf-8", "replace")
+        if not line.isascii():
+            return name
+    return ""
+
+
 # -- checks ----------------------------------------------------------------------
 
 
@@ -184,12 +231,35 @@ def check_address(address: object, role: str, *, allow_empty: bool = False) -> s
     bad = _BAD_IN_ADDRESS.search(address)
     if bad:
         raise InvalidAddress(
-            f"{role} address {address!r} holds {bad.group()!r}, which could end the "
+            _header_form_advice(address, role, allow_empty)
+            or f"{role} address {address!r} holds {bad.group()!r}, which could end the "
             "command or smuggle parameters into it"
         )
     if not _is_utf8_encodable(address):
         raise InvalidAddress(f"{role} address {address!r} cannot be encoded as UTF-8")
     return address
+
+
+def _header_form_advice(address: str, role: str, allow_empty: bool) -> Optional[str]:
+    """What to give instead of ``address`` if it is written as in a header
+    (``Name <addr>``, ``"Name" <addr>`` or ``<addr>``); ``None`` otherwise."""
+    found = _NAMED_ADDRESS.fullmatch(address)
+    if found is None:
+        return None
+    name, bare = found.group("name"), found.group("address")
+    if not bare:
+        if allow_empty and not name:
+            return f"{role} address {address!r} is in angle brackets: the null sender is the empty string ''"
+        return None
+    if not _SAFE_ADDRESS.fullmatch(bare):
+        return None  # the address itself is bad: the error names what is wrong with it
+    if not name:
+        return (f"{role} address {address!r} is in angle brackets: the envelope takes a bare address, "
+                f"such as {bare!r} (the brackets are added when it is sent)")
+    field = _FIELD_OF_ROLE.get(role, "")
+    return (f"{role} address {address!r} holds a display name: the envelope takes a bare address, "
+            f"such as {bare!r}; a display name belongs in the header"
+            + (f"'s {field} field" if field else ""))
 
 
 def check_credential(value: object, what: str) -> str:
@@ -254,14 +324,20 @@ def encode_header(header: Line) -> bytes:
 
 
 def _refuse_header(raw: bytes) -> None:
-    """Raise :class:`InvalidHeader` naming what is wrong with ``raw`` (line by line)."""
+    """Raise :class:`InvalidHeader` naming what is wrong with ``raw`` (line by line)
+    and, where it can, what to do instead."""
+    bare = _BARE_CR_OR_LF.search(raw)
+    if bare:
+        number = raw.count(b"\r\n", 0, bare.start()) + 1
+        what = "'\\n' (LF without CR)" if bare.group() == b"\n" else "'\\r' (CR without LF)"
+        raise InvalidHeader(f"header line {number} has a bare {what}; {_CRLF_ADVICE}")
     if not raw.endswith(b"\r\n\r\n"):
-        raise InvalidHeader("header must end in an empty line (CRLF CRLF)")
+        fix = "add '\\r\\n' after its last line" if raw.endswith(b"\r\n") else "end it in '\\r\\n\\r\\n'"
+        raise InvalidHeader(f"header must end in an empty line (CRLF CRLF): {fix}, e.g. "
+                            "'Subject: Hi\\r\\n\\r\\n'; the empty header is '\\r\\n' alone")
     if b"\x00" in raw:
         raise InvalidHeader("header holds a NUL byte")
     for number, line in enumerate(raw[:-4].split(b"\r\n"), 1):
-        if b"\r" in line or b"\n" in line:
-            raise InvalidHeader(f"header line {number} holds a bare CR or LF")
         if len(line) > MAX_LINE_OCTETS:
             raise InvalidHeader(f"header line {number} is longer than {MAX_LINE_OCTETS} octets")
         if line[:1] in (b" ", b"\t"):

@@ -52,6 +52,7 @@ _EIGHT_BIT = re.compile(rb"[\x80-\xff]")
 # through). The regular expression's tight loop in C finds it in about half the time
 # of the scan of bytes.replace or bytes.find for three octets (100 KB: 31 vs 69 us).
 _DOT_LINE = re.compile(rb"\n\.")
+_BARE_LF = re.compile(rb"(?<!\r)\n")  # an LF without its CR
 
 
 class Content(Protocol):
@@ -374,6 +375,16 @@ def file_lines(source: BinaryIO) -> Iterator[bytes]:
             yield line
 
 
+def _no_header_end(raw: bytes) -> str:
+    """Why a raw message with no CRLF CRLF has no header, and what to do instead."""
+    if _BARE_LF.search(raw):
+        return ("a raw message must use '\\r\\n' line endings, and it holds a '\\n' without '\\r': "
+                "every line must end in CRLF ('\\r\\n'), and the header must end in an empty line "
+                "(CRLF CRLF), e.g. b'Subject: Hi\\r\\n\\r\\nbody\\r\\n'")
+    return ("a raw message must have a header ending in an empty line (CRLF CRLF): add an empty "
+            "line ('\\r\\n') after the header's last line, e.g. b'Subject: Hi\\r\\n\\r\\nbody\\r\\n'")
+
+
 class RawContent:
     """A whole message (header, empty line, body) as one bytes-like object.
 
@@ -403,11 +414,12 @@ class RawContent:
         if raw.startswith(b"\r\n"):
             end = -2
         elif end < 0:
-            raise InvalidHeader("a raw message must have a header ending in an empty line (CRLF CRLF)")
+            raise InvalidHeader(_no_header_end(raw))
         header = encode_header(bytes(raw[: end + 4]))
         longest, bare = scan_lines(raw)
         if bare:
-            raise InvalidMessageLine("the message holds a bare CR or LF; lines must end in CRLF")
+            raise InvalidMessageLine("the message holds a bare CR or LF; use '\\r\\n' line endings: "
+                                     "every line must end in CRLF ('\\r\\n')")
         if b"\x00" in raw:
             raise InvalidMessageLine("the message holds a NUL byte")
         if longest > MAX_LINE_OCTETS:

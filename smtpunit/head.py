@@ -78,6 +78,7 @@ _NEXT_FIELD = re.compile(r'\r\n[^: \r\n"]*:')
 # Any field, for extract_all_fields (a looser name: it may hold blanks).
 _ANY_FIELD = re.compile(r'(?:^|\r\n)(?P<name>[^\r\n:"]*):[ \t]*')
 _NON_LATIN_1 = re.compile(r"[^\x00-\xff]")
+_BARE_LF = re.compile(r"(?<!\r)\n")  # an LF without its CR, named in the error of a header without CRLF
 
 _BLANKS = " \t\n\r\v"  # Racket's "blank" class; note that it leaves out \f
 _RE_ALL_BLANK = re.compile(r"[ \t\n\r\v]*\Z")
@@ -152,6 +153,18 @@ def _strip_end_of_header(rest: str) -> str:
     return rest[:-4] if rest.endswith(_CRLF + _CRLF) else rest
 
 
+def _missing_crlf(text: str, at_end: bool) -> str:
+    """What to do about a header that lacks a CRLF: its empty line (``at_end``), or
+    the end of a line."""
+    if _BARE_LF.search(text):
+        return ("it holds a '\\n' without '\\r'; use '\\r\\n' line endings: each line must end in "
+                "CRLF ('\\r\\n') and the header in an empty line (CRLF CRLF), e.g. 'Subject: Hi\\r\\n\\r\\n'")
+    if at_end:
+        return ("a header must end in an empty line, so in CRLF CRLF: add '\\r\\n' after its last "
+                "line, e.g. 'Subject: Hi\\r\\n\\r\\n' (the empty header is '\\r\\n' alone)")
+    return "each line must end in '\\r\\n', and the header in an empty line (CRLF CRLF), e.g. 'Subject: Hi\\r\\n\\r\\n'"
+
+
 def validate_header(header: str | bytes) -> None:
     """Check that ``header`` is a header, as Racket's ``validate-header`` does.
 
@@ -162,7 +175,8 @@ def validate_header(header: str | bytes) -> None:
     and a line may hold a bare CR or LF.
 
     :param header: the header, str or bytes.
-    :raises InvalidHeader: with ``missing ending CRLF``, ``ill-formed header at``
+    :raises InvalidHeader: with ``missing ending CRLF`` (and what to do: end each
+        line in ``"\\r\\n"`` and the header in an empty line), ``ill-formed header at``
         (and the rest of the header) or ``non-Latin-1 character`` in the message.
     :raises TypeError: if ``header`` is neither str nor bytes.
     """
@@ -176,11 +190,11 @@ def validate_header(header: str | bytes) -> None:
         if offset + 2 == length and text[offset:] == _CRLF:
             return None
         if offset == length:
-            raise InvalidHeader("validate_header: missing ending CRLF")
+            raise InvalidHeader(f"validate_header: missing ending CRLF: {_missing_crlf(text, True)}")
         if _FIELD_LINE.match(text, offset) or _CONTINUATION.match(text, offset):
             end = text.find(_CRLF, offset)
             if end < 0:
-                raise InvalidHeader("validate_header: missing ending CRLF")
+                raise InvalidHeader(f"validate_header: missing ending CRLF: {_missing_crlf(text, False)}")
             offset = end + 2
         else:
             raise InvalidHeader(f"validate_header: ill-formed header at {header[offset:]!r}")
@@ -354,7 +368,13 @@ def standard_message_header(
     empty), ``CC`` (left out when ``cc`` is empty), ``Subject`` and ``Date``.
     ``bcc`` is accepted and ignored: blind copies are not named in the header.
     Address lists are joined by :func:`assemble_address_field`; nothing is
-    checked or encoded, so the values should be single-line ASCII.
+    checked or encoded, so the values should be single-line ASCII. A non-ASCII
+    value goes into the header as it is, and such a header can only be sent to a
+    server that offers SMTPUTF8; for any other, encode the value per RFC 2047 first
+    (``email.header.Header(subject, "utf-8").encode()`` for the subject,
+    ``email.utils.formataddr((name, address))`` for an address with a display
+    name), or send an :class:`email.message.EmailMessage` with ``send_message``,
+    which does so.
 
     :param from_: the ``From`` value, such as ``'Jo <jo@example.com>'``.
     :param to: the ``To`` addresses.

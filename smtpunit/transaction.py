@@ -74,7 +74,7 @@ def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str
     parameters = []
     if envelope.needs_smtputf8:
         if not capabilities.supports("SMTPUTF8"):
-            raise UnsupportedByServer("an address or the header is not ASCII and the server does not offer SMTPUTF8")
+            raise UnsupportedByServer(commands.smtputf8_refusal(envelope))
         parameters.append("SMTPUTF8")
     eight_bit = envelope.eight_bit
     if eight_bit or (eight_bit is None and capabilities.supports("8BITMIME")):  # None: streamed, not yet known
