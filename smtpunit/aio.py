@@ -24,12 +24,13 @@ from concurrent.futures import TimeoutError as FuturesTimeoutError
 from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 from .commands import Envelope, Line, prepare_envelope
-from .driver import RECEIVE_SIZE, Timeouts, feed, handshake_errors, io_errors
+from .driver import RECEIVE_SIZE, Timeouts, feed, handshake_errors, io_errors, server_label
 from .errors import SMTPError, SMTPTimeout, TLSHandshakeError
 from .exchange import Action, Receive, Send, UpgradeTLS
 from .options import ConversationOptions, SessionState
 from .reply import Reply, ReplyParser
 from .results import Outcome, SendResult
+from .sender import check_options
 from .session import Message, SessionCore, single
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,13 +46,16 @@ class AsyncDriver:
 
     :param tls_context: the ``ssl.SSLContext`` for STARTTLS, if any.
     :param server_hostname: the name TLS verifies.
+    :param port: the server's port, to name the server in errors.
     """
 
-    def __init__(self, connection: Any, timeouts: Timeouts, tls_context: Any, server_hostname: str) -> None:
+    def __init__(self, connection: Any, timeouts: Timeouts, tls_context: Any, server_hostname: str,
+                 port: Optional[int] = None) -> None:
         self.connection = connection
         self.timeouts = timeouts
         self.tls_context = tls_context
         self.server_hostname = server_hostname
+        self.server = server_label(server_hostname, port)
         self.parser = ReplyParser()
 
     async def run(self, conversation: Generator[Action, Any, T]) -> T:
@@ -77,6 +81,8 @@ class AsyncDriver:
         if isinstance(action, Send):
             try:
                 await self.connection.send(action.data, self.timeouts.reply)
+            except SMTPError:
+                raise  # the connection's own word (SMTPConnectionClosed: nothing was written)
             except (OSError, FuturesTimeoutError) as exc:  # mapped only when it happens
                 with io_errors("writing to", "write", self.timeouts.reply):
                     raise exc
@@ -86,7 +92,7 @@ class AsyncDriver:
         if isinstance(action, UpgradeTLS):
             if self.tls_context is None:
                 raise TLSHandshakeError("STARTTLS was negotiated but no TLS context is configured")
-            with handshake_errors(self.timeouts.tls_handshake):
+            with handshake_errors(self.timeouts.tls_handshake, self.server):
                 await self.connection.start_tls(self.tls_context, self.server_hostname, self.timeouts.tls_handshake)
             return None
         raise TypeError(f"unknown action {action!r}")  # pragma: no cover
@@ -202,5 +208,6 @@ async def send_message(server_address: str, message: EmailMessage, port_no: int 
     from .email_message import envelope_of
     from .smtp import _mailer
 
+    check_options("aio.send_message", options, "tcp_connect")
     return await _mailer().send_envelope_async(
         server_address, envelope_of(message, from_, to), port_no, **options)

@@ -89,7 +89,9 @@ def authenticate(
     """
     mechanism = credentials.choose(capabilities)
     session = mechanism.start(credentials.username, credentials.password)
-    command = commands.auth(mechanism.name, session.initial_response())
+    initial = session.initial_response()
+    link.hide(credentials.password, *_base64(credentials.password.encode("utf-8"), initial))
+    command = commands.auth(mechanism.name, initial)
     reply = yield from exchange(link, command, "auth")
     challenges = 0
     while reply.code == 334:
@@ -104,7 +106,13 @@ def authenticate(
             if isinstance(exc, (SMTPProtocolError, SASLError)):
                 raise
             raise SMTPProtocolError(f"the server sent an AUTH challenge that cannot be answered: {exc}") from exc
+        link.hide(*_base64(answer))
         reply = yield from exchange(link, commands.auth_response(answer), "auth")
     if reply.code != 235:
         raise SMTPAuthenticationError(reply, command.display, "auth")
     session.finish()
+
+
+def _base64(*data: Optional[bytes]) -> tuple[str, ...]:
+    """Each of ``data`` as sent in AUTH: base64 text."""
+    return tuple(base64.b64encode(item).decode("ascii") for item in data if item)

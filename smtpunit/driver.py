@@ -14,10 +14,11 @@ import time
 from collections.abc import Generator, Iterator
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Optional, TypeVar, Union
 
 from .errors import (
+    InvalidArgument,
     SMTPError,
     SMTPTimeout,
     SMTPTransportError,
@@ -26,7 +27,7 @@ from .errors import (
 from .exchange import Action, Receive, Send, UpgradeTLS
 from .reply import Reply, ReplyParser
 
-__all__ = ["Timeouts", "Driver", "feed", "io_errors", "handshake_errors"]
+__all__ = ["Timeouts", "Driver", "feed", "io_errors", "handshake_errors", "server_label"]
 
 RECEIVE_SIZE = 64 * 1024
 T = TypeVar("T")
@@ -47,6 +48,10 @@ class Timeouts:
     data_end: float = 600.0
     tls_handshake: float = 30.0
 
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            object.__setattr__(self, field.name, _seconds(getattr(self, field.name), f"Timeouts.{field.name}"))
+
     @classmethod
     def coerce(cls, value: Union[Timeouts, float, int, None]) -> Timeouts:
         """Accept a :class:`Timeouts`, ``None`` (the defaults) or one number for all."""
@@ -54,12 +59,21 @@ class Timeouts:
             return cls()
         if isinstance(value, Timeouts):
             return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf"):
-            seconds = float(value)
-            return cls(seconds, seconds, seconds, seconds)
-        from .errors import InvalidArgument
+        seconds = _seconds(value, "timeout", "a Timeouts or ")
+        return cls(seconds, seconds, seconds, seconds)
 
-        raise InvalidArgument(f"timeout must be a Timeouts or a positive number, not {value!r}")
+
+MAX_SECONDS = 365 * 24 * 3600.0
+"""The longest bound a wait may have: a year (sockets refuse much longer ones)."""
+
+
+def _seconds(value: object, name: str, alternative: str = "") -> float:
+    """``value`` as a bound in seconds: a number above zero and at most a year."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= MAX_SECONDS:
+        return float(value)
+    raise InvalidArgument(
+        f"{name} must be {alternative}a number of seconds above 0 and at most {MAX_SECONDS:,.0f} (a year), "
+        f"not {value!r}")
 
 
 class Driver:
@@ -70,14 +84,16 @@ class Driver:
     :param tls: the :class:`~smtpunit.interfaces.ITLSUpgrader` for STARTTLS, if any.
     :param server_hostname: the name TLS verifies: the configured server name, even
         when the connection was made to another address. Defaults to the connection's.
+    :param port: the server's port, to name the server in errors.
     """
 
     def __init__(self, connection: Any, timeouts: Timeouts, tls: Any = None,
-                 server_hostname: Optional[str] = None) -> None:
+                 server_hostname: Optional[str] = None, port: Optional[int] = None) -> None:
         self.connection = connection
         self.timeouts = timeouts
         self.tls = tls
         self.server_hostname = server_hostname if server_hostname is not None else connection.server_hostname
+        self.server = server_label(self.server_hostname, port)
         self.parser = ReplyParser()
 
     def run(self, conversation: Generator[Action, Any, T]) -> T:
@@ -113,6 +129,8 @@ class Driver:
     def _send(self, data: bytes) -> None:
         try:
             self.connection.send(data, self.timeouts.reply)
+        except SMTPError:
+            raise  # the connection's own word (SMTPConnectionClosed: nothing was written)
         except OSError as exc:  # TimeoutError included
             with io_errors("writing to", "write", self.timeouts.reply):
                 raise exc
@@ -142,7 +160,7 @@ class Driver:
     def _upgrade(self) -> None:
         if self.tls is None:
             raise TLSHandshakeError("STARTTLS was negotiated but no TLS provider is configured")
-        with handshake_errors(self.timeouts.tls_handshake):
+        with handshake_errors(self.timeouts.tls_handshake, self.server):
             self.connection = self.tls.wrap(self.connection, self.server_hostname, self.timeouts.tls_handshake)
 
 
@@ -166,12 +184,20 @@ def io_errors(what: str, phase: str, limit: float) -> Iterator[None]:
 
 
 @contextmanager
-def handshake_errors(limit: float) -> Iterator[None]:
-    """Turn a failed TLS handshake into :class:`~smtpunit.errors.TLSHandshakeError`."""
+def handshake_errors(limit: float, server: str) -> Iterator[None]:
+    """Turn a failed STARTTLS handshake with ``server`` (its :func:`server_label`) into
+    :class:`~smtpunit.errors.TLSHandshakeError`."""
     try:
         yield
     except (TimeoutError, FuturesTimeoutError):
         raise SMTPTimeout("starttls", limit) from None
     except (ssl.SSLError, ssl.CertificateError, OSError, ValueError, TypeError) as exc:
         # ValueError, TypeError: a TLS provider that cannot work with this connection.
-        raise TLSHandshakeError(f"TLS handshake with the server failed: {exc}") from exc
+        raise TLSHandshakeError(f"TLS handshake (STARTTLS) with {server} failed: {exc}") from exc
+
+
+def server_label(host: str, port: Optional[int]) -> str:
+    """``host:port`` (``[host]:port`` for an IPv6 address), or ``host`` alone."""
+    if port is None:
+        return host
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -38,7 +38,7 @@ the phase of the conversation, so that a caller can decide between retrying late
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from .reply import Reply
@@ -199,7 +199,17 @@ class SMTPTransportError(SMTPError, ConnectionError):
 
 
 class SMTPConnectionClosed(SMTPTransportError):
-    """The server closed the connection in the middle of the conversation."""
+    """The server closed the connection in the middle of the conversation.
+
+    Raised by a connection's ``send``, it means that nothing of the data was written:
+    when that data held the final ``.``, the message was certainly not delivered.
+
+    :ivar phase: what the client waited for when the server closed, if it waited.
+    """
+
+    def __init__(self, message: str, phase: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.phase = phase
 
 
 class SMTPOutcomeUnknown(SMTPTransportError):

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, Optional, Union
 
 from .commands import Command
 from .errors import SMTPProtocolError, SMTPReplyError
-from .reply import Reply, ReplyParser, sanitize
+from .reply import Reply, ReplyParser, redact, sanitize
 
 __all__ = ["Send", "Receive", "UpgradeTLS", "Action", "Link", "encode_commands", "log_commands", "exchange", "expect",
            "send_commands", "receive", "receive_all", "transcript"]
@@ -57,12 +57,21 @@ class Link:
     :ivar loopback: the server is on this machine.
     :ivar in_data: message data has begun and the final ``.`` is not yet sent:
         no command may be sent, only the connection closed.
+    :ivar secrets: what the client sent in AUTH (and the password): a server that
+        echoes them gets them redacted from every reply taken from then on, and so
+        from the transcript, errors and results. AUTH challenges reach the mechanism
+        as they came, and are redacted only in the transcript.
     """
 
     parser: ReplyParser
     secure: bool
     loopback: bool
     in_data: bool = False
+    secrets: tuple[str, ...] = ()
+
+    def hide(self, *secrets: str) -> None:
+        """Redact ``secrets`` (the empty ones aside) from the replies from now on."""
+        self.secrets = tuple({*self.secrets, *filter(None, secrets)})
 
 
 def encode_commands(commands: Iterable[Command]) -> bytes:
@@ -103,16 +112,31 @@ def receive_all(link: Link, phases: Sequence[str], final: bool = False) -> Gener
     """The replies to a PIPELINING group, one per phase in ``phases``, logged."""
     count = len(phases)
     replies = link.parser.next_replies(count)
+    redacted_error = None
     try:
         while len(replies) < count:
             replies.append((yield Receive(phases[len(replies)], final)))
             if len(replies) < count:
                 replies += link.parser.next_replies(count - len(replies))
+    except SMTPProtocolError as exc:
+        if not link.secrets:
+            raise
+        # A malformed line is quoted in the error: raised anew, not chained to the original.
+        redacted_error = SMTPProtocolError(redact(str(exc), link.secrets))
     finally:  # what came is logged even if the rest never does
+        if link.secrets:
+            replies[:] = [_redacted(reply, phase, link.secrets) for reply, phase in zip(replies, phases, strict=False)]
         if transcript.isEnabledFor(logging.DEBUG):
             for reply in replies:
-                _log_reply(reply)
+                _log_reply(reply.redacted(link.secrets) if link.secrets else reply)
+    if redacted_error is not None:
+        raise redacted_error
     return replies
+
+
+def _redacted(reply: Reply, phase: str, secrets: tuple[str, ...]) -> Reply:
+    """``reply`` redacted, unless it is an AUTH challenge, which is data for the mechanism."""
+    return reply if reply.code == 334 and phase == "auth" else reply.redacted(secrets)
 
 
 def _log_reply(reply: Reply) -> None:

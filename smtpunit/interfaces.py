@@ -110,7 +110,13 @@ class IConnection(Interface):
     loopback = Attribute("True when the peer is on this machine (127.0.0.0/8, ::1, unix).")
 
     def send(data, timeout):  # type: ignore[no-untyped-def]
-        """Write all of ``data`` (bytes)."""
+        """Write all of ``data`` (bytes).
+
+        Raise :class:`~smtpunit.errors.SMTPConnectionClosed` only when nothing of
+        ``data`` was written because the server had closed the connection: a message
+        whose final ``.`` was in ``data`` is then known not to be delivered (any
+        other failure of that write leaves its outcome unknown).
+        """
 
     def receive(max_bytes, timeout):  # type: ignore[no-untyped-def]
         """Return up to ``max_bytes`` bytes as soon as some arrive; ``b''`` at EOF."""
@@ -142,7 +148,12 @@ class IAsyncConnection(Interface):
     loopback = Attribute("True when the peer is on this machine.")
 
     async def send(data, timeout):  # type: ignore[no-untyped-def]
-        """Write all of ``data`` (bytes), waiting while the peer is slow to read."""
+        """Write all of ``data`` (bytes), waiting while the peer is slow to read.
+
+        A write to a connection the server has closed must fail, never be dropped;
+        :class:`~smtpunit.errors.SMTPConnectionClosed` says that nothing of ``data``
+        was written, as for :meth:`IConnection.send`.
+        """
 
     async def receive(max_bytes, timeout):  # type: ignore[no-untyped-def]
         """Return up to ``max_bytes`` bytes as soon as some arrive; ``b''`` at EOF."""

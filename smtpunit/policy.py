@@ -1,13 +1,15 @@
-"""The TLS policy: how, and whether, a connection is encrypted."""
+"""The TLS policy (how, and whether, a connection is encrypted) and what counts as
+this machine for the plaintext-credentials guard."""
 
 from __future__ import annotations
 
 import enum
+import ipaddress
 from typing import Union
 
 from .errors import InvalidArgument
 
-__all__ = ["TLSPolicy"]
+__all__ = ["TLSPolicy", "is_loopback_name"]
 
 
 class TLSPolicy(str, enum.Enum):
@@ -45,3 +47,18 @@ class TLSPolicy(str, enum.Enum):
         if policy is cls.NONE and tls_encode not in (None, False):
             raise InvalidArgument("tls_policy 'none' contradicts tls_encode")
         return policy
+
+
+def is_loopback_name(host: str) -> bool:
+    """True if ``host`` names this machine: ``localhost`` or a loopback address
+    (127.0.0.0/8, ``::1``, bracketed or with a zone).
+
+    Credentials may go in plaintext only to such a name, however the connection was
+    made: a tunnel or port forward ends on this machine, but the server is elsewhere.
+    """
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%")[0]).is_loopback
+    except ValueError:
+        return False

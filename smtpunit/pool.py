@@ -33,6 +33,7 @@ from .errors import (
 )
 from .parameters import smtp_sending_server
 from .results import SendResult
+from .sender import check_options
 from .session import Session, single
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -91,6 +92,7 @@ class Pool:
         if connect is None:
             from .smtp import _mailer
 
+            check_options("Pool", options, "tcp_connect")
             unit, ehlo_name = _mailer(), smtp_sending_server()
 
             def connect() -> Session:
@@ -175,6 +177,13 @@ class Pool:
                     if self._open < self.size:
                         self._open += 1
                         break
+                    if fresh and self._idle:
+                        # Every slot is held, some by idle sessions: one gives way, else a
+                        # retry would wait for a slot that no sender is going to free.
+                        session, _ = self._idle.pop(0)
+                        stale.append(session)
+                        self._open -= 1
+                        continue
                     self._available.wait()
         finally:
             for session in stale:

@@ -95,7 +95,7 @@ def open_or_quit(state: SessionState, options: ConversationOptions) -> Generator
 
     :raises SMTPSecurityError: before any byte, if credentials could only go in plaintext.
     """
-    refuse_plaintext_credentials(state.link, options)
+    refuse_plaintext_credentials(options, secure=state.link.secure, local=state.link.loopback)
     try:
         return (yield from open_session(state, options))
     except (SMTPReplyError, SMTPInputError, SMTPSecurityError, StartTLSNotOffered, SASLError) as exc:
@@ -129,11 +129,15 @@ def open_session(state: SessionState, options: ConversationOptions) -> Generator
     return state.capabilities
 
 
-def refuse_plaintext_credentials(link: Link, options: ConversationOptions) -> None:
+def refuse_plaintext_credentials(options: ConversationOptions, *, secure: bool, local: bool) -> None:
     """Raise :class:`SMTPSecurityError`, before any byte, if credentials could only
-    travel in plaintext to a host not on this machine."""
-    will_be_secure = link.secure or options.starttls is TLSPolicy.STARTTLS
-    if options.credentials and not (will_be_secure or link.loopback or options.allow_insecure_auth):
+    travel in plaintext to a host not on this machine.
+
+    :param secure: the connection is (or will be, from its first byte) TLS.
+    :param local: the server is on this machine (see :func:`~smtpunit.policy.is_loopback_name`).
+    """
+    will_be_secure = secure or options.starttls is TLSPolicy.STARTTLS
+    if options.credentials and not (will_be_secure or local or options.allow_insecure_auth):
         raise _plaintext_credentials_error()
 
 

@@ -17,12 +17,13 @@ parser refuses further input, since the stream can no longer be trusted.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Optional
 
 from .errors import InvalidArgument, SMTPConnectionClosed, SMTPProtocolError
 
-__all__ = ["Reply", "ReplyParser", "sanitize"]
+__all__ = ["Reply", "ReplyParser", "redact", "sanitize"]
 
 DEFAULT_MAX_LINE_LENGTH = 4096  # octets, CRLF included (RFC 5321 asks servers for 512)
 DEFAULT_MAX_REPLY_LINES = 512
@@ -30,6 +31,7 @@ DEFAULT_MAX_REPLY_LINES = 512
 _WELL_FORMED = re.compile(rb"([2-5][0-5][0-9])(?:([ -])([^\r\n]*))?\r\n")
 _ENHANCED = re.compile(r"([245])\.([0-9]{1,3})\.([0-9]{1,3})(?: |$)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TLS_RECORD_TYPES = b"\x14\x15\x16\x17"  # the first byte of a TLS record; then 0x03, the version
 
 # Short single-line replies, by their wire bytes. Servers repeat the same few
 # ("250 2.1.5 Ok") on every message, and a Reply is immutable, so each is parsed once
@@ -56,6 +58,15 @@ def sanitize(text: str, limit: int = 300) -> str:
     """
     cleaned = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return cleaned if len(cleaned) <= limit else cleaned[:limit] + "..."
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets`` (longest first, so that none is left in
+    part) replaced by ``****``: for server text that may echo the credentials."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "****")
+    return text
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,11 @@ class Reply:
         """True for 2xx and 3xx replies."""
         return self.code < 400
 
+    def redacted(self, secrets: Iterable[str]) -> Reply:
+        """This reply with ``secrets`` replaced by ``****`` in its text (see :func:`redact`)."""
+        lines = tuple(redact(line, secrets) for line in self.lines)
+        return self if lines == self.lines else Reply(self.code, lines)
+
     def summary(self) -> str:
         """The code and text on one line, sanitized for logs and error messages."""
         return sanitize(f"{self.code} {' / '.join(self.lines)}".rstrip())
@@ -122,6 +138,7 @@ class ReplyParser:
         self._code: Optional[int] = None  # code of the multi-line reply in progress
         self._lines: list[str] = []
         self._broken = False
+        self._started = False
 
     @property
     def has_pending_input(self) -> bool:
@@ -132,6 +149,11 @@ class ReplyParser:
         """Add bytes received from the server."""
         if self._broken:
             raise SMTPProtocolError("the reply stream is already broken")
+        if not self._started and data:
+            self._started = True
+            if data[0] in _TLS_RECORD_TYPES and data[1:2] == b"\x03":
+                raise self._fail("the server speaks TLS from its first byte (implicit TLS, as on port 465): "
+                                 "use tls_policy='implicit'")
         if self._pos and self._pos == len(self._buffer):
             self._buffer.clear()
             self._pos = 0
@@ -145,7 +167,7 @@ class ReplyParser:
         """
         if self.has_pending_input:
             raise self._fail(f"the server closed the connection in the middle of a reply ({phase})")
-        raise SMTPConnectionClosed(f"the server closed the connection while the client waited ({phase})")
+        raise SMTPConnectionClosed(f"the server closed the connection while the client waited ({phase})", phase)
 
     def next_reply(self) -> Optional[Reply]:
         """Return the next complete reply, or ``None`` if more bytes are needed."""

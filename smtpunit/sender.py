@@ -7,9 +7,11 @@ through, at each call, so each can be swapped on its own.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import socket
 import ssl
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,12 +22,26 @@ from zope.interface import implementer
 from . import parameters
 from .commands import Envelope, Line, check_credential, check_port, check_server_address, prepare_envelope
 from .driver import Driver, Timeouts
-from .errors import InvalidArgument, SASLError, SMTPTimeout, SMTPTransportError, TLSHandshakeError
+from .errors import (
+    InvalidArgument,
+    SASLError,
+    SMTPConnectionClosed,
+    SMTPTimeout,
+    SMTPTransportError,
+    TLSHandshakeError,
+)
 from .exchange import Link
 from .interfaces import IAsyncTransport, IMailer, ISASLMechanism, ITLSUpgrader, ITransport
 from .options import SessionState
-from .policy import TLSPolicy
-from .protocol import ConversationOptions, Credentials, SendResult, converse, open_or_quit
+from .policy import TLSPolicy, is_loopback_name
+from .protocol import (
+    ConversationOptions,
+    Credentials,
+    SendResult,
+    converse,
+    open_or_quit,
+    refuse_plaintext_credentials,
+)
 from .providers.tcp import as_connection
 from .providers.tls import CallableTLS, SSLContextTLS, TLSFromTheStart
 from .registry import Imports
@@ -34,7 +50,7 @@ from .session import Session
 if TYPE_CHECKING:  # pragma: no cover -- asyncio is imported only when used
     from .aio import AsyncDriver, AsyncSession
 
-__all__ = ["SMTPUnit", "TLSEncode", "TCPConnect"]
+__all__ = ["SMTPUnit", "TLSEncode", "TCPConnect", "check_options"]
 
 TLSEncode = Union[None, bool, ssl.SSLContext, Callable[..., socket.socket], Any]
 """What ``tls_encode`` accepts: ``None``/``False`` (no STARTTLS), ``True`` (the
@@ -66,12 +82,18 @@ class _Plan:
     timeouts: Timeouts
     server_name: str
     policy: TLSPolicy
+    port: Optional[int] = None
+
+
+def _server_is_local(driver: Any) -> bool:
+    """True if the server is on this machine: the connection goes to it *and* its
+    name says so (a tunnel's near end is local, the server behind it is not)."""
+    return bool(driver.connection.loopback) and is_loopback_name(driver.server_hostname)
 
 
 def _opening_state(driver: Any) -> SessionState:
     """The state of a session about to be opened over ``driver``'s connection."""
-    connection = driver.connection
-    return SessionState(Link(driver.parser, bool(connection.secure), bool(connection.loopback)))
+    return SessionState(Link(driver.parser, bool(driver.connection.secure), _server_is_local(driver)))
 
 
 @contextmanager
@@ -86,6 +108,18 @@ def _connect_errors(server: str, port: int, timeout: float) -> Iterator[None]:
         raise SMTPTransportError(f"could not connect to {server}:{port}: {exc}") from exc
 
 
+@contextmanager
+def _implicit_tls_hint(plan: _Plan) -> Iterator[None]:
+    """Say what to do when a server on the SMTPS port stays silent or hangs up instead
+    of greeting: it waits for TLS from the first byte."""
+    try:
+        yield
+    except (SMTPTimeout, SMTPConnectionClosed) as exc:
+        if plan.port == 465 and plan.policy is not TLSPolicy.IMPLICIT and exc.phase == "greeting":
+            exc.args = (f"{exc}; port 465 takes TLS from the first byte (SMTPS): use tls_policy='implicit'",)
+        raise
+
+
 def _ssl_context(tls: Any) -> Optional[ssl.SSLContext]:
     """The ``ssl.SSLContext`` behind a TLS provider, as asyncio needs one."""
     if tls is None:
@@ -95,6 +129,16 @@ def _ssl_context(tls: Any) -> Optional[ssl.SSLContext]:
         raise InvalidArgument(
             "with asyncio, tls_encode must be True, an ssl.SSLContext or a provider with an SSLContext .context")
     return context
+
+
+def check_options(caller: str, options: Mapping[str, Any], *also: str) -> None:
+    """Raise ``TypeError``, naming the public ``caller``, for a keyword that no send
+    takes (beside the options of :func:`smtpunit.smtp_send_message`, those in ``also``)."""
+    for name in options:
+        if name not in _OPTIONS and name not in also:
+            close = difflib.get_close_matches(name, [*_OPTIONS, *also], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}{hint}")
 
 
 @implementer(IMailer)
@@ -127,6 +171,7 @@ class SMTPUnit:
 
         See :func:`smtpunit.smtp_send_message` for the keyword ``options``.
         """
+        check_options("smtp_send_message", options, "tcp_connect")
         return self.send_envelope(server_address, prepare_envelope(from_, to, header, message), port_no, **options)
 
     def send_envelope(
@@ -136,8 +181,9 @@ class SMTPUnit:
         """:meth:`smtp_send_message` for a checked :class:`~smtpunit.commands.Envelope`
         (from :func:`~smtpunit.commands.prepare_raw_envelope`,
         :func:`~smtpunit.email_message.envelope_of`, ...)."""
+        check_options("send_envelope", options)
         server, port = check_server_address(server_address), check_port(port_no)
-        plan = self._plan(server, **options)
+        plan = self._plan(server, port, **options)
         return self._run(self._connect(server, port, tcp_connect, plan), envelope, plan)
 
     def connect(
@@ -150,12 +196,15 @@ class SMTPUnit:
         Takes the keyword ``options`` of :func:`smtpunit.smtp_send_message`, and
         ``chunking``: use BDAT when the server offers CHUNKING (default).
         """
+        check_options("connect", options)
         server, port = check_server_address(server_address), check_port(port_no)
-        plan = self._plan(server, chunking=chunking, **options)
-        driver = Driver(self._connect(server, port, tcp_connect, plan), plan.timeouts, plan.tls, plan.server_name)
+        plan = self._plan(server, port, chunking=chunking, **options)
+        driver = Driver(self._connect(server, port, tcp_connect, plan), plan.timeouts, plan.tls, plan.server_name,
+                        port)
         state = _opening_state(driver)
         try:
-            driver.run(open_or_quit(state, plan.options))
+            with _implicit_tls_hint(plan):
+                driver.run(open_or_quit(state, plan.options))
         except BaseException:
             driver.close()
             raise
@@ -183,6 +232,7 @@ class SMTPUnit:
             peer's address.
         """
         try:
+            check_options("smtp_send_message_star", options)
             envelope = prepare_envelope(from_, to, header, message)
             if server_hostname is None:
                 server_hostname = (str(connection.getpeername()[0]) if isinstance(connection, socket.socket)
@@ -208,6 +258,7 @@ class SMTPUnit:
         **options: Any,
     ) -> SendResult:
         """:meth:`smtp_send_message` on the running asyncio event loop."""
+        check_options("aio.smtp_send_message", options, "tcp_connect")
         envelope = prepare_envelope(from_, to, header, message)
         return await self.send_envelope_async(server_address, envelope, port_no, **options)
 
@@ -216,13 +267,15 @@ class SMTPUnit:
         **options: Any,
     ) -> SendResult:
         """:meth:`send_envelope` on the running asyncio event loop."""
+        check_options("aio.send_envelope", options)
         server, port = check_server_address(server_address), check_port(port_no)
-        plan = self._plan(server, **options)
+        plan = self._plan(server, port, **options)
         driver = await self._async_driver(server, port, tcp_connect, plan)
         try:
-            return await driver.run(converse(driver.parser, envelope, plan.options,
-                                             secure=bool(driver.connection.secure),
-                                             loopback=bool(driver.connection.loopback)))
+            with _implicit_tls_hint(plan):
+                return await driver.run(converse(driver.parser, envelope, plan.options,
+                                                 secure=bool(driver.connection.secure),
+                                                 loopback=_server_is_local(driver)))
         finally:
             driver.close()
 
@@ -232,14 +285,16 @@ class SMTPUnit:
     ) -> AsyncSession:
         """:meth:`connect` on the running asyncio event loop: an open
         :class:`~smtpunit.aio.AsyncSession`."""
+        check_options("aio.connect", options)
         server, port = check_server_address(server_address), check_port(port_no)
-        plan = self._plan(server, chunking=chunking, **options)
+        plan = self._plan(server, port, chunking=chunking, **options)
         from .aio import AsyncSession
 
         driver = await self._async_driver(server, port, tcp_connect, plan)
         state = _opening_state(driver)
         try:
-            await driver.run(open_or_quit(state, plan.options))
+            with _implicit_tls_hint(plan):
+                await driver.run(open_or_quit(state, plan.options))
         except BaseException:
             driver.close()
             raise
@@ -258,13 +313,14 @@ class SMTPUnit:
         implicit = context if plan.policy is TLSPolicy.IMPLICIT else None
         with _connect_errors(server, port, plan.timeouts.connect):
             connection = await transport.connect(server, port, plan.timeouts.connect, implicit)
-        return AsyncDriver(connection, plan.timeouts, context, plan.server_name)
+        return AsyncDriver(connection, plan.timeouts, context, plan.server_name, port)
 
     # -- internals ------------------------------------------------------------------
 
     def _plan(
         self,
         server_name: str,
+        port: Optional[int] = None,
         *,
         auth_user: Optional[str] = None,
         auth_passwd: Optional[str] = None,
@@ -290,7 +346,9 @@ class SMTPUnit:
             lmtp=self.lmtp,
             chunking=bool(chunking),
         )
-        return _Plan(options, tls, Timeouts.coerce(timeout), server_name, policy)
+        # Known before connecting: a server not named as this machine gets no plaintext credentials.
+        refuse_plaintext_credentials(options, secure=policy is TLSPolicy.IMPLICIT, local=is_loopback_name(server_name))
+        return _Plan(options, tls, Timeouts.coerce(timeout), server_name, policy, port)
 
     def _connect(self, server: str, port: int, tcp_connect: TCPConnect, plan: _Plan) -> Any:
         transport = self._transport(tcp_connect, plan)
@@ -352,15 +410,21 @@ class SMTPUnit:
         )
 
     def _run(self, connection: Any, envelope: Any, plan: _Plan) -> SendResult:
-        driver = Driver(connection, plan.timeouts, plan.tls, plan.server_name)
+        driver = Driver(connection, plan.timeouts, plan.tls, plan.server_name, plan.port)
         try:
             conversation = converse(
                 driver.parser,
                 envelope,
                 plan.options,
                 secure=bool(connection.secure),
-                loopback=bool(connection.loopback),
+                loopback=_server_is_local(driver),
             )
-            return driver.run(conversation)
+            with _implicit_tls_hint(plan):
+                return driver.run(conversation)
         finally:
             driver.close()
+
+
+_OPTIONS = frozenset(name for name, parameter in inspect.signature(SMTPUnit._plan).parameters.items()
+                     if parameter.kind is inspect.Parameter.KEYWORD_ONLY)
+"""The keyword options every send takes (:func:`smtpunit.smtp_send_message`'s)."""

@@ -23,7 +23,7 @@ from .parameters import Parameter, smtp_sending_end_of_message, smtp_sending_ser
 from .policy import TLSPolicy
 from .protocol import SendResult
 from .registry import invoke
-from .sender import TCPConnect, TLSEncode
+from .sender import TCPConnect, TLSEncode, check_options
 from .session import Session
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -194,5 +194,6 @@ def send_message(server_address: str, message: Message, port_no: int = 25, *, fr
     """
     from .email_message import envelope_of  # the email package only when used
 
+    check_options("send_message", options, "tcp_connect")
     return _mailer().send_envelope(
         server_address, envelope_of(message, from_, to), port_no, **options)

@@ -348,20 +348,30 @@ def _final_replies(link: Link, final_write: bytes, unanswered: int, replies: int
                    while_waiting: Callable[[], None]) -> Generator[Action, Any, list[Reply]]:
     """Write ``final_write`` (which completes the message), run ``while_waiting``, and
     read the replies: ``unanswered`` to earlier BDAT chunks, then ``replies`` to the
-    end. Any failure of the connection from here on leaves the outcome unknown."""
+    end. Any failure of the connection from here on leaves the outcome unknown, unless
+    the connection says that nothing of the final write went out."""
     try:
         yield Send(final_write)
+    except SMTPConnectionClosed as exc:  # the connection's word: nothing of the write went out
+        raise SMTPConnectionClosed(f"{exc}; the end of the message was not sent: not delivered") from exc
+    except _CONNECTION_FAILURES as exc:
+        raise _outcome_unknown(exc) from exc
+    try:
         while_waiting()
         chunk_replies = (yield from receive_all(link, ("bdat",) * unanswered)) if unanswered else []
         finals = yield from receive_all(link, ("data-end",) * replies, final=True)
     except _CONNECTION_FAILURES as exc:
-        raise SMTPOutcomeUnknown(
-            f"the connection failed after the end of the message and before its reply ({exc}); "
-            "the server may or may not have accepted it"
-        ) from exc
+        raise _outcome_unknown(exc) from exc
     for reply in chunk_replies:
         _check_bdat(reply)
     return finals
+
+
+def _outcome_unknown(error: Exception) -> SMTPOutcomeUnknown:
+    return SMTPOutcomeUnknown(
+        f"the connection failed after the end of the message and before its reply ({error}); "
+        "the server may or may not have accepted it"
+    )
 
 
 def _send_data(link: Link, message: _Message, end_of_message: Callable[[], object], replies: int,

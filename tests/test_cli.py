@@ -387,7 +387,7 @@ def test_an_untrusted_certificate_exits_4(start_server, capsys):
     server = start_server(starttls=True)
     assert main(["send", "--server", HOST, "--port", str(server.port), "--tls", "starttls",
                  "--from", "a@example.org", "--to", "b@example.org"]) == 4
-    assert "TLS failed: TLS handshake with the server failed" in capsys.readouterr().err
+    assert f"TLS failed: TLS handshake (STARTTLS) with {HOST}:{server.port} failed" in capsys.readouterr().err
     assert server.handler.messages == []
 
 

@@ -1,5 +1,11 @@
 """TCP for asyncio: a small protocol with its own buffer, so that STARTTLS can upgrade
-the very transport it reads from (``loop.start_tls``)."""
+the very transport it reads from (``loop.start_tls``).
+
+The buffer is bounded: past :data:`BUFFER_LIMIT` the protocol stops reading until
+the conversation takes what it holds, so a server that talks without being asked
+cannot grow a session's memory. Writes to a transport that the server has closed
+are refused, never dropped: asyncio would discard them silently.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,14 @@ from typing import Optional
 
 from zope.interface import implementer
 
-from ..errors import SMTPProtocolError
+from ..errors import SMTPConnectionClosed, SMTPProtocolError
 from ..interfaces import IAsyncConnection, IAsyncTransport
 from .tcp import _peer_is_loopback
 
-__all__ = ["AsyncTCPTransport", "AsyncConnection"]
+__all__ = ["AsyncTCPTransport", "AsyncConnection", "BUFFER_LIMIT"]
+
+BUFFER_LIMIT = 256 * 1024
+"""Bytes the protocol buffers before it pauses reading from the socket."""
 
 
 class _StreamProtocol(asyncio.Protocol):
@@ -21,6 +30,8 @@ class _StreamProtocol(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.buffer = bytearray()
+        self.transport: Optional[asyncio.BaseTransport] = None
+        self.reading_paused = False
         self.closed = False
         self.error: Optional[BaseException] = None
         self._reader: Optional[asyncio.Future[None]] = None
@@ -28,9 +39,23 @@ class _StreamProtocol(asyncio.Protocol):
         self._deadline: Optional[float] = None  # of the read under way, in loop time
         self._watchdog: Optional[asyncio.TimerHandle] = None
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        if len(self.buffer) >= BUFFER_LIMIT and not self.reading_paused:
+            self._pause_reading(True)
         self._wake()
+
+    def _pause_reading(self, pause: bool) -> None:
+        transport = self.transport
+        if isinstance(transport, asyncio.ReadTransport) and not transport.is_closing():
+            if pause:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
+        self.reading_paused = pause
 
     def eof_received(self) -> bool:
         self.closed = True
@@ -74,6 +99,8 @@ class _StreamProtocol(asyncio.Protocol):
         if self.buffer:
             data = bytes(self.buffer[:max_bytes])
             del self.buffer[:max_bytes]
+            if self.reading_paused and len(self.buffer) < BUFFER_LIMIT:
+                self._pause_reading(False)
             return data
         if self.error is not None:
             raise ConnectionError(f"the connection was lost: {self.error}")
@@ -96,7 +123,7 @@ class _StreamProtocol(asyncio.Protocol):
             self._reader.set_exception(TimeoutError("no data from the server in time"))
 
     @property
-    def paused(self) -> bool:
+    def writing_paused(self) -> bool:
         """True while the transport asks the writer to wait."""
         return self._drained is not None
 
@@ -113,6 +140,7 @@ class AsyncConnection:
 
     def __init__(self, transport: asyncio.Transport, protocol: _StreamProtocol, server_hostname: str) -> None:
         self.transport = transport
+        self._socket_transport = transport  # after STARTTLS, the one under the TLS layer
         self.protocol = protocol
         self.server_hostname = server_hostname
         self.secure = transport.get_extra_info("sslcontext") is not None
@@ -120,11 +148,19 @@ class AsyncConnection:
         self.loopback = sock is not None and _peer_is_loopback(sock)
 
     async def send(self, data: bytes, timeout: float) -> None:
-        """Write ``data``; wait (up to ``timeout``) while the peer is slow to read."""
-        if self.protocol.closed:
-            raise ConnectionError("the connection is closed")
+        """Write ``data``; wait (up to ``timeout``) while the peer is slow to read.
+
+        :raises SMTPConnectionClosed: nothing of ``data`` was written, since the
+            server had closed the connection (or it failed at the first attempt).
+        """
+        if self.protocol.closed or self._socket_transport.is_closing():
+            raise SMTPConnectionClosed("the server closed the connection; the write did not go out")
         self.transport.write(data)
-        if self.protocol.paused:  # only then is there anything to wait for
+        # A failed write closes the socket's transport at once; its later writes would
+        # be dropped. (The protocol hears of it only in a later turn of the loop.)
+        if self._socket_transport.is_closing():
+            raise SMTPConnectionClosed("the connection was lost; the write did not go out")
+        if self.protocol.writing_paused:  # only then is there anything to wait for
             await asyncio.wait_for(self.protocol.drain(), timeout)
 
     async def receive(self, max_bytes: int, timeout: float) -> bytes:
@@ -143,7 +179,7 @@ class AsyncConnection:
         )
         if upgraded is None:  # pragma: no cover -- the loop closed the transport
             raise ConnectionError("the connection was closed during the TLS handshake")
-        self.transport = upgraded
+        self.transport = self.protocol.transport = upgraded
         self.secure = True
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from zope.interface import implementer
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, SMTPConnectionClosed
 from ..interfaces import IConnection, ITransport
 
 __all__ = ["SocketConnection", "TCPTransport", "as_connection"]
@@ -50,9 +50,18 @@ class SocketConnection:
         self.loopback = _peer_is_loopback(sock) if loopback is None else loopback
 
     def send(self, data: bytes, timeout: float) -> None:
-        """Write all of ``data`` within ``timeout`` seconds per blocking step."""
+        """Write all of ``data`` within ``timeout`` seconds per blocking step.
+
+        :raises SMTPConnectionClosed: the server had closed the connection, so nothing
+            of ``data`` was written.
+        """
         self._set_timeout(timeout)
-        self.socket.sendall(data)
+        try:
+            sent = self.socket.send(data)
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as exc:
+            raise SMTPConnectionClosed(f"the server closed the connection; the write did not go out ({exc})") from exc
+        if sent < len(data):
+            self.socket.sendall(memoryview(data)[sent:])
 
     def receive(self, max_bytes: int, timeout: float) -> bytes:
         """Return what arrives within ``timeout`` seconds; ``b''`` at EOF."""

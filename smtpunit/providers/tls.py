@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Optional
 
 from zope.interface import implementer
@@ -70,8 +71,30 @@ class SSLContextTLS:
         """Handshake over ``connection``'s socket, checking ``server_hostname``."""
         sock = _socket_of(connection)
         sock.settimeout(timeout)
-        secure = self.context.wrap_socket(sock, server_hostname=server_hostname)
+        with _no_orphan_socket():
+            secure = self.context.wrap_socket(sock, server_hostname=server_hostname)
         return SocketConnection(secure, server_hostname, secure=True, loopback=connection.loopback)
+
+
+@contextmanager
+def _no_orphan_socket() -> Iterator[None]:
+    """Close the ``ssl.SSLSocket`` that a failed ``wrap_socket`` leaves behind.
+
+    ``wrap_socket`` takes the plain socket's descriptor first; when the server resets
+    the connection before the handshake, it raises without closing the new socket,
+    which nothing else can reach, so the descriptor stays open until the garbage
+    collector runs. It is found in the frames of the traceback.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        frame = exc.__traceback__
+        while frame is not None:
+            orphan = frame.tb_frame.f_locals.get("self")
+            if isinstance(orphan, ssl.SSLSocket):
+                orphan.close()
+            frame = frame.tb_next
+        raise
 
 
 @implementer(ITLSUpgrader)
@@ -90,7 +113,8 @@ class CallableTLS:
         """Call the procedure on ``connection``'s socket."""
         sock = _socket_of(connection)
         sock.settimeout(timeout)
-        wrapped = self.encode(sock, server_hostname=server_hostname)
+        with _no_orphan_socket():
+            wrapped = self.encode(sock, server_hostname=server_hostname)
         return SocketConnection(wrapped, server_hostname, secure=True, loopback=connection.loopback)
 
 

@@ -27,7 +27,6 @@ promise when it does not.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -39,6 +38,7 @@ from zope.interface.verify import verifyObject
 
 from ..errors import SASLError
 from ..interfaces import ISMTP, IConnection, ISASLExchange, ISASLMechanism, ITLSUpgrader, ITransport
+from ..policy import is_loopback_name
 from ..providers.tcp import TCPTransport
 from .memory import MemoryServer, MemoryTransport
 from .scripted import Close, Expect, Peer, Reply, ScriptedServer, StartTLS, Step
@@ -91,13 +91,6 @@ def _server_address(server: Any) -> tuple[str, int]:
     if host is None or port is None:
         raise TypeError(f"server must be (host, port) or have host (or hostname) and port, not {server!r}")
     return str(host), int(port)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def _read_reply(check: str, connection: Any, timeout: float, what: str, first: bytes = b"") -> bytes:
@@ -217,7 +210,7 @@ def check_transport(
     check = "check_transport"
     _verify(check, ITransport, transport, f"transport {transport!r}")
     host, port = _server_address(server)
-    if loopback is None and _is_loopback(host):
+    if loopback is None and is_loopback_name(host):
         loopback = True
     started = time.monotonic()
     try:

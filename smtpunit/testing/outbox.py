@@ -26,7 +26,6 @@ objects, so ``code``, ``enhanced_status`` and ``is_transient`` work as in produc
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ from ..errors import (
     StartTLSRefused,
 )
 from ..interfaces import IMailer, ITLSUpgrader, ITransport
-from ..policy import TLSPolicy
+from ..policy import TLSPolicy, is_loopback_name
 from ..protocol import RecipientResult, SendResult
 from ..reply import Reply
 
@@ -100,15 +99,6 @@ def _check_times(times: Optional[int]) -> Optional[int]:
     if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
         raise ValueError(f"times must be a positive int or None (always), not {times!r}")
     return times
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass
@@ -350,7 +340,7 @@ class Outbox:
         if tcp_connect is not None and not (ITransport.providedBy(tcp_connect) or callable(tcp_connect)):
             raise InvalidArgument(f"tcp_connect must be a procedure or an ITransport, not {tcp_connect!r}")
         secure = plan.policy in (TLSPolicy.STARTTLS, TLSPolicy.IMPLICIT)
-        if plan.credentials and not (secure or _is_loopback(server) or options.get("allow_insecure_auth")):
+        if plan.credentials and not (secure or is_loopback_name(server) or options.get("allow_insecure_auth")):
             raise SMTPSecurityError(
                 "refusing to send credentials over plaintext to a host that is not on this "
                 "machine; use TLS, or pass allow_insecure_auth=True"
