@@ -126,7 +126,7 @@ class Driver:
             return None
         raise TypeError(f"unknown action {action!r}")  # pragma: no cover
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: Union[bytes, memoryview]) -> None:
         try:
             self.connection.send(data, self.timeouts.reply)
         except SMTPError:

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import copy
 import email.policy
+import re
 from collections.abc import Iterable
 from email.message import Message
 from email.utils import getaddresses
 from typing import Optional
 
 from .commands import Envelope, prepare_raw_envelope
-from .errors import InvalidArgument
+from .errors import InvalidArgument, InvalidHeader
 
-__all__ = ["envelope_of", "message_sender", "message_recipients"]
+__all__ = ["check_fields", "envelope_of", "message_sender", "message_recipients"]
+
+_FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")  # RFC 5322 ftext: printable ASCII but ':'
+_UNFOLDED_BREAK = re.compile(r"\r\n(?![ \t])|\r(?![\n \t])|(?<!\r)\n(?![ \t])")  # a break not folding
 
 _ASCII_POLICY = email.policy.SMTP.clone(max_line_length=998)
 _UTF8_POLICY = email.policy.SMTPUTF8.clone(max_line_length=998)
@@ -51,13 +55,34 @@ def message_recipients(message: Message) -> list[str]:
     return list(seen)
 
 
+def check_fields(message: Message) -> None:
+    """Refuse a header field of ``message`` (or of any of its parts) whose name or
+    value would make other lines: a CR or LF in a value must start a folded line
+    (be followed by a space or a tab). Messages made with the ``compat32`` policy
+    keep values as given, so ``msg["Subject"] = "x\r\nBcc: evil@example.org"`` would
+    otherwise add a field, or end the header early.
+
+    :raises InvalidHeader: naming the field.
+    """
+    for part in message.walk():
+        for name, value in part.raw_items():
+            if not _FIELD_NAME.fullmatch(name):
+                raise InvalidHeader(f"header field name {name!r} is not printable ASCII without ':' or spaces")
+            if _UNFOLDED_BREAK.search(str(value)):
+                raise InvalidHeader(
+                    f"the {name} field holds a line break that is not folding (CR or LF not followed by a "
+                    "space or tab): it would add a header field or end the header; remove the CR and LF")
+
+
 def envelope_of(message: Message, from_: Optional[str] = None, to: Optional[Iterable[str]] = None) -> Envelope:
     """A checked :class:`~smtpunit.commands.Envelope` for ``message``.
 
     :param from_: the envelope sender; from the headers if ``None``.
     :param to: the recipients; from the headers if ``None`` (Bcc included).
-    :raises ValueError: if the envelope cannot be made or the data is not sendable.
+    :raises ValueError: if the envelope cannot be made or the data is not sendable
+        (:func:`check_fields` first, so that no address is read from a forged field).
     """
+    check_fields(message)
     sender = message_sender(message) if from_ is None else from_
     recipients = message_recipients(message) if to is None else list(to)
     data = copy.copy(message)

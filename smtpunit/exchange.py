@@ -30,7 +30,7 @@ transcript = logging.getLogger("smtpunit.transcript")
 class Send(NamedTuple):
     """Write these bytes (``bytes``, or a ``memoryview`` of a large message)."""
 
-    data: bytes
+    data: Union[bytes, memoryview]
 
 
 class Receive(NamedTuple):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from . import commands
 from .capabilities import Capabilities
@@ -57,6 +57,7 @@ __all__ = ["transactions", "mail_parameters"]
 _CONNECTION_FAILURES = (SMTPTransportError, SMTPTimeout, SMTPProtocolError)
 _RSET, _DATA, _QUIT = commands.rset(), commands.data(), commands.quit()
 _PREPARED_LIMIT = 1024 * 1024  # the largest message whose final write is made ahead, in one piece
+_SPLIT_FINAL_WRITE = 256 * 1024  # a larger final write goes in two, the message's last octet in the second
 # Commands and their bytes. The commands are made only if iterated (to log them), and
 # can be iterated once: what was sent is told by the bytes.
 _Commands = tuple[Iterator[Command], bytes]
@@ -344,12 +345,22 @@ def _result(results: list[RecipientResult], finals: list[Reply], options: Conver
     return SendResult(tuple(results), finals[0])
 
 
-def _final_replies(link: Link, final_write: bytes, unanswered: int, replies: int,
+def _final_replies(link: Link, final_write: Union[bytes, memoryview], after_end: int, unanswered: int, replies: int,
                    while_waiting: Callable[[], None]) -> Generator[Action, Any, list[Reply]]:
-    """Write ``final_write`` (which completes the message), run ``while_waiting``, and
-    read the replies: ``unanswered`` to earlier BDAT chunks, then ``replies`` to the
-    end. Any failure of the connection from here on leaves the outcome unknown, unless
-    the connection says that nothing of the final write went out."""
+    """Write ``final_write`` (which completes the message, then holds ``after_end``
+    octets of commands sent ahead), run ``while_waiting``, and read the replies:
+    ``unanswered`` to earlier BDAT chunks, then ``replies`` to the end. Any failure of
+    the connection from here on leaves the outcome unknown, unless the connection
+    says that nothing of the final write went out.
+
+    A large final write goes in two: all but the message's last octet, then the rest.
+    A server that stops reading fails the first, and then cannot have the message.
+    """
+    if len(final_write) > _SPLIT_FINAL_WRITE:
+        cut = len(final_write) - after_end - 1
+        whole = memoryview(final_write)
+        yield Send(whole[:cut])  # a failure here is the connection's, before the end
+        final_write = whole[cut:]
     try:
         yield Send(final_write)
     except SMTPConnectionClosed as exc:  # the connection's word: nothing of the write went out
@@ -358,7 +369,7 @@ def _final_replies(link: Link, final_write: bytes, unanswered: int, replies: int
         raise _outcome_unknown(exc) from exc
     try:
         while_waiting()
-        chunk_replies = (yield from receive_all(link, ("bdat",) * unanswered)) if unanswered else []
+        chunk_replies = (yield from receive_all(link, ("bdat",) * unanswered, final=True)) if unanswered else []
         finals = yield from receive_all(link, ("data-end",) * replies, final=True)
     except _CONNECTION_FAILURES as exc:
         raise _outcome_unknown(exc) from exc
@@ -395,7 +406,7 @@ def _send_data(link: Link, message: _Message, end_of_message: Callable[[], objec
     end_of_message()  # if it raises, the "." is never sent
     transcript.debug("C: .")
     log_commands(ahead[0])
-    return (yield from _final_replies(link, final_write, 0, replies, while_waiting))
+    return (yield from _final_replies(link, final_write, len(ahead[1]), 0, replies, while_waiting))
 
 
 def _send_bdat(link: Link, envelope: Envelope, end_of_message: Callable[[], object], replies: int,
@@ -422,7 +433,7 @@ def _send_bdat(link: Link, envelope: Envelope, end_of_message: Callable[[], obje
     transcript.debug("C: BDAT %d LAST", len(chunk))
     log_commands(ahead[0])
     last = b"BDAT %d LAST\r\n" % len(chunk) + chunk + ahead[1]
-    return (yield from _final_replies(link, last, unanswered, replies, while_waiting))
+    return (yield from _final_replies(link, last, len(ahead[1]), unanswered, replies, while_waiting))
 
 
 def _check_bdat(reply: Reply) -> None:

@@ -98,3 +98,39 @@ def test_send_message_without_smtputf8_server_refuses_before_mail():
         smtpunit.send_message("mail.invalid", make(From="a@example.org", To="jörg@example.org"),
                               tcp_connect=MemoryTransport(server))
     assert b"MAIL" not in server.received
+
+
+def test_a_compat32_field_value_that_breaks_lines_is_refused_before_the_envelope():
+    from email.message import Message
+
+    for value in ("x\r\nBcc: evil@example.org", "x\nBcc: evil@example.org", "x\rBcc: e", "x\r\n", "x\r\n\r\nbody"):
+        message = Message()
+        message["From"], message["To"], message["Subject"] = "a@example.org", "b@example.org", value
+        with pytest.raises(smtpunit.InvalidHeader, match="Subject field holds a line break"):
+            envelope_of(message)
+    message = Message()
+    message["From"], message["To"] = "a@example.org", "b@example.org\r\nBcc: evil@example.org"
+    with pytest.raises(smtpunit.InvalidHeader, match="To field"):  # no address read from a forged field
+        envelope_of(message)
+
+
+def test_folded_values_and_clean_parts_pass_but_a_forged_part_field_does_not():
+    from email.message import Message
+
+    message = Message()
+    message["From"], message["To"] = "a@example.org", "b@example.org"
+    message["Subject"] = "a long\r\n subject, folded"
+    assert envelope_of(message).recipients == ("b@example.org",)
+    outer = EmailMessage()
+    outer["From"], outer["To"], outer["Subject"] = "a@example.org", "b@example.org", "parts"
+    outer.set_content("text")
+    outer.add_attachment(b"data", maintype="application", subtype="octet-stream", filename="a.bin")
+    envelope_of(outer)
+    part = outer.get_payload()[1]
+    part._headers.append(("X-Note", "x\r\nContent-Type: text/html"))
+    with pytest.raises(smtpunit.InvalidHeader, match="X-Note"):
+        envelope_of(outer)
+    bad_name = Message()
+    bad_name["From"], bad_name["To"], bad_name["Bad Name"] = "a@example.org", "b@example.org", "x"
+    with pytest.raises(smtpunit.InvalidHeader, match="field name"):
+        envelope_of(bad_name)

@@ -17,7 +17,7 @@ from zope.interface import implementer
 
 from ..errors import SMTPConnectionClosed, SMTPProtocolError
 from ..interfaces import IAsyncConnection, IAsyncTransport
-from .tcp import _peer_is_loopback
+from .tcp import HangUpWatch, _peer_is_loopback, socket_unsent
 
 __all__ = ["AsyncTCPTransport", "AsyncConnection", "BUFFER_LIMIT"]
 
@@ -123,13 +123,11 @@ class _StreamProtocol(asyncio.Protocol):
             self._reader.set_exception(TimeoutError("no data from the server in time"))
 
     @property
-    def writing_paused(self) -> bool:
-        """True while the transport asks the writer to wait."""
-        return self._drained is not None
+    def writable(self) -> Optional[asyncio.Future[None]]:
+        """While the transport asks the writer to wait: the future done when it may go on."""
+        return self._drained
 
-    async def drain(self) -> None:
-        if self._drained is not None:
-            await self._drained
+    def check_not_lost(self) -> None:
         if self.closed and self.error is not None:
             raise ConnectionError(f"the connection was lost: {self.error}")
 
@@ -146,6 +144,8 @@ class AsyncConnection:
         self.secure = transport.get_extra_info("sslcontext") is not None
         sock = transport.get_extra_info("socket")
         self.loopback = sock is not None and _peer_is_loopback(sock)
+        self._fileno = -1 if sock is None else sock.fileno()
+        self._hang_up = HangUpWatch(self._fileno)
 
     async def send(self, data: bytes, timeout: float) -> None:
         """Write ``data``; wait (up to ``timeout``) while the peer is slow to read.
@@ -153,15 +153,37 @@ class AsyncConnection:
         :raises SMTPConnectionClosed: nothing of ``data`` was written, since the
             server had closed the connection (or it failed at the first attempt).
         """
-        if self.protocol.closed or self._socket_transport.is_closing():
+        if self.protocol.closed or self._socket_transport.is_closing() or self._hang_up.hung_up():
             raise SMTPConnectionClosed("the server closed the connection; the write did not go out")
         self.transport.write(data)
         # A failed write closes the socket's transport at once; its later writes would
         # be dropped. (The protocol hears of it only in a later turn of the loop.)
         if self._socket_transport.is_closing():
             raise SMTPConnectionClosed("the connection was lost; the write did not go out")
-        if self.protocol.writing_paused:  # only then is there anything to wait for
-            await asyncio.wait_for(self.protocol.drain(), timeout)
+        writable = self.protocol.writable
+        if writable is not None:  # only then is there anything to wait for
+            await self._drain(writable, timeout)
+
+    async def _drain(self, writable: asyncio.Future[None], timeout: float) -> None:
+        """Wait until the transport takes more, for as long as each ``timeout`` sees
+        some of what is queued leave (a slow reader that keeps reading is waited for)."""
+        unsent = self._unsent()
+        while not writable.done():
+            await asyncio.wait((writable,), timeout=timeout)
+            if not writable.done():
+                now = self._unsent()
+                if now >= unsent:
+                    raise TimeoutError(f"the server took nothing of the client's data in {timeout:g}s")
+                unsent = now
+        self.protocol.check_not_lost()
+
+    def _unsent(self) -> int:
+        """Bytes written but not yet taken by the server: in the transports and, where
+        the system tells, in the socket."""
+        unsent = self._socket_transport.get_write_buffer_size()
+        if self.transport is not self._socket_transport:
+            unsent += self.transport.get_write_buffer_size()
+        return unsent + socket_unsent(self._fileno)
 
     async def receive(self, max_bytes: int, timeout: float) -> bytes:
         """What arrives within ``timeout`` seconds, up to ``max_bytes``; ``b''`` at EOF."""
@@ -183,8 +205,11 @@ class AsyncConnection:
         self.secure = True
 
     def close(self) -> None:
-        """Close the transport."""
-        self.transport.close()
+        """Close the transport; at once, dropping what the server has not taken."""
+        if self._unsent():
+            self.transport.abort()
+        else:
+            self.transport.close()
 
 
 @implementer(IAsyncTransport)

@@ -4,16 +4,51 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import select
 import socket
 import ssl
-from typing import Any, Optional
+import struct
+from typing import Any, Optional, Union
+
+try:  # where the system tells what a socket has not sent yet
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover -- not on Windows
+    fcntl = termios = None  # type: ignore[assignment]
 
 from zope.interface import implementer
 
 from ..errors import InvalidArgument, SMTPConnectionClosed
 from ..interfaces import IConnection, ITransport
 
-__all__ = ["SocketConnection", "TCPTransport", "as_connection"]
+__all__ = ["HangUpWatch", "SocketConnection", "TCPTransport", "as_connection", "socket_unsent"]
+
+
+class HangUpWatch:
+    """Tells, without blocking or reading, whether the peer has closed (or reset) a
+    connection: a ``poll`` for hang-up on its descriptor. On systems without
+    ``POLLRDHUP`` it never tells."""
+
+    def __init__(self, fileno: int) -> None:
+        self._poll: Optional[select.poll] = None
+        if hasattr(select, "poll") and hasattr(select, "POLLRDHUP") and fileno >= 0:
+            self._poll = select.poll()
+            self._poll.register(fileno, select.POLLRDHUP)
+
+    def hung_up(self) -> bool:
+        """True if the peer has closed its side, reset the connection, or it failed."""
+        return self._poll is not None and bool(self._poll.poll(0))
+
+
+def socket_unsent(fileno: int) -> int:
+    """Bytes in a socket's send queue that the peer has not acknowledged (Linux's
+    ``SIOCOUTQ``): it falls while a slow reader reads. 0 where the system does not tell."""
+    if fcntl is None or termios is None or fileno < 0:
+        return 0
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fileno, termios.TIOCOUTQ, b"\0\0\0\0"))[0])
+    except OSError:
+        return 0
 
 
 def _peer_is_loopback(sock: socket.socket) -> bool:
@@ -44,24 +79,49 @@ class SocketConnection:
         loopback: Optional[bool] = None,
     ) -> None:
         self.socket = sock
+        self._hang_up = HangUpWatch(sock.fileno())
         self._timeout: Optional[float] = None
         self.server_hostname = server_hostname
         self.secure = isinstance(sock, ssl.SSLSocket) if secure is None else secure
         self.loopback = _peer_is_loopback(sock) if loopback is None else loopback
 
-    def send(self, data: bytes, timeout: float) -> None:
-        """Write all of ``data`` within ``timeout`` seconds per blocking step.
+    def send(self, data: Union[bytes, memoryview], timeout: float) -> None:
+        """Write all of ``data``. A wait for the socket to take more is bounded by
+        ``timeout``; one that runs out is forgiven while the server keeps taking data
+        (a slow reader that keeps reading is waited for), so a server that takes
+        nothing fails the write within about twice ``timeout``.
 
         :raises SMTPConnectionClosed: the server had closed the connection, so nothing
             of ``data`` was written.
         """
         self._set_timeout(timeout)
+        if self._hang_up.hung_up():
+            raise SMTPConnectionClosed("the server closed the connection; the write did not go out")
         try:
             sent = self.socket.send(data)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as exc:
             raise SMTPConnectionClosed(f"the server closed the connection; the write did not go out ({exc})") from exc
+        except TimeoutError:
+            sent = 0
+            unsent: Optional[int] = socket_unsent(self.socket.fileno())
+        else:
+            unsent = None
         if sent < len(data):
-            self.socket.sendall(memoryview(data)[sent:])
+            self._send_rest(memoryview(data)[sent:], unsent)
+
+    def _send_rest(self, rest: memoryview, unsent: Optional[int]) -> None:
+        # The system says a socket has room only once much of its queue has gone, which
+        # a slow reader may take longer than the bound to free: a wait that times out is
+        # forgiven while the queue shrinks (``unsent``: its size when the last wait ended).
+        while rest:
+            try:
+                rest = rest[self.socket.send(rest):]
+                unsent = None
+            except TimeoutError:
+                now = socket_unsent(self.socket.fileno())
+                if unsent is not None and now >= unsent:
+                    raise
+                unsent = now
 
     def receive(self, max_bytes: int, timeout: float) -> bytes:
         """Return what arrives within ``timeout`` seconds; ``b''`` at EOF."""
