@@ -50,7 +50,7 @@ class InstantConnection:
         # The end of the data, the next envelope and QUIT come at the end of a write.
         # The stream's last octets, so that a "." right after an earlier write's CRLF counts.
         head, tail = bytes(data[:4]), self.previous + bytes(data[-4096:])
-        self.previous = tail[-2:]
+        self.previous = tail[-4:]
         if head == b"EHLO":
             self.pending.append(EHLO)
             return

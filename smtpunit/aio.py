@@ -23,20 +23,27 @@ from collections.abc import Generator, Iterable
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
-from .commands import Envelope, Line, prepare_envelope
+from zope.interface import implementer
+
+from .commands import Envelope, Line
+from .contract import AsyncSessionVerbs
 from .driver import RECEIVE_SIZE, Timeouts, feed, handshake_errors, io_errors, server_label
 from .errors import SMTPError, SMTPTimeout, TLSHandshakeError
 from .exchange import Action, Receive, Send, UpgradeTLS
+from .interfaces import IAsyncSession
 from .options import ConversationOptions, SessionState
 from .reply import Reply, ReplyParser
 from .results import Outcome, SendResult
-from .sender import check_options
-from .session import Message, SessionCore, single
+from .session import SessionCore
 
 if TYPE_CHECKING:  # pragma: no cover
     from email.message import EmailMessage
 
-__all__ = ["AsyncDriver", "AsyncSession", "smtp_send_message", "send_message", "connect"]
+    from typing_extensions import Unpack
+
+    from .send_options import SendKeywords
+
+__all__ = ["AsyncDriver", "AsyncSession", "smtp_send_message", "send_envelope", "send_message", "connect"]
 
 T = TypeVar("T")
 
@@ -116,30 +123,13 @@ class AsyncDriver:
         return reply
 
 
-class AsyncSession(SessionCore):
+@implementer(IAsyncSession)
+class AsyncSession(SessionCore, AsyncSessionVerbs):
     """:class:`~smtpunit.session.Session` for asyncio. Use one per task at a time."""
 
     def __init__(self, driver: AsyncDriver, state: SessionState, options: ConversationOptions) -> None:
         super().__init__(state, options)
         self._driver = driver
-
-    async def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], *,
-                   partial_delivery: Optional[bool] = None) -> SendResult:
-        """Send one message; see :meth:`smtpunit.session.Session.send`."""
-        return single(await self.send_envelopes([prepare_envelope(from_, to, header, message)],
-                                                partial_delivery=partial_delivery))
-
-    async def send_message(self, message: EmailMessage, *, from_: Optional[str] = None,
-                           to: Optional[Iterable[str]] = None, partial_delivery: Optional[bool] = None) -> SendResult:
-        """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
-        from .email_message import envelope_of
-
-        return single(await self.send_envelopes([envelope_of(message, from_, to)], partial_delivery=partial_delivery))
-
-    async def send_many(self, messages: Iterable[Message], *,
-                        partial_delivery: Optional[bool] = None) -> list[Outcome]:
-        """Send several messages, pipelined; see :meth:`smtpunit.session.Session.send_many`."""
-        return await self.send_envelopes([prepare_envelope(*m) for m in messages], partial_delivery=partial_delivery)
 
     async def send_envelopes(self, envelopes: Iterable[Envelope], *,
                              partial_delivery: Optional[bool] = None) -> list[Outcome]:
@@ -186,28 +176,38 @@ class AsyncSession(SessionCore):
 
 
 async def smtp_send_message(server_address: str, from_: str, to: Iterable[str], header: Line,
-                            message: Iterable[Line], port_no: int = 25, **options: Any) -> SendResult:
+                            message: Iterable[Line], port_no: int = 25, **options: Unpack[SendKeywords]
+                            ) -> SendResult:
     """:func:`smtpunit.smtp_send_message` for asyncio, with the same arguments
     (``tcp_connect`` must be an :class:`~smtpunit.interfaces.IAsyncTransport`)."""
-    from .smtp import _mailer
+    from .smtp import current_mailer  # the facade, which imports this module
 
-    return await _mailer().smtp_send_message_async(
+    return await current_mailer().smtp_send_message_async(
         server_address, from_, to, header, message, port_no, **options)
 
 
-async def connect(server_address: str, port_no: int = 25, **options: Any) -> AsyncSession:
-    """:func:`smtpunit.connect` for asyncio: an open :class:`AsyncSession`."""
-    from .smtp import _mailer
+async def send_envelope(server_address: str, envelope: Envelope, port_no: int = 25,
+                        **options: Unpack[SendKeywords]) -> SendResult:
+    """:func:`smtpunit.send_envelope` for asyncio."""
+    from .smtp import current_mailer  # the facade, which imports this module
 
-    return await _mailer().connect_async(server_address, port_no, **options)
+    return await current_mailer().send_envelope_async(
+        server_address, envelope, port_no, **options)
 
 
 async def send_message(server_address: str, message: EmailMessage, port_no: int = 25, *,
-                       from_: Optional[str] = None, to: Optional[Iterable[str]] = None, **options: Any) -> SendResult:
+                       from_: Optional[str] = None, to: Optional[Iterable[str]] = None,
+                       **options: Unpack[SendKeywords]) -> SendResult:
     """:func:`smtpunit.send_message` for asyncio."""
-    from .email_message import envelope_of
-    from .smtp import _mailer
+    from .smtp import current_mailer  # the facade, which imports this module
 
-    check_options("aio.send_message", options, "tcp_connect")
-    return await _mailer().send_envelope_async(
-        server_address, envelope_of(message, from_, to), port_no, **options)
+    return await current_mailer().send_message_async(
+        server_address, message, port_no, from_=from_, to=to, **options)
+
+
+async def connect(server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> Any:
+    """:func:`smtpunit.connect` for asyncio: an open session
+    (:class:`AsyncSession` with the SMTP unit)."""
+    from .smtp import current_mailer  # the facade, which imports this module
+
+    return await current_mailer().connect_async(server_address, port_no, **options)

@@ -59,7 +59,7 @@ def check_fields(message: Message) -> None:
     """Refuse a header field of ``message`` (or of any of its parts) whose name or
     value would make other lines: a CR or LF in a value must start a folded line
     (be followed by a space or a tab). Messages made with the ``compat32`` policy
-    keep values as given, so ``msg["Subject"] = "x\r\nBcc: evil@example.org"`` would
+    keep values as given, so a Subject set to ``"x\\r\\nBcc: evil@example.org"`` would
     otherwise add a field, or end the header early.
 
     :raises InvalidHeader: naming the field.

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, Optional, Union
 
 from .commands import Command
 from .errors import SMTPProtocolError, SMTPReplyError
-from .reply import Reply, ReplyParser, redact, sanitize
+from .reply import Reply, ReplyParser, sanitize
 
 __all__ = ["Send", "Receive", "UpgradeTLS", "Action", "Link", "encode_commands", "log_commands", "exchange", "expect",
            "send_commands", "receive", "receive_all", "transcript"]
@@ -70,8 +70,9 @@ class Link:
     secrets: tuple[str, ...] = ()
 
     def hide(self, *secrets: str) -> None:
-        """Redact ``secrets`` (the empty ones aside) from the replies from now on."""
-        self.secrets = tuple({*self.secrets, *filter(None, secrets)})
+        """Redact ``secrets`` from the replies from now on (see :func:`~smtpunit.reply.redact`),
+        and from the server text the parser quotes in its errors."""
+        self.secrets = self.parser.secrets = tuple({*self.secrets, *filter(None, secrets)})
 
 
 def encode_commands(commands: Iterable[Command]) -> bytes:
@@ -111,26 +112,19 @@ def receive(link: Link, phase: str, final: bool = False) -> Generator[Action, An
 def receive_all(link: Link, phases: Sequence[str], final: bool = False) -> Generator[Action, Any, list[Reply]]:
     """The replies to a PIPELINING group, one per phase in ``phases``, logged."""
     count = len(phases)
-    replies = link.parser.next_replies(count)
-    redacted_error = None
+    replies: list[Reply] = []
     try:
+        replies += link.parser.next_replies(count)
         while len(replies) < count:
             replies.append((yield Receive(phases[len(replies)], final)))
             if len(replies) < count:
                 replies += link.parser.next_replies(count - len(replies))
-    except SMTPProtocolError as exc:
-        if not link.secrets:
-            raise
-        # A malformed line is quoted in the error: raised anew, not chained to the original.
-        redacted_error = SMTPProtocolError(redact(str(exc), link.secrets))
     finally:  # what came is logged even if the rest never does
         if link.secrets:
             replies[:] = [_redacted(reply, phase, link.secrets) for reply, phase in zip(replies, phases, strict=False)]
         if transcript.isEnabledFor(logging.DEBUG):
             for reply in replies:
                 _log_reply(reply.redacted(link.secrets) if link.secrets else reply)
-    if redacted_error is not None:
-        raise redacted_error
     return replies
 
 

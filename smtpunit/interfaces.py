@@ -28,6 +28,8 @@ from zope.interface import Attribute, Interface, Invalid, invariant
 __all__ = [
     "ISMTP",
     "IMailer",
+    "ISession",
+    "IAsyncSession",
     "ITransport",
     "IConnection",
     "ITLSUpgrader",
@@ -78,24 +80,70 @@ class ISMTP(Interface):
 
 
 class IMailer(ISMTP):
-    """``smtp^`` and what smtpunit adds to it: envelopes, sessions and asyncio.
+    """The one mail contract: ``smtp^`` and what smtpunit adds to it.
 
-    The module-level :func:`smtpunit.send_message`, :func:`smtpunit.connect` and
-    :mod:`smtpunit.aio` need the registry's ``ISMTP`` provider to provide this too.
-    Keyword options are those of :func:`smtpunit.smtp_send_message`.
+    A provider implements the primitives below, each given a checked server, port and
+    :class:`~smtpunit.send_options.SendOptions`; the verbs of the public API (the
+    module functions, :class:`~smtpunit.pool.Pool`, sessions, :mod:`smtpunit.aio`) are
+    built on them. :class:`~smtpunit.contract.MailProvider` implements all but
+    :meth:`deliver` generically (a session of one-shot deliveries; asyncio in a
+    thread) and the verbs, so a provider subclassing it need only deliver.
     """
 
-    def send_envelope(server_address, envelope, port_no=25):  # type: ignore[no-untyped-def]
-        """Send a checked :class:`~smtpunit.commands.Envelope` in one connection."""
+    def deliver(server, port, envelope, options):  # type: ignore[no-untyped-def]
+        """Send a checked :class:`~smtpunit.commands.Envelope`; return its
+        :class:`~smtpunit.results.SendResult` or raise the error that stopped it."""
 
-    def connect(server_address, port_no=25):  # type: ignore[no-untyped-def]
-        """Open a session that sends many messages over one connection."""
+    def open_session(server, port, options):  # type: ignore[no-untyped-def]
+        """Return an open :class:`ISession` to send many messages."""
 
-    def send_envelope_async(server_address, envelope, port_no=25):  # type: ignore[no-untyped-def]
-        """Coroutine: :meth:`send_envelope` for asyncio."""
+    def deliver_async(server, port, envelope, options):  # type: ignore[no-untyped-def]
+        """Coroutine: :meth:`deliver` for asyncio."""
 
-    def connect_async(server_address, port_no=25):  # type: ignore[no-untyped-def]
-        """Coroutine: :meth:`connect` for asyncio."""
+    def open_session_async(server, port, options):  # type: ignore[no-untyped-def]
+        """Coroutine: an open :class:`IAsyncSession`."""
+
+
+class ISession(Interface):
+    """An open session: many messages, one after the other (pipelined where it can).
+
+    Its verbs (``send``, ``send_message``, ``send_envelope``, ``send_many``) are
+    :class:`~smtpunit.contract.SessionVerbs` over :meth:`send_envelopes`.
+    """
+
+    capabilities = Attribute("What the server advertised (a Capabilities; empty without a connection).")
+    closed = Attribute("True once the session was closed, or its connection broke.")
+
+    def send_envelopes(envelopes, *, partial_delivery=None):  # type: ignore[no-untyped-def]
+        """Send checked envelopes; per envelope, its result or the error that stopped it."""
+
+    def noop():  # type: ignore[no-untyped-def]
+        """``NOOP``: a health check; returns the reply."""
+
+    def reset():  # type: ignore[no-untyped-def]
+        """``RSET``: abandon any transaction under way."""
+
+    def close():  # type: ignore[no-untyped-def]
+        """End the session (``QUIT``). Idempotent."""
+
+
+class IAsyncSession(Interface):
+    """:class:`ISession` for asyncio: the same methods, as coroutines."""
+
+    capabilities = Attribute("What the server advertised.")
+    closed = Attribute("True once the session was closed, or its connection broke.")
+
+    def send_envelopes(envelopes, *, partial_delivery=None):  # type: ignore[no-untyped-def]
+        """Coroutine: see :meth:`ISession.send_envelopes`."""
+
+    def noop():  # type: ignore[no-untyped-def]
+        """Coroutine: ``NOOP``."""
+
+    def reset():  # type: ignore[no-untyped-def]
+        """Coroutine: ``RSET``."""
+
+    def close():  # type: ignore[no-untyped-def]
+        """Coroutine: end the session. Idempotent."""
 
 
 class IConnection(Interface):

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Optional
 
 from .commands import Envelope, Line, prepare_envelope
+from .contract import MessageTuple, check_target, single
 from .errors import (
     InvalidArgument,
     SMTPConnectionClosed,
@@ -32,19 +33,22 @@ from .errors import (
     SMTPTransportError,
 )
 from .parameters import smtp_sending_server
-from .results import SendResult
-from .sender import check_options
-from .session import Session, single
+from .results import Outcome, SendResult
+from .send_options import SendOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from email.message import EmailMessage
+
+    from typing_extensions import Unpack
+
+    from .send_options import SendKeywords
 
 __all__ = ["Pool"]
 
 _STALE_CONNECTION = (SMTPTransportError, SMTPTimeout)
 
 
-def _server_went_away(session: Session) -> bool:
+def _server_went_away(session: Any) -> bool:
     """True if the server closed (or spoke on) an idle connection."""
     sock = getattr(getattr(session, "connection", None), "socket", None)
     if sock is None:
@@ -84,45 +88,60 @@ class Pool:
         *,
         size: int = 4,
         idle_timeout: float = 30.0,
-        connect: Optional[Callable[[], Session]] = None,
-        **options: Any,
+        connect: Optional[Callable[[], Any]] = None,
+        **options: Unpack[SendKeywords],
     ) -> None:
         if size < 1:
             raise InvalidArgument("a pool needs a size of at least 1")
         if connect is None:
-            from .smtp import _mailer
+            from .smtp import current_mailer  # the facade, which imports this module
 
-            check_options("Pool", options, "tcp_connect")
-            unit, ehlo_name = _mailer(), smtp_sending_server()
+            checked = SendOptions.of("Pool", options, chunking=True)
+            mailer, ehlo_name = current_mailer(), smtp_sending_server()
+            server, port = check_target(server_address, port_no)
 
-            def connect() -> Session:
+            def connect() -> Any:
                 # Sessions open in whichever thread sends: give them the pool's EHLO name.
                 with smtp_sending_server.parameterize(ehlo_name):
-                    return unit.connect(server_address, port_no, **options)
+                    return mailer.open_session(server, port, checked)
 
         self._connect = connect
         self.size = size
         self.idle_timeout = idle_timeout
-        self._idle: list[tuple[Session, float]] = []  # (session, when it was put back), most recent last
+        self._idle: list[tuple[Any, float]] = []  # (session, when it was put back), most recent last
         self._open = 0
         self._closed = False
         self._available = threading.Condition()
 
-    def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], **options: Any) -> SendResult:
+    def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], *,
+             partial_delivery: Optional[bool] = None) -> SendResult:
         """Send one message on a pooled session; see :meth:`smtpunit.session.Session.send`."""
-        return self.send_envelope(prepare_envelope(from_, to, header, message), **options)
+        return self.send_envelope(prepare_envelope(from_, to, header, message), partial_delivery=partial_delivery)
 
     def send_message(self, message: EmailMessage, *, from_: Optional[str] = None,
-                     to: Optional[Iterable[str]] = None, **options: Any) -> SendResult:
+                     to: Optional[Iterable[str]] = None, partial_delivery: Optional[bool] = None) -> SendResult:
         """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
         from .email_message import envelope_of
 
-        return self.send_envelope(envelope_of(message, from_, to), **options)
+        return self.send_envelope(envelope_of(message, from_, to), partial_delivery=partial_delivery)
 
-    def send_envelope(self, envelope: Envelope, **options: Any) -> SendResult:
+    def send_many(self, messages: Iterable[MessageTuple], *, partial_delivery: Optional[bool] = None
+                  ) -> list[Outcome]:
+        """Send several messages on one pooled session, pipelined; see
+        :meth:`smtpunit.session.Session.send_many`. (Unlike :meth:`send_envelope`,
+        a batch is not retried on a fresh connection.)"""
+        envelopes = [prepare_envelope(*m) for m in messages]
+        session, _ = self._acquire()
+        try:
+            return list(session.send_envelopes(envelopes, partial_delivery=partial_delivery))
+        finally:
+            self._release(session)
+
+    def send_envelope(self, envelope: Envelope, *, partial_delivery: Optional[bool] = None) -> SendResult:
         """Send a checked envelope, retrying once on a new connection if a reused one
         turns out to be dead before the message was complete."""
-        session: Optional[Session]
+        options = {"partial_delivery": partial_delivery}
+        session: Optional[Any]
         session, reused = self._acquire()
         try:
             try:
@@ -155,12 +174,12 @@ class Pool:
         self.close()
 
     @staticmethod
-    def _send(session: Session, envelope: Envelope, options: dict[str, Any]) -> SendResult:
+    def _send(session: Any, envelope: Envelope, options: dict[str, Any]) -> SendResult:
         return single(session.send_envelopes([envelope], **options))
 
-    def _acquire(self, fresh: bool = False) -> tuple[Session, bool]:
+    def _acquire(self, fresh: bool = False) -> tuple[Any, bool]:
         """A session: an idle one still usable (unless ``fresh``), or a new one."""
-        stale: list[Session] = []
+        stale: list[Any] = []
         try:
             with self._available:
                 while True:
@@ -196,7 +215,7 @@ class Pool:
                 self._available.notify()
             raise
 
-    def _release(self, session: Session) -> None:
+    def _release(self, session: Any) -> None:
         with self._available:
             if session.closed or self._closed:
                 self._open -= 1

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Optional
+from typing import AnyStr, Optional
 
 from .errors import InvalidArgument, SMTPConnectionClosed, SMTPProtocolError
 
@@ -60,12 +60,21 @@ def sanitize(text: str, limit: int = 300) -> str:
     return cleaned if len(cleaned) <= limit else cleaned[:limit] + "..."
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
+SHORTEST_SECRET = 4
+"""Secrets shorter than this are not looked for in server text: they would match
+ordinary text (a password ``0`` in ``2.0.0``) and protect little anyway."""
+
+
+def redact(text: AnyStr, secrets: Iterable[str]) -> AnyStr:
     """``text`` with each of ``secrets`` (longest first, so that none is left in
-    part) replaced by ``****``: for server text that may echo the credentials."""
+    part; those of :data:`SHORTEST_SECRET` characters or more) replaced by
+    ``****``: for server text that may echo the credentials."""
     for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, "****")
+        if len(secret) >= SHORTEST_SECRET:
+            if isinstance(text, str):
+                text = text.replace(secret, "****")
+            else:
+                text = text.replace(secret.encode("utf-8"), b"****")
     return text
 
 
@@ -139,6 +148,7 @@ class ReplyParser:
         self._lines: list[str] = []
         self._broken = False
         self._started = False
+        self.secrets: tuple[str, ...] = ()  # quoted server text shows these as ****
 
     @property
     def has_pending_input(self) -> bool:
@@ -223,7 +233,7 @@ class ReplyParser:
         try:
             reply = self._take(int(code), separator, text.decode("utf-8") if text else "")
         except UnicodeDecodeError:
-            raise self._fail(f"reply line is not UTF-8: {sanitize(repr(text))}") from None
+            raise self._fail(f"reply line is not UTF-8: {sanitize(repr(redact(bytes(text), self.secrets)))}") from None
         line = match.group()
         if reply is not None and len(reply.lines) == 1 and len(line) <= _KNOWN_REPLY_OCTETS:
             if len(_KNOWN_REPLIES) >= _KNOWN_REPLIES_LIMIT:
@@ -256,9 +266,9 @@ class ReplyParser:
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise self._fail(f"reply line is not UTF-8: {sanitize(repr(raw))}") from None
+            raise self._fail(f"reply line is not UTF-8: {sanitize(repr(redact(raw, self.secrets)))}") from None
         if not _is_reply_code(line):
-            raise self._fail(f"malformed reply line: {sanitize(line)!r}")
+            raise self._fail(f"malformed reply line: {sanitize(redact(line, self.secrets))!r}")
         return self._take(int(line[:3]), line[3:4].encode(), line[4:])
 
     def _take(self, code: int, separator: Optional[bytes], text: str) -> Optional[Reply]:

@@ -7,11 +7,9 @@ through, at each call, so each can be swapped on its own.
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import socket
 import ssl
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from zope.interface import implementer
 
-from . import parameters
-from .commands import Envelope, Line, check_credential, check_port, check_server_address, prepare_envelope
+from .commands import Envelope, Line, check_credential, prepare_envelope
+from .contract import MailProvider
 from .driver import Driver, Timeouts
 from .errors import (
     InvalidArgument,
@@ -34,23 +32,17 @@ from .exchange import Link
 from .interfaces import IAsyncTransport, IMailer, ISASLMechanism, ITLSUpgrader, ITransport
 from .options import SessionState
 from .policy import TLSPolicy, is_loopback_name
-from .protocol import (
-    ConversationOptions,
-    Credentials,
-    SendResult,
-    converse,
-    open_or_quit,
-    refuse_plaintext_credentials,
-)
+from .protocol import ConversationOptions, Credentials, SendResult, converse, open_or_quit
 from .providers.tcp import as_connection
 from .providers.tls import CallableTLS, SSLContextTLS, TLSFromTheStart
 from .registry import Imports
+from .send_options import SendOptions
 from .session import Session
 
 if TYPE_CHECKING:  # pragma: no cover -- asyncio is imported only when used
     from .aio import AsyncDriver, AsyncSession
 
-__all__ = ["SMTPUnit", "TLSEncode", "TCPConnect", "check_options"]
+__all__ = ["SMTPUnit", "TLSEncode", "TCPConnect"]
 
 TLSEncode = Union[None, bool, ssl.SSLContext, Callable[..., socket.socket], Any]
 """What ``tls_encode`` accepts: ``None``/``False`` (no STARTTLS), ``True`` (the
@@ -83,12 +75,23 @@ class _Plan:
     server_name: str
     policy: TLSPolicy
     port: Optional[int] = None
+    tcp_connect: Any = None
 
 
 def _server_is_local(driver: Any) -> bool:
     """True if the server is on this machine: the connection goes to it *and* its
     name says so (a tunnel's near end is local, the server behind it is not)."""
     return bool(driver.connection.loopback) and is_loopback_name(driver.server_hostname)
+
+
+def _peer_name(connection: Any) -> str:
+    """The name TLS verifies for a connection given without one: a socket's peer
+    address (``localhost`` for a Unix socket), else the connection's own name."""
+    if not isinstance(connection, socket.socket):
+        return str(getattr(connection, "server_hostname", ""))
+    if getattr(socket, "AF_UNIX", None) is not None and connection.family == socket.AF_UNIX:
+        return "localhost"
+    return str(connection.getpeername()[0])
 
 
 def _opening_state(driver: Any) -> SessionState:
@@ -131,76 +134,29 @@ def _ssl_context(tls: Any) -> Optional[ssl.SSLContext]:
     return context
 
 
-def check_options(caller: str, options: Mapping[str, Any], *also: str) -> None:
-    """Raise ``TypeError``, naming the public ``caller``, for a keyword that no send
-    takes (beside the options of :func:`smtpunit.smtp_send_message`, those in ``also``)."""
-    for name in options:
-        if name not in _OPTIONS and name not in also:
-            close = difflib.get_close_matches(name, [*_OPTIONS, *also], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}{hint}")
-
-
 @implementer(IMailer)
-class SMTPUnit:
-    """Sends mail with the providers it imports.
+class SMTPUnit(MailProvider):
+    """Sends mail with the providers it imports: the ``smtp@`` unit (and ``lmtp@``).
 
     :param imports: the :class:`~smtpunit.registry.Imports` view of the registry
         the unit was invoked through.
     :param lmtp: speak LMTP (RFC 2033) instead of SMTP, as the ``lmtp@`` unit does.
     """
 
-    smtp_sending_server = parameters.smtp_sending_server
-    smtp_sending_end_of_message = parameters.smtp_sending_end_of_message
-
     def __init__(self, imports: Imports, *, lmtp: bool = False) -> None:
         self._imports = imports
         self.lmtp = lmtp
 
-    def smtp_send_message(
-        self,
-        server_address: str,
-        from_: str,
-        to: Iterable[str],
-        header: Line,
-        message: Iterable[Line],
-        port_no: int = 25,
-        **options: Any,
-    ) -> SendResult:
-        """Connect to ``server_address``:``port_no`` and send one message.
+    def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
+        """Connect, greet, STARTTLS and AUTH as asked, send ``envelope``, QUIT."""
+        plan = self._plan(server, port, options)
+        return self._run(self._connect(server, port, plan), envelope, plan)
 
-        See :func:`smtpunit.smtp_send_message` for the keyword ``options``.
-        """
-        check_options("smtp_send_message", options, "tcp_connect")
-        return self.send_envelope(server_address, prepare_envelope(from_, to, header, message), port_no, **options)
-
-    def send_envelope(
-        self, server_address: str, envelope: Envelope, port_no: int = 25, *, tcp_connect: TCPConnect = None,
-        **options: Any,
-    ) -> SendResult:
-        """:meth:`smtp_send_message` for a checked :class:`~smtpunit.commands.Envelope`
-        (from :func:`~smtpunit.commands.prepare_raw_envelope`,
-        :func:`~smtpunit.email_message.envelope_of`, ...)."""
-        check_options("send_envelope", options)
-        server, port = check_server_address(server_address), check_port(port_no)
-        plan = self._plan(server, port, **options)
-        return self._run(self._connect(server, port, tcp_connect, plan), envelope, plan)
-
-    def connect(
-        self, server_address: str, port_no: int = 25, *, tcp_connect: TCPConnect = None, chunking: bool = True,
-        **options: Any,
-    ) -> Session:
-        """Open a :class:`~smtpunit.session.Session`: connect, greet, STARTTLS and
-        AUTH as asked, ready to send many messages.
-
-        Takes the keyword ``options`` of :func:`smtpunit.smtp_send_message`, and
-        ``chunking``: use BDAT when the server offers CHUNKING (default).
-        """
-        check_options("connect", options)
-        server, port = check_server_address(server_address), check_port(port_no)
-        plan = self._plan(server, port, chunking=chunking, **options)
-        driver = Driver(self._connect(server, port, tcp_connect, plan), plan.timeouts, plan.tls, plan.server_name,
-                        port)
+    def open_session(self, server: str, port: int, options: SendOptions) -> Session:
+        """A :class:`~smtpunit.session.Session`: connected, greeted, encrypted and
+        authenticated as asked, ready to send many messages."""
+        plan = self._plan(server, port, options)
+        driver = Driver(self._connect(server, port, plan), plan.timeouts, plan.tls, plan.server_name, port)
         state = _opening_state(driver)
         try:
             with _implicit_tls_hint(plan):
@@ -232,13 +188,12 @@ class SMTPUnit:
             peer's address.
         """
         try:
-            check_options("smtp_send_message_star", options)
+            checked = SendOptions.of("smtp_send_message_star", options, auth_user=auth_user,
+                                     auth_passwd=auth_passwd, tls_encode=tls_encode)
             envelope = prepare_envelope(from_, to, header, message)
             if server_hostname is None:
-                server_hostname = (str(connection.getpeername()[0]) if isinstance(connection, socket.socket)
-                                   else getattr(connection, "server_hostname", ""))
-            plan = self._plan(server_hostname, auth_user=auth_user, auth_passwd=auth_passwd,
-                              tls_encode=tls_encode, **options)
+                server_hostname = _peer_name(connection)
+            plan = self._plan(server_hostname, None, checked)
             opened = as_connection(connection, server_hostname)
         except BaseException:
             connection.close()  # the connection is the caller's, but the call owns closing it
@@ -247,30 +202,10 @@ class SMTPUnit:
 
     # -- asyncio ----------------------------------------------------------------------
 
-    async def smtp_send_message_async(
-        self,
-        server_address: str,
-        from_: str,
-        to: Iterable[str],
-        header: Line,
-        message: Iterable[Line],
-        port_no: int = 25,
-        **options: Any,
-    ) -> SendResult:
-        """:meth:`smtp_send_message` on the running asyncio event loop."""
-        check_options("aio.smtp_send_message", options, "tcp_connect")
-        envelope = prepare_envelope(from_, to, header, message)
-        return await self.send_envelope_async(server_address, envelope, port_no, **options)
-
-    async def send_envelope_async(
-        self, server_address: str, envelope: Envelope, port_no: int = 25, *, tcp_connect: Any = None,
-        **options: Any,
-    ) -> SendResult:
-        """:meth:`send_envelope` on the running asyncio event loop."""
-        check_options("aio.send_envelope", options)
-        server, port = check_server_address(server_address), check_port(port_no)
-        plan = self._plan(server, port, **options)
-        driver = await self._async_driver(server, port, tcp_connect, plan)
+    async def deliver_async(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
+        """:meth:`deliver` on the running asyncio event loop."""
+        plan = self._plan(server, port, options)
+        driver = await self._async_driver(server, port, plan)
         try:
             with _implicit_tls_hint(plan):
                 return await driver.run(converse(driver.parser, envelope, plan.options,
@@ -279,18 +214,13 @@ class SMTPUnit:
         finally:
             driver.close()
 
-    async def connect_async(
-        self, server_address: str, port_no: int = 25, *, tcp_connect: Any = None, chunking: bool = True,
-        **options: Any,
-    ) -> AsyncSession:
-        """:meth:`connect` on the running asyncio event loop: an open
+    async def open_session_async(self, server: str, port: int, options: SendOptions) -> AsyncSession:
+        """:meth:`open_session` on the running asyncio event loop: an open
         :class:`~smtpunit.aio.AsyncSession`."""
-        check_options("aio.connect", options)
-        server, port = check_server_address(server_address), check_port(port_no)
-        plan = self._plan(server, port, chunking=chunking, **options)
+        plan = self._plan(server, port, options)
         from .aio import AsyncSession
 
-        driver = await self._async_driver(server, port, tcp_connect, plan)
+        driver = await self._async_driver(server, port, plan)
         state = _opening_state(driver)
         try:
             with _implicit_tls_hint(plan):
@@ -300,10 +230,11 @@ class SMTPUnit:
             raise
         return AsyncSession(driver, state, plan.options)
 
-    async def _async_driver(self, server: str, port: int, tcp_connect: Any, plan: _Plan) -> AsyncDriver:
+    async def _async_driver(self, server: str, port: int, plan: _Plan) -> AsyncDriver:
         from .aio import AsyncDriver
 
         context = _ssl_context(plan.tls)
+        tcp_connect = plan.tcp_connect
         if tcp_connect is None:
             transport = self._imports(IAsyncTransport)
         elif IAsyncTransport.providedBy(tcp_connect):
@@ -317,41 +248,24 @@ class SMTPUnit:
 
     # -- internals ------------------------------------------------------------------
 
-    def _plan(
-        self,
-        server_name: str,
-        port: Optional[int] = None,
-        *,
-        auth_user: Optional[str] = None,
-        auth_passwd: Optional[str] = None,
-        tls_encode: TLSEncode = None,
-        tls_policy: Union[TLSPolicy, str, None] = None,
-        timeout: Union[Timeouts, float, None] = None,
-        allow_insecure_auth: bool = False,
-        auth_mechanism: Optional[str] = None,
-        partial_delivery: bool = False,
-        chunking: bool = False,
-    ) -> _Plan:
-        policy = TLSPolicy.resolve(tls_policy, tls_encode)
-        tls = None
-        if policy is not TLSPolicy.NONE:
-            tls = self._tls(True if tls_encode is None else tls_encode)
-        options = ConversationOptions(
+    def _plan(self, server_name: str, port: Optional[int], options: SendOptions) -> _Plan:
+        policy = options.policy
+        tls = self._tls(True if options.tls_encode is None else options.tls_encode) \
+            if policy is not TLSPolicy.NONE else None
+        conversation = ConversationOptions(
             ehlo_name=self.smtp_sending_server(),
             starttls=policy,
-            credentials=self._credentials(auth_user, auth_passwd, auth_mechanism),
+            credentials=self._credentials(options.auth_user, options.auth_passwd, options.auth_mechanism),
             end_of_message=self.smtp_sending_end_of_message(),
-            allow_insecure_auth=bool(allow_insecure_auth),
-            partial_delivery=bool(partial_delivery),
+            allow_insecure_auth=options.allow_insecure_auth,
+            partial_delivery=options.partial_delivery,
             lmtp=self.lmtp,
-            chunking=bool(chunking),
+            chunking=bool(options.chunking),
         )
-        # Known before connecting: a server not named as this machine gets no plaintext credentials.
-        refuse_plaintext_credentials(options, secure=policy is TLSPolicy.IMPLICIT, local=is_loopback_name(server_name))
-        return _Plan(options, tls, Timeouts.coerce(timeout), server_name, policy, port)
+        return _Plan(conversation, tls, options.timeouts, server_name, policy, port, options.tcp_connect)
 
-    def _connect(self, server: str, port: int, tcp_connect: TCPConnect, plan: _Plan) -> Any:
-        transport = self._transport(tcp_connect, plan)
+    def _connect(self, server: str, port: int, plan: _Plan) -> Any:
+        transport = self._transport(plan.tcp_connect, plan)
         with _connect_errors(server, port, plan.timeouts.connect):
             return transport.connect(server, port, plan.timeouts.connect)
 
@@ -424,7 +338,3 @@ class SMTPUnit:
         finally:
             driver.close()
 
-
-_OPTIONS = frozenset(name for name, parameter in inspect.signature(SMTPUnit._plan).parameters.items()
-                     if parameter.kind is inspect.Parameter.KEYWORD_ONLY)
-"""The keyword options every send takes (:func:`smtpunit.smtp_send_message`'s)."""

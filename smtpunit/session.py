@@ -1,6 +1,6 @@
 """Sessions: one connection, many messages (blocking).
 
-Open one with :func:`smtpunit.connect` (or :meth:`smtpunit.sender.SMTPUnit.connect`)::
+Open one with :func:`smtpunit.connect`::
 
     with smtpunit.connect("mail.example.org", 587, tls_encode=True) as session:
         session.send("a@example.org", ["b@example.org"], header, lines)
@@ -15,28 +15,29 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Generator, Iterable
-from typing import TYPE_CHECKING, Any, Optional, TypeVar
+from typing import Any, Optional, TypeVar
+
+from zope.interface import implementer
 
 from . import commands, parameters
 from .capabilities import Capabilities
-from .commands import Envelope, Line, prepare_envelope
+from .commands import Envelope
+from .contract import MessageTuple, SessionVerbs
 from .driver import Driver
 from .errors import SMTPConnectionClosed
 from .exchange import Action, expect
+from .interfaces import ISession
 from .options import ConversationOptions, SessionState
 from .protocol import close_session
 from .reply import Reply
-from .results import Outcome, SendResult
+from .results import Outcome
 from .transaction import transactions
 
-if TYPE_CHECKING:  # pragma: no cover
-    from email.message import EmailMessage
-
-__all__ = ["Session", "SessionCore", "Message", "single"]
+__all__ = ["Session", "SessionCore", "Message"]
 
 T = TypeVar("T")
 
-Message = tuple[str, Iterable[str], Line, Iterable[Line]]
+Message = MessageTuple
 """One message for :meth:`Session.send_many`: ``(from_, to, header, lines)``."""
 
 
@@ -90,15 +91,8 @@ class SessionCore:
         self._state.broken = True
 
 
-def single(outcomes: list[Outcome]) -> SendResult:
-    """The result of a one-message batch, or raise its error."""
-    (outcome,) = outcomes
-    if isinstance(outcome, SendResult):
-        return outcome
-    raise outcome
-
-
-class Session(SessionCore):
+@implementer(ISession)
+class Session(SessionCore, SessionVerbs):
     """An open, greeted (and, as asked, encrypted and authenticated) connection.
 
     Not thread-safe: use one session per thread, or a :class:`~smtpunit.pool.Pool`.
@@ -113,46 +107,15 @@ class Session(SessionCore):
         """The :class:`~smtpunit.interfaces.IConnection` the session runs over."""
         return self._driver.connection
 
-    def send(
-        self,
-        from_: str,
-        to: Iterable[str],
-        header: Line,
-        message: Iterable[Line],
-        *,
-        partial_delivery: Optional[bool] = None,
-    ) -> SendResult:
-        """Send one message; arguments as :func:`smtpunit.smtp_send_message`.
-
-        :raises smtpunit.errors.SMTPError: what stopped the message (the session goes
-            on unless the connection broke).
-        """
-        return single(self.send_envelopes([prepare_envelope(from_, to, header, message)],
-                                          partial_delivery=partial_delivery))
-
-    def send_message(self, message: EmailMessage, *, from_: Optional[str] = None, to: Optional[Iterable[str]] = None,
-                     partial_delivery: Optional[bool] = None) -> SendResult:
-        """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
-        from .email_message import envelope_of
-
-        return single(self.send_envelopes([envelope_of(message, from_, to)], partial_delivery=partial_delivery))
-
-    def send_many(self, messages: Iterable[Message], *, partial_delivery: Optional[bool] = None) -> list[Outcome]:
-        """Send several messages, pipelined when the server allows: each message's data
-        shares a write with the next message's envelope.
-
-        Every message is checked before anything is sent (bad input raises
-        ``ValueError`` and sends nothing).
-
-        :returns: per message, in order, its :class:`~smtpunit.results.SendResult` or the
-            :class:`~smtpunit.errors.SMTPError` that stopped it.
-        """
-        return self.send_envelopes([prepare_envelope(*m) for m in messages], partial_delivery=partial_delivery)
-
     def send_envelopes(self, envelopes: Iterable[Envelope], *, partial_delivery: Optional[bool] = None
                        ) -> list[Outcome]:
-        """:meth:`send_many` for envelopes already checked with
-        :func:`~smtpunit.commands.prepare_envelope`."""
+        """Send checked envelopes (from :func:`~smtpunit.commands.prepare_envelope`, ...),
+        pipelined when the server allows: each message's data shares a write with the
+        next message's envelope.
+
+        :returns: per envelope, in order, its :class:`~smtpunit.results.SendResult` or
+            the :class:`~smtpunit.errors.SMTPError` that stopped it.
+        """
         return self._run(self._transactions(list(envelopes), partial_delivery))
 
     def noop(self) -> Reply:

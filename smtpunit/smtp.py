@@ -11,25 +11,27 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Optional, Union, cast
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from zope.interface import moduleProvides
 from zope.interface.registry import Components
 
 from .commands import Envelope, Line
+from .contract import MailProvider, as_mailer
 from .driver import Timeouts
-from .interfaces import ISMTP, IMailer
+from .interfaces import ISMTP
 from .parameters import Parameter, smtp_sending_end_of_message, smtp_sending_server
 from .policy import TLSPolicy
 from .protocol import SendResult
 from .registry import invoke
-from .sender import TCPConnect, TLSEncode, check_options
-from .session import Session
+from .sender import TCPConnect, TLSEncode
 
 if TYPE_CHECKING:  # pragma: no cover
     from email.message import Message
 
-    from .sender import SMTPUnit
+    from typing_extensions import Unpack
+
+    from .send_options import SendKeywords
 
 moduleProvides(ISMTP)
 
@@ -38,6 +40,7 @@ __all__ = [
     "send_message",
     "connect",
     "current_registry",
+    "current_mailer",
     "smtp_send_message",
     "smtp_send_message_star",
     "smtp_sending_server",
@@ -56,25 +59,22 @@ a block -- a test, a request -- through other units::
 
 
 @functools.cache
-def _default_unit() -> SMTPUnit:
+def _default_unit() -> Any:
     from .units import default_registry
 
-    return cast("SMTPUnit", invoke(default_registry()))
+    return invoke(default_registry())
 
 
-def _unit() -> SMTPUnit:
-    """The ``ISMTP`` provider of the current registry (typed as the built-in unit)."""
+def _unit() -> Any:
+    """The ``ISMTP`` provider of the current registry."""
     registry = current_registry()
-    return _default_unit() if registry is None else cast("SMTPUnit", invoke(registry))
+    return _default_unit() if registry is None else invoke(registry)
 
 
-def _mailer() -> SMTPUnit:
-    """The current ``ISMTP`` provider, which must also provide ``IMailer``."""
-    unit = _unit()
-    if not IMailer.providedBy(unit):
-        raise TypeError(f"the registry's ISMTP provider {unit!r} does not provide IMailer "
-                        "(envelopes, sessions, asyncio); only smtp_send_message works with it")
-    return unit
+def current_mailer() -> MailProvider:
+    """The current registry's ``ISMTP`` provider as a mail provider
+    (:func:`~smtpunit.contract.as_mailer`): every verb works through it."""
+    return as_mailer(_unit())
 
 
 def smtp_send_message(
@@ -133,7 +133,7 @@ def smtp_send_message(
         before anything is sent.
     :raises smtpunit.errors.SMTPError: for every failure; see :mod:`smtpunit.errors`.
     """
-    return _unit().smtp_send_message(
+    return _unit().smtp_send_message(  # type: ignore[no-any-return]
         server_address, from_, to, header, message, port_no,
         auth_user=auth_user, auth_passwd=auth_passwd, tcp_connect=tcp_connect,
         tls_encode=tls_encode, tls_policy=tls_policy, timeout=timeout, allow_insecure_auth=allow_insecure_auth,
@@ -156,13 +156,14 @@ def smtp_send_message_star(
 
     Takes the keyword options of :meth:`smtpunit.sender.SMTPUnit.smtp_send_message_star`.
     """
-    return _unit().smtp_send_message_star(
+    return _unit().smtp_send_message_star(  # type: ignore[no-any-return]
         connection, from_, to, header, message, auth_user, auth_passwd, tls_encode, **options
     )
 
 
-def connect(server_address: str, port_no: int = 25, **options: Any) -> Session:
-    """Open a :class:`~smtpunit.session.Session` to send many messages over one connection.
+def connect(server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> Any:
+    """Open a session (a :class:`~smtpunit.session.Session` with the SMTP unit) to send
+    many messages over one connection.
 
     Takes the keyword arguments of :func:`smtp_send_message` (``auth_user``,
     ``tls_encode``, ``tcp_connect``, ``timeout``, ...) and ``chunking`` (use BDAT when
@@ -171,29 +172,27 @@ def connect(server_address: str, port_no: int = 25, **options: Any) -> Session:
         with smtpunit.connect("mail.example.org", 587, tls_encode=True) as session:
             session.send(from_, to, header, lines)
     """
-    return _mailer().connect(server_address, port_no, **options)
+    return current_mailer().connect(server_address, port_no, **options)
 
 
-def send_envelope(server_address: str, envelope: Envelope, port_no: int = 25, **options: Any) -> SendResult:
+def send_envelope(server_address: str, envelope: Envelope, port_no: int = 25,
+                  **options: Unpack[SendKeywords]) -> SendResult:
     """Send a checked :class:`~smtpunit.commands.Envelope` (from
     :func:`~smtpunit.commands.prepare_raw_envelope`,
     :func:`~smtpunit.commands.prepare_file_envelope`, ...) in one connection.
 
     Takes the keyword arguments of :func:`smtp_send_message`.
     """
-    return _mailer().send_envelope(server_address, envelope, port_no, **options)
+    return current_mailer().send_envelope(server_address, envelope, port_no, **options)
 
 
 def send_message(server_address: str, message: Message, port_no: int = 25, *, from_: Optional[str] = None,
-                 to: Optional[Iterable[str]] = None, **options: Any) -> SendResult:
+                 to: Optional[Iterable[str]] = None, **options: Unpack[SendKeywords]) -> SendResult:
     """Send an :class:`email.message.EmailMessage` in one connection.
 
     The envelope comes from its headers unless ``from_`` or ``to`` is given; Bcc
     recipients get the message but the Bcc field is not sent. Takes the keyword
     arguments of :func:`smtp_send_message`.
     """
-    from .email_message import envelope_of  # the email package only when used
-
-    check_options("send_message", options, "tcp_connect")
-    return _mailer().send_envelope(
-        server_address, envelope_of(message, from_, to), port_no, **options)
+    return current_mailer().send_message(
+        server_address, message, port_no, from_=from_, to=to, **options)

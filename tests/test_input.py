@@ -71,8 +71,12 @@ def test_user_without_password():
 
 
 def test_bad_tls_encode_and_tcp_connect():
-    assert isinstance(attempt(tls_encode="yes"), errors.InvalidArgument)
     assert isinstance(attempt(timeout=-1), errors.InvalidArgument)
+    server = MemoryServer()
+    for bad in ({"tls_encode": "yes"}, {"tcp_connect": 42}, {"allow_insecure_auth": "no"}, {"auth_user": 1}):
+        with pytest.raises(TypeError, match=f"^smtp_send_message\\(\\): .*{next(iter(bad))} must be"):
+            smtpunit.smtp_send_message(**{**GOOD, "tcp_connect": MemoryTransport(server), **bad})
+    assert server.connections == 0, "nothing may reach the server"
 
 
 def test_a_lazy_bad_line_is_caught_before_the_envelope():

@@ -56,24 +56,43 @@ def test_outbox_session_reports_injected_failures(smtp_outbox):
     assert isinstance(outcomes[0], errors.RecipientsRefused) and isinstance(outcomes[1], smtpunit.SendResult)
 
 
-def test_a_bare_ismtp_provider_serves_only_smtp_send_message():
+def test_a_bare_ismtp_provider_serves_every_entry_point():
     sent = []
 
     @implementer(ISMTP)
-    class Bare:
+    class Bare:  # the Racket signature alone: smtp_send_message with a header and lines
         smtp_sending_server = smtpunit.smtp_sending_server
         smtp_sending_end_of_message = smtpunit.smtp_sending_end_of_message
 
         def smtp_send_message(self, server_address, from_, to, header, message, port_no=25, **options):
-            sent.append(from_)
+            def octets(line):
+                return line.encode() if isinstance(line, str) else bytes(line)
+
+            sent.append((server_address, port_no, from_, tuple(to), octets(header), [octets(m) for m in message],
+                         options))
+            reply = smtpunit.Reply(250, ("2.0.0 bare",))
+            return smtpunit.SendResult(tuple(smtpunit.RecipientResult(r, reply) for r in to), reply)
 
         def smtp_send_message_star(self, connection, from_, to, header, message, *args, **options):
-            sent.append(from_)
+            raise AssertionError("not used")
+
+    async def through_asyncio():
+        await smtpunit.aio.smtp_send_message("mail.invalid", "d@example.org", ["e@example.org"], HEADER, ["x"])
+        async with await smtpunit.aio.connect("mail.invalid", 2525) as session:
+            await session.send("f@example.org", ["g@example.org"], HEADER, ["x"])
 
     with smtpunit.current_registry.parameterize(link(provide(ISMTP, Bare()))):
         smtpunit.smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"])
-        with pytest.raises(TypeError, match="IMailer"):
-            smtpunit.connect("mail.invalid")
-        with pytest.raises(TypeError, match="IMailer"):
-            smtpunit.send_message("mail.invalid", message())
-    assert sent == ["a@example.org"]
+        with smtpunit.connect("mail.invalid", 587, timeout=7) as session:
+            outcomes = session.send_many([("b@example.org", ["c@example.org"], HEADER, ["one", ".dot"])])
+        assert outcomes[0].reply.text == "2.0.0 bare"
+        smtpunit.send_message("mail.invalid", message())
+        with smtpunit.Pool("mail.invalid") as pool:
+            pool.send("c@example.org", ["d@example.org"], HEADER, ["x"])
+        asyncio.run(through_asyncio())
+    senders = [entry[2] for entry in sent]
+    assert senders == ["a@example.org", "b@example.org", "a@example.org", "c@example.org", "d@example.org",
+                       "f@example.org"]
+    # The envelope reaches the Racket signature as it was given: header and lines, undotted.
+    assert sent[1][:2] == ("mail.invalid", 587) and sent[1][4:6] == (HEADER.encode(), [b"one", b".dot"])
+    assert sent[1][6]["timeout"] == smtpunit.Timeouts.coerce(7)

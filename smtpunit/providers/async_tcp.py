@@ -153,7 +153,9 @@ class AsyncConnection:
         :raises SMTPConnectionClosed: nothing of ``data`` was written, since the
             server had closed the connection (or it failed at the first attempt).
         """
-        if self.protocol.closed or self._socket_transport.is_closing() or self._hang_up.hung_up():
+        if self._socket_transport.is_closing() or (
+                (self.protocol.closed or self._hang_up.hung_up()) and not self.protocol.buffer):
+            # (A server that said something before it closed is heard when its reply is read.)
             raise SMTPConnectionClosed("the server closed the connection; the write did not go out")
         self.transport.write(data)
         # A failed write closes the socket's transport at once; its later writes would

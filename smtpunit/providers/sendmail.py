@@ -1,4 +1,5 @@
-"""An :class:`~smtpunit.interfaces.ISMTP` that pipes the message to the local ``sendmail``.
+"""A mail provider (:class:`~smtpunit.interfaces.IMailer`) that pipes the message to the
+local ``sendmail``; sessions, pools and asyncio get the framework's generic forms.
 
 Racket's ``net/sendmail`` hands a message to the ``sendmail`` program instead of
 speaking SMTP; :class:`SendmailSMTP` does the same behind the ``smtp^`` signature, so
@@ -31,15 +32,18 @@ from typing import Any, Optional, Union
 
 from zope.interface import implementer
 
-from .. import parameters
 from ..commands import Envelope, Line, prepare_envelope
+from ..contract import MailProvider
 from ..driver import Timeouts
 from ..errors import InvalidAddress, InvalidArgument, SMTPTimeout, SMTPTransportError
-from ..interfaces import ISMTP
+from ..interfaces import IMailer
 from ..protocol import RecipientResult, SendResult
 from ..reply import Reply, sanitize
+from ..send_options import SendOptions
 
 __all__ = ["DEFAULT_SENDMAIL", "SendmailError", "SendmailSMTP"]
+
+_DEFAULT_TIMEOUTS = Timeouts()
 
 DEFAULT_SENDMAIL = "/usr/sbin/sendmail"
 """Where the Linux and BSD mail systems install their ``sendmail`` command."""
@@ -68,11 +72,6 @@ class SendmailError(SMTPTransportError):
         super().__init__(f"{message}: {sanitize(detail, 2000)}" if detail else message)
 
 
-def _unstuffed(line: bytes) -> bytes:
-    """A dot-stuffed data line as the caller wrote it (RFC 5321 section 4.5.2)."""
-    return line[1:] if line[:1] == b"." else line
-
-
 def _check_for_command_line(envelope: Envelope) -> None:
     """Refuse what sendmail's command line would read differently from ``RCPT TO:<...>``.
 
@@ -86,8 +85,8 @@ def _check_for_command_line(envelope: Envelope) -> None:
             )
 
 
-@implementer(ISMTP)
-class SendmailSMTP:
+@implementer(IMailer)
+class SendmailSMTP(MailProvider):
     """Sends mail by running the local ``sendmail`` program, as Racket's ``net/sendmail``.
 
     :param path: the program; ``/usr/sbin/sendmail`` by default.
@@ -104,9 +103,6 @@ class SendmailSMTP:
     nothing is queued, and the exception propagates.
     """
 
-    smtp_sending_server = parameters.smtp_sending_server
-    smtp_sending_end_of_message = parameters.smtp_sending_end_of_message
-
     def __init__(self, path: Union[str, os.PathLike[str]] = DEFAULT_SENDMAIL, extra_args: Iterable[str] = (),
                  timeout: float = 60.0) -> None:
         self.path = os.fspath(path)
@@ -118,41 +114,32 @@ class SendmailSMTP:
         for argument in self.extra_args:
             if not isinstance(argument, str) or "\0" in argument:
                 raise InvalidArgument(f"every extra argument must be a str without NUL, not {argument!r}")
-        self.timeout = self._check_timeout(timeout)
+        self.timeout = Timeouts.coerce(timeout).data_end
 
     def __repr__(self) -> str:
         return f"SendmailSMTP(path={self.path!r}, extra_args={self.extra_args!r}, timeout={self.timeout!r})"
 
-    # -- ISMTP ------------------------------------------------------------------------
+    # -- the mail contract -------------------------------------------------------------
 
-    def smtp_send_message(
-        self,
-        server_address: str,
-        from_: str,
-        to: Iterable[str],
-        header: Line,
-        message: Iterable[Line],
-        port_no: int = 25,
-        **options: Any,
-    ) -> SendResult:
+    def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
         """Hand one message to ``sendmail``.
 
-        ``server_address`` and ``port_no`` are ignored: the local mail system decides
-        where the message goes. So are the SMTP unit's keyword options
-        (``auth_user``, ``tls_encode``, ``tcp_connect``, ...), which configure a
-        connection there is none of, except ``timeout``: seconds for this call (or a
-        :class:`~smtpunit.driver.Timeouts`, whose ``data_end`` is used).
+        ``server`` and ``port`` are ignored: the local mail system decides where the
+        message goes. So are the options that configure a connection there is none of
+        (``auth_user``, ``tls_encode``, ``tcp_connect``, ...), except ``timeout``: the
+        ``data_end`` of the :class:`~smtpunit.driver.Timeouts` bounds this call, when
+        one was given (else :attr:`timeout`).
 
         :returns: a :class:`~smtpunit.protocol.SendResult` with a synthetic 250 reply
             for every recipient, once sendmail exited with status 0.
-        :raises ValueError: (:class:`~smtpunit.errors.SMTPInputError`) for bad input,
-            before sendmail is started.
+        :raises ValueError: (:class:`~smtpunit.errors.SMTPInputError`) for input that
+            would become a command-line option, before sendmail is started.
         :raises SendmailError: sendmail is missing, or failed (its stderr attached).
         :raises smtpunit.errors.SMTPTimeout: sendmail took longer than the timeout.
         """
-        envelope = prepare_envelope(from_, to, header, message)
         _check_for_command_line(envelope)
-        return self._send(envelope, self._raw_header(header), self._timeout_option(options))
+        timeout = self.timeout if options.timeouts == _DEFAULT_TIMEOUTS else options.timeouts.data_end
+        return self._send(envelope, timeout)
 
     def smtp_send_message_star(
         self,
@@ -164,7 +151,7 @@ class SendmailSMTP:
         *args: Any,
         **options: Any,
     ) -> SendResult:
-        """Close ``connection`` unused, then send the message as :meth:`smtp_send_message` does.
+        """Close ``connection`` unused, then send the message as :meth:`deliver` does.
 
         The signature asks for an open connection; sendmail needs none, so it is only
         closed (as the contract says it is when the call ends), even when the input is
@@ -172,41 +159,21 @@ class SendmailSMTP:
         """
         try:
             envelope = prepare_envelope(from_, to, header, message)
-            _check_for_command_line(envelope)
-            timeout = self._timeout_option(options)
+            checked = SendOptions.of("smtp_send_message_star", options)
         finally:
             close = getattr(connection, "close", None)
             if callable(close):
                 close()
-        return self._send(envelope, self._raw_header(header), timeout)
+        return self.deliver("localhost", 0, envelope, checked)
 
     # -- internals --------------------------------------------------------------------
-
-    @staticmethod
-    def _check_timeout(value: object) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise InvalidArgument(f"timeout must be a positive number of seconds, not {value!r}")
-        return float(value)
-
-    def _timeout_option(self, options: dict[str, Any]) -> float:
-        value = options.get("timeout")
-        if value is None:
-            return self.timeout
-        if isinstance(value, Timeouts):
-            return self._check_timeout(value.data_end)
-        return self._check_timeout(value)
-
-    @staticmethod
-    def _raw_header(header: Line) -> bytes:
-        # prepare_envelope accepted it; its encoded form is dot-stuffed for SMTP, this is not.
-        return header.encode("utf-8") if isinstance(header, str) else bytes(header)
 
     def argv(self, envelope: Envelope) -> list[str]:
         """The command line for ``envelope``: ``path extra_args... -i -f sender -- recipients...``."""
         return [self.path, *self.extra_args, "-i", "-f", envelope.sender or "<>", "--", *envelope.recipients]
 
-    def _send(self, envelope: Envelope, header: bytes, timeout: float) -> SendResult:
-        data = header + b"".join(_unstuffed(line) for line in envelope.body)
+    def _send(self, envelope: Envelope, timeout: float) -> SendResult:
+        data = b"".join(envelope.content.bdat_pieces(True))  # the message as it is: no dot-stuffing
         end_of_message: Callable[[], object] = self.smtp_sending_end_of_message()
         argv = self.argv(envelope)
         try:

@@ -30,14 +30,27 @@ class HangUpWatch:
     ``POLLRDHUP`` it never tells."""
 
     def __init__(self, fileno: int) -> None:
+        self._fileno = fileno
         self._poll: Optional[select.poll] = None
         if hasattr(select, "poll") and hasattr(select, "POLLRDHUP") and fileno >= 0:
             self._poll = select.poll()
             self._poll.register(fileno, select.POLLRDHUP)
 
     def hung_up(self) -> bool:
-        """True if the peer has closed its side, reset the connection, or it failed."""
-        return self._poll is not None and bool(self._poll.poll(0))
+        """True if the peer has closed its side (or reset the connection) without
+        leaving anything to read: a server that said something first (a refusal)
+        is heard when its reply is read."""
+        return self._poll is not None and bool(self._poll.poll(0)) and _unread(self._fileno) == 0
+
+
+def _unread(fileno: int) -> int:
+    """Bytes received on a socket and not yet read (``FIONREAD``); 0 where unknown."""
+    if fcntl is None or termios is None:
+        return 0
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fileno, termios.FIONREAD, b"\0\0\0\0"))[0])
+    except OSError:
+        return 0
 
 
 def socket_unsent(fileno: int) -> int:
@@ -100,6 +113,8 @@ class SocketConnection:
         try:
             sent = self.socket.send(data)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as exc:
+            if self.secure:  # a TLS socket may have sent some of its records first
+                raise
             raise SMTPConnectionClosed(f"the server closed the connection; the write did not go out ({exc})") from exc
         except TimeoutError:
             sent = 0

@@ -113,8 +113,7 @@ class CallableTLS:
         """Call the procedure on ``connection``'s socket."""
         sock = _socket_of(connection)
         sock.settimeout(timeout)
-        with _no_orphan_socket():
-            wrapped = self.encode(sock, server_hostname=server_hostname)
+        wrapped = self.encode(sock, server_hostname=server_hostname)
         return SocketConnection(wrapped, server_hostname, secure=True, loopback=connection.loopback)
 
 

@@ -32,7 +32,14 @@ Note that :class:`Reply` here is a script step; the parsed reply of the client i
 :class:`smtpunit.Reply`.
 """
 
-from .memory import MemoryConnection, MemoryServer, MemoryTransport, ReceivedMessage
+from .memory import (
+    AsyncMemoryConnection,
+    AsyncMemoryTransport,
+    MemoryConnection,
+    MemoryServer,
+    MemoryTransport,
+    ReceivedMessage,
+)
 from .outbox import PHASES, Outbox, OutboxMessage
 from .recording import CLIENT, SERVER, STARTTLS, Conversation, ConversationEvent, Recorder
 from .replay import MISMATCH_REPLY, ReplayMismatch, ReplayServer
@@ -57,6 +64,8 @@ from .scripted import (
 )
 
 __all__ = [
+    "AsyncMemoryConnection",
+    "AsyncMemoryTransport",
     "CLIENT",
     "DEFAULT_TIMEOUT",
     "MISMATCH_REPLY",

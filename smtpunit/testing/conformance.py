@@ -40,11 +40,12 @@ from ..errors import SASLError
 from ..interfaces import ISMTP, IConnection, ISASLExchange, ISASLMechanism, ITLSUpgrader, ITransport
 from ..policy import is_loopback_name
 from ..providers.tcp import TCPTransport
-from .memory import MemoryServer, MemoryTransport
+from .memory import AsyncMemoryTransport, MemoryServer, MemoryTransport
 from .scripted import Close, Expect, Peer, Reply, ScriptedServer, StartTLS, Step
 
 __all__ = [
     "ConformanceError",
+    "check_mailer",
     "check_sasl_mechanism",
     "check_smtp",
     "check_tls_upgrader",
@@ -572,3 +573,119 @@ def check_smtp(provider: Any, bad_inputs: Iterable[tuple[str, dict[str, Any]]] =
         provider.smtp_send_message(tcp_connect=MemoryTransport(server), **_GOOD)
     except Exception as exc:  # noqa: BLE001
         _fail(check, f"a good message was refused: {_describe(exc)}")
+
+
+# -- every entry point, through any mail provider -------------------------------------------
+
+_FROM, _TO, _HEADER, _LINES = "a@example.org", ["b@example.org"], "Subject: conformance\r\n\r\n", ["body"]
+
+
+def _email() -> Any:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = _FROM, ", ".join(_TO), "conformance"
+    message.set_content("body\n")
+    return message
+
+
+def _entry_points(server: MemoryServer) -> list[tuple[str, Callable[..., Any]]]:
+    """Each public entry point, as a call sending one good message (``send_many`` two)
+    with the given extra keywords; what it returns, one outcome per message."""
+    import asyncio
+
+    import smtpunit
+    import smtpunit.aio
+
+    sync, aio = MemoryTransport(server), AsyncMemoryTransport(server)
+    envelope = smtpunit.commands.prepare_envelope(_FROM, _TO, _HEADER, _LINES)
+    message = (_FROM, _TO, _HEADER, _LINES)
+
+    def session(verb: str, **options: Any) -> list[Any]:
+        with smtpunit.connect("mail.invalid", 25, tcp_connect=sync, **options) as opened:
+            return _through_session(verb, opened, envelope, message)
+
+    def pool(verb: str, **options: Any) -> list[Any]:
+        with smtpunit.Pool("mail.invalid", 25, size=1, tcp_connect=sync, **options) as pooled:
+            return _through_session(verb, pooled, envelope, message)
+
+    async def async_session(verb: str, **options: Any) -> list[Any]:
+        opened = await smtpunit.aio.connect("mail.invalid", 25, tcp_connect=aio, **options)
+        async with opened:
+            if verb == "send_many":
+                return list(await opened.send_many([message, message]))
+            if verb == "send_message":
+                return [await opened.send_message(_email())]
+            return [await getattr(opened, verb)(*((envelope,) if verb == "send_envelope" else message))]
+
+    def run(coroutine: Any) -> list[Any]:
+        result = asyncio.run(coroutine)
+        return result if isinstance(result, list) else [result]
+
+    return [
+        ("smtp_send_message", lambda **o: [smtpunit.smtp_send_message(
+            "mail.invalid", *message, 25, tcp_connect=sync, **o)]),
+        ("send_envelope", lambda **o: [smtpunit.send_envelope("mail.invalid", envelope, 25, tcp_connect=sync, **o)]),
+        ("send_message", lambda **o: [smtpunit.send_message("mail.invalid", _email(), 25, tcp_connect=sync, **o)]),
+        *((f"connect().{verb}", functools.partial(session, verb)) for verb in _SESSION_VERBS),
+        *((f"Pool.{verb}", functools.partial(pool, verb)) for verb in _SESSION_VERBS),
+        ("aio.smtp_send_message", lambda **o: run(smtpunit.aio.smtp_send_message(
+            "mail.invalid", *message, 25, tcp_connect=aio, **o))),
+        ("aio.send_envelope", lambda **o: run(smtpunit.aio.send_envelope(
+            "mail.invalid", envelope, 25, tcp_connect=aio, **o))),
+        ("aio.send_message", lambda **o: run(smtpunit.aio.send_message(
+            "mail.invalid", _email(), 25, tcp_connect=aio, **o))),
+        *((f"aio.connect().{verb}", lambda verb=verb, **o: run(async_session(verb, **o)))
+          for verb in _SESSION_VERBS),
+    ]
+
+
+_SESSION_VERBS = ("send", "send_message", "send_envelope", "send_many")
+
+
+def _through_session(verb: str, session: Any, envelope: Any, message: tuple[Any, ...]) -> list[Any]:
+    if verb == "send_many":
+        return list(session.send_many([message, message]))
+    if verb == "send_message":
+        return [session.send_message(_email())]
+    return [getattr(session, verb)(*((envelope,) if verb == "send_envelope" else message))]
+
+
+def check_mailer(provider: Any) -> None:
+    """Check that a mail provider serves every entry point of the public API.
+
+    ``provider`` is linked as the ``ISMTP`` of a registry over the default one and made
+    current (:data:`smtpunit.current_registry`). Through it, every entry point --
+    ``smtp_send_message``, ``send_envelope``, ``send_message``, a session's and a
+    :class:`~smtpunit.Pool`'s ``send``, ``send_message``, ``send_envelope`` and
+    ``send_many``, and each of these in :mod:`smtpunit.aio` -- sends a good message,
+    with ``tcp_connect`` an in-memory transport (which a provider without connections
+    may ignore), and must return a :class:`~smtpunit.results.SendResult` for each;
+    a misspelled option must raise ``TypeError`` before anything is sent. A provider of
+    ``smtp^`` alone passes too: the framework supplies the rest.
+    """
+    import smtpunit
+
+    check = "check_mailer"
+    _verify(check, ISMTP, provider, f"provider {provider!r}")
+    registry = smtpunit.link(smtpunit.provide(ISMTP, provider), bases=(smtpunit.default_registry(),))
+    with smtpunit.current_registry.parameterize(registry):
+        for name, send in _entry_points(MemoryServer()):
+            try:
+                outcomes = send()
+            except Exception as exc:  # noqa: BLE001
+                _fail(check, f"{name}: a good message was refused: {_describe(exc)}")
+            if not outcomes or not all(isinstance(o, smtpunit.SendResult) for o in outcomes):
+                _fail(check, f"{name} returned {outcomes!r}, not a SendResult per message")
+            server = MemoryServer()
+            try:
+                dict(_entry_points(server))[name](tls_encdoe=True)
+            except TypeError:
+                pass
+            except Exception as exc:  # noqa: BLE001
+                _fail(check, f"{name}: a misspelled option must raise TypeError, not {_describe(exc)}")
+            else:
+                _fail(check, f"{name}: a misspelled option (tls_encdoe) was accepted")
+            if server.received:
+                _fail(check, f"{name}: {bytes(server.received)!r} reached the server before the misspelled option "
+                             "was refused")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from zope.interface import implementer
 
-from ..interfaces import IConnection, ITransport
+from ..interfaces import IAsyncConnection, IAsyncTransport, IConnection, ITransport
 
-__all__ = ["MemoryServer", "MemoryTransport", "MemoryConnection", "ReceivedMessage"]
+__all__ = ["AsyncMemoryConnection", "AsyncMemoryTransport", "MemoryServer", "MemoryTransport", "MemoryConnection",
+           "ReceivedMessage"]
 
 
 @dataclass(frozen=True)
@@ -178,3 +179,46 @@ class MemoryTransport:
     def connect(self, host: str, port: int, timeout: float) -> MemoryConnection:
         """Open a connection to the in-memory server."""
         return self.server.open(host)
+
+
+@implementer(IAsyncConnection)
+class AsyncMemoryConnection:
+    """A :class:`MemoryConnection` for asyncio (no TLS: the memory server has none)."""
+
+    secure = False
+    loopback = True
+
+    def __init__(self, connection: MemoryConnection) -> None:
+        self.connection = connection
+        self.server_hostname = connection.server_hostname
+
+    async def send(self, data: bytes, timeout: float) -> None:
+        """Hand ``data`` to the server."""
+        self.connection.send(data, timeout)
+
+    async def receive(self, max_bytes: int, timeout: float) -> bytes:
+        """Take up to ``max_bytes`` of what the server said."""
+        return self.connection.receive(max_bytes, timeout)
+
+    async def start_tls(self, context: Any, server_hostname: str, timeout: float) -> None:
+        """Refused: the in-memory server speaks no TLS."""
+        raise ConnectionError("the in-memory server speaks no TLS")
+
+    def close(self) -> None:
+        """Close this end."""
+        self.connection.close()
+
+
+@implementer(IAsyncTransport)
+class AsyncMemoryTransport:
+    """:class:`MemoryTransport` for asyncio: an :class:`~smtpunit.interfaces.IAsyncTransport`
+    to a :class:`MemoryServer`."""
+
+    def __init__(self, server: Optional[MemoryServer] = None) -> None:
+        self.server = server if server is not None else MemoryServer()
+
+    async def connect(self, host: str, port: int, timeout: float, ssl_context: Any = None) -> AsyncMemoryConnection:
+        """Open a connection to the in-memory server (not with TLS from the start)."""
+        if ssl_context is not None:
+            raise ConnectionError("the in-memory server speaks no TLS")
+        return AsyncMemoryConnection(self.server.open(host))

@@ -1,8 +1,8 @@
-""":class:`Outbox`: a whole :class:`~smtpunit.interfaces.ISMTP` that keeps messages
-instead of sending them, and fails on demand.
+""":class:`Outbox`: a whole mail provider (:class:`~smtpunit.interfaces.IMailer`) that
+keeps messages instead of sending them, and fails on demand.
 
-The outbox checks its input exactly as the real unit does (the same functions of
-:mod:`smtpunit.commands` and the same option checks), then plays a conversation in
+The outbox's input is checked as every provider's is (the envelope, and the
+:class:`~smtpunit.send_options.SendOptions` built at the public call); it plays a conversation in
 its head, phase by phase -- ``greeting``, ``ehlo``, ``starttls`` (only when TLS was
 asked for), ``auth`` (only with credentials), ``mail``, ``rcpt`` (once per
 recipient), ``data``, ``data-end`` -- and at each phase applies the faults it was
@@ -26,31 +26,27 @@ objects, so ``code``, ``enhanced_status`` and ``is_transient`` work as in produc
 from __future__ import annotations
 
 import dataclasses
-import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 from zope.interface import implementer
 
-from .. import parameters
-from ..commands import Envelope, Line, check_credential, check_port, check_server_address, prepare_envelope
-from ..driver import Timeouts
+from ..commands import Envelope, Line, prepare_envelope
+from ..contract import MailProvider, refuse_plaintext_credentials
 from ..errors import (
-    InvalidArgument,
     RecipientsRefused,
     SMTPAuthenticationError,
     SMTPConnectionClosed,
-    SMTPError,
     SMTPOutcomeUnknown,
     SMTPReplyError,
-    SMTPSecurityError,
     StartTLSRefused,
 )
-from ..interfaces import IMailer, ITLSUpgrader, ITransport
-from ..policy import TLSPolicy, is_loopback_name
+from ..interfaces import IMailer
+from ..policy import TLSPolicy
 from ..protocol import RecipientResult, SendResult
 from ..reply import Reply
+from ..send_options import SendOptions
 
 __all__ = ["Outbox", "OutboxMessage", "PHASES", "ReplySpec"]
 
@@ -170,8 +166,10 @@ class _Plan:
 
 
 @implementer(IMailer)
-class Outbox:
-    """An :class:`~smtpunit.interfaces.ISMTP` that keeps messages instead of sending.
+class Outbox(MailProvider):
+    """A mail provider (:class:`~smtpunit.interfaces.IMailer`) that keeps messages
+    instead of sending them. Every entry point works with it: the one-shot, sessions
+    (each message a conversation of its own), pools and asyncio.
 
     Input is checked exactly as the real unit checks it, and the end-of-message
     procedure is called, so code under test meets the same errors and hooks.
@@ -186,9 +184,6 @@ class Outbox:
         (the caller got :class:`~smtpunit.errors.SMTPOutcomeUnknown`).
     :ivar attempts: every message that passed the input checks, whatever its fate.
     """
-
-    smtp_sending_server = parameters.smtp_sending_server
-    smtp_sending_end_of_message = parameters.smtp_sending_end_of_message
 
     def __init__(
         self,
@@ -267,21 +262,12 @@ class Outbox:
         self._failures.clear()
         self._drops.clear()
 
-    # -- ISMTP -----------------------------------------------------------------------
+    # -- the mail contract -------------------------------------------------------------
 
-    def smtp_send_message(
-        self,
-        server_address: str,
-        from_: str,
-        to: Iterable[str],
-        header: Line,
-        message: Iterable[Line],
-        port_no: int = 25,
-        **options: Any,
-    ) -> SendResult:
-        """Check the message, play the conversation with the injected faults, and keep
-        it; see :func:`smtpunit.smtp_send_message` for the keyword ``options``."""
-        return self.send_envelope(server_address, prepare_envelope(from_, to, header, message), port_no, **options)
+    def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
+        """Play the conversation for ``envelope`` with the injected faults, and keep it."""
+        refuse_plaintext_credentials(server, options)
+        return self._converse(OutboxMessage(server, port, envelope), self._plan(options))
 
     def smtp_send_message_star(
         self,
@@ -297,79 +283,23 @@ class Outbox:
         server_hostname: Optional[str] = None,
         **options: Any,
     ) -> SendResult:
-        """Check the message and keep it, as :meth:`smtp_send_message` does;
-        ``connection`` is closed (if it has ``close``) once the checks passed."""
+        """Check the message and keep it, as :meth:`deliver` does; ``connection`` is
+        closed (if it has ``close``) once the checks passed."""
         envelope = prepare_envelope(from_, to, header, message)
-        plan = self._plan(auth_user=auth_user, auth_passwd=auth_passwd, tls_encode=tls_encode, **options)
+        checked = SendOptions.of("smtp_send_message_star", options, auth_user=auth_user,
+                                 auth_passwd=auth_passwd, tls_encode=tls_encode)
         try:
-            return self._converse(OutboxMessage(None, None, envelope), plan)
+            return self._converse(OutboxMessage(None, None, envelope), self._plan(checked))
         finally:
             close = getattr(connection, "close", None)
             if close is not None:
                 close()
 
-    # -- IMailer -----------------------------------------------------------------------
-
-    def send_envelope(self, server_address: str, envelope: Envelope, port_no: int = 25, *, tcp_connect: Any = None,
-                      **options: Any) -> SendResult:
-        """Keep a checked envelope, as :meth:`smtp_send_message` keeps a message."""
-        server, port = check_server_address(server_address), check_port(port_no)
-        plan = self._connection_plan(server, tcp_connect, options)
-        return self._converse(OutboxMessage(server, port, envelope), plan)
-
-    def connect(self, server_address: str, port_no: int = 25, *, tcp_connect: Any = None, chunking: bool = True,
-                **options: Any) -> OutboxSession:
-        """An :class:`OutboxSession`: each message it sends is kept here."""
-        server, port = check_server_address(server_address), check_port(port_no)
-        plan = self._connection_plan(server, tcp_connect, options)
-        return OutboxSession(self, server, port, plan)
-
-    async def send_envelope_async(self, server_address: str, envelope: Envelope, port_no: int = 25,
-                                  **options: Any) -> SendResult:
-        """:meth:`send_envelope`, for asyncio callers."""
-        return self.send_envelope(server_address, envelope, port_no, **options)
-
-    async def connect_async(self, server_address: str, port_no: int = 25, **options: Any) -> AsyncOutboxSession:
-        """:meth:`connect`, for asyncio callers."""
-        return AsyncOutboxSession(self.connect(server_address, port_no, **options))
-
     # -- internals -------------------------------------------------------------------
 
-    def _connection_plan(self, server: str, tcp_connect: Any, options: dict[str, Any]) -> _Plan:
-        plan = self._plan(**options)
-        if tcp_connect is not None and not (ITransport.providedBy(tcp_connect) or callable(tcp_connect)):
-            raise InvalidArgument(f"tcp_connect must be a procedure or an ITransport, not {tcp_connect!r}")
-        secure = plan.policy in (TLSPolicy.STARTTLS, TLSPolicy.IMPLICIT)
-        if plan.credentials and not (secure or is_loopback_name(server) or options.get("allow_insecure_auth")):
-            raise SMTPSecurityError(
-                "refusing to send credentials over plaintext to a host that is not on this "
-                "machine; use TLS, or pass allow_insecure_auth=True"
-            )
-        return plan
-
-    def _plan(self, *, auth_user: Optional[str] = None, auth_passwd: Optional[str] = None, tls_encode: Any = None,
-              tls_policy: Union[TLSPolicy, str, None] = None, timeout: Union[Timeouts, float, None] = None,
-              allow_insecure_auth: bool = False, auth_mechanism: Optional[str] = None,
-              partial_delivery: bool = False) -> _Plan:
-        """The real unit's option checks, in the real unit's order."""
-        policy = TLSPolicy.resolve(tls_policy, tls_encode)
-        if policy is not TLSPolicy.NONE and tls_encode not in (None, True) and not (
-            ITLSUpgrader.providedBy(tls_encode) or isinstance(tls_encode, ssl.SSLContext) or callable(tls_encode)
-        ):
-            raise InvalidArgument(
-                f"tls_encode must be True, an SSLContext, an ITLSUpgrader or a procedure, not {tls_encode!r}"
-            )
-        ehlo_name = self.smtp_sending_server()
-        end_of_message = self.smtp_sending_end_of_message()
-        credentials = not (auth_user is None and auth_passwd is None)
-        if credentials:
-            if auth_user is None or auth_passwd is None:
-                raise InvalidArgument("auth_user and auth_passwd go together")
-            check_credential(auth_user, "auth_user")
-            check_credential(auth_passwd, "auth_passwd")
-        Timeouts.coerce(timeout)
-        return _Plan(policy, credentials, auth_mechanism or "PLAIN", ehlo_name, bool(partial_delivery),
-                     end_of_message)
+    def _plan(self, options: SendOptions) -> _Plan:
+        return _Plan(options.policy, options.has_credentials, options.auth_mechanism or "PLAIN",
+                     self.smtp_sending_server(), options.partial_delivery, self.smtp_sending_end_of_message())
 
     def _fault(self, faults: dict[str, _Fault], key: str) -> Optional[_Fault]:
         fault = faults.get(key)
@@ -427,111 +357,3 @@ class Outbox:
             ) from exc
         self.messages.append(message)
         return SendResult(tuple(results), Reply(250, ("2.0.0 recorded by smtpunit.testing.Outbox",)))
-
-
-class OutboxSession:
-    """A session on an :class:`Outbox`: every message goes through the outbox's
-    conversation, faults included."""
-
-    def __init__(self, outbox: Outbox, server: str, port: int, plan: _Plan) -> None:
-        self._outbox = outbox
-        self._server = server
-        self._port = port
-        self._plan = plan
-        self.closed = False
-
-    def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], *,
-             partial_delivery: Optional[bool] = None) -> SendResult:
-        """Keep one message; see :meth:`smtpunit.session.Session.send`."""
-        return self._send(prepare_envelope(from_, to, header, message), partial_delivery)
-
-    def send_message(self, message: Any, *, from_: Optional[str] = None, to: Optional[Iterable[str]] = None,
-                     partial_delivery: Optional[bool] = None) -> SendResult:
-        """Keep an :class:`email.message.EmailMessage`."""
-        from ..email_message import envelope_of
-
-        return self._send(envelope_of(message, from_, to), partial_delivery)
-
-    def send_many(self, messages: Iterable[tuple[Any, ...]], *,
-                  partial_delivery: Optional[bool] = None) -> list[Union[SendResult, SMTPError]]:
-        """Keep several messages; each outcome is a result or the error that stopped it."""
-        return self.send_envelopes([prepare_envelope(*m) for m in messages], partial_delivery=partial_delivery)
-
-    def send_envelopes(self, envelopes: Iterable[Envelope], *,
-                       partial_delivery: Optional[bool] = None) -> list[Union[SendResult, SMTPError]]:
-        """Keep checked envelopes; each outcome is a result or the error that stopped it."""
-        outcomes: list[Union[SendResult, SMTPError]] = []
-        for envelope in envelopes:
-            try:
-                outcomes.append(self._send(envelope, partial_delivery))
-            except SMTPError as exc:
-                outcomes.append(exc)
-        return outcomes
-
-    def noop(self) -> Reply:
-        """Always well."""
-        self._check_open()
-        return Reply(250, ("2.0.0 OK",))
-
-    def reset(self) -> None:
-        """Nothing to reset."""
-        self._check_open()
-
-    def close(self) -> None:
-        """Close the session."""
-        self.closed = True
-
-    def __enter__(self) -> OutboxSession:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise SMTPConnectionClosed("the session is closed")
-
-    def _send(self, envelope: Envelope, partial_delivery: Optional[bool]) -> SendResult:
-        self._check_open()
-        plan = self._plan if partial_delivery is None else dataclasses.replace(
-            self._plan, partial_delivery=partial_delivery)
-        plan = dataclasses.replace(plan, end_of_message=self._outbox.smtp_sending_end_of_message())
-        return self._outbox._converse(OutboxMessage(self._server, self._port, envelope), plan)
-
-
-class AsyncOutboxSession:
-    """:class:`OutboxSession` for asyncio callers."""
-
-    def __init__(self, session: OutboxSession) -> None:
-        self._session = session
-
-    @property
-    def closed(self) -> bool:
-        """True once closed."""
-        return self._session.closed
-
-    async def send(self, *args: Any, **kwargs: Any) -> SendResult:
-        """See :meth:`OutboxSession.send`."""
-        return self._session.send(*args, **kwargs)
-
-    async def send_message(self, *args: Any, **kwargs: Any) -> SendResult:
-        """See :meth:`OutboxSession.send_message`."""
-        return self._session.send_message(*args, **kwargs)
-
-    async def send_many(self, *args: Any, **kwargs: Any) -> list[Union[SendResult, SMTPError]]:
-        """See :meth:`OutboxSession.send_many`."""
-        return self._session.send_many(*args, **kwargs)
-
-    async def noop(self) -> Reply:
-        """See :meth:`OutboxSession.noop`."""
-        return self._session.noop()
-
-    async def close(self) -> None:
-        """See :meth:`OutboxSession.close`."""
-        self._session.close()
-
-    async def __aenter__(self) -> AsyncOutboxSession:
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        self._session.close()

@@ -1,0 +1,416 @@
+"""The one mail contract, and what the framework supplies on top of it.
+
+A mail provider (:class:`~smtpunit.interfaces.IMailer`) implements one primitive,
+:meth:`MailProvider.deliver`: send one checked envelope with checked
+:class:`~smtpunit.send_options.SendOptions`. It may implement the others natively --
+:meth:`~MailProvider.open_session` (many messages over one connection),
+:meth:`~MailProvider.deliver_async` and :meth:`~MailProvider.open_session_async` --
+and otherwise :class:`MailProvider` supplies them generically: a session whose every
+message is a one-shot delivery (:class:`OneShotSession`), and asyncio through a worker
+thread (:class:`ThreadedAsyncSession`). On top of the primitives it gives every verb
+of the public API -- ``smtp_send_message``, ``send_envelope``, ``send_message``,
+``connect`` and their ``*_async`` forms -- each checking its input and options before
+the first byte. So the module functions, :class:`~smtpunit.pool.Pool`, sessions and
+:mod:`smtpunit.aio` work the same through any provider: the SMTP and LMTP units,
+``sendmail``, the test doubles, a third party's.
+
+A provider of the Racket signature alone (:class:`~smtpunit.interfaces.ISMTP`, only
+``smtp_send_message``) is adapted by :func:`as_mailer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
+
+from zope.interface import implementer
+
+from . import parameters
+from .capabilities import Capabilities
+from .commands import Envelope, Line, check_port, check_server_address, prepare_envelope
+from .errors import SMTPConnectionClosed, SMTPError, SMTPSecurityError, UnsupportedByServer
+from .interfaces import IAsyncSession, IMailer, ISession
+from .policy import TLSPolicy, is_loopback_name
+from .reply import Reply
+from .results import Outcome, SendResult
+from .send_options import SendOptions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from email.message import Message as EmailMessageType
+
+    from typing_extensions import Unpack
+
+    from .send_options import SendKeywords
+
+__all__ = [
+    "AsyncSessionVerbs",
+    "MailProvider",
+    "OneShotSession",
+    "SessionVerbs",
+    "ThreadedAsyncSession",
+    "as_mailer",
+    "check_target",
+    "refuse_plaintext_credentials",
+]
+
+T = TypeVar("T")
+
+MessageTuple = tuple[str, Iterable[str], Line, Iterable[Line]]
+"""One message for ``send_many``: ``(from_, to, header, lines)``."""
+
+
+def check_target(server_address: str, port_no: int) -> tuple[str, int]:
+    """The checked server name and port."""
+    return check_server_address(server_address), check_port(port_no)
+
+
+def refuse_plaintext_credentials(server: str, options: SendOptions, *, secure: bool = False) -> None:
+    """Raise :class:`~smtpunit.errors.SMTPSecurityError` if credentials could only travel
+    in plaintext to a server not named as this machine (for providers without a
+    connection to look at; the SMTP unit judges its connection too).
+
+    :param secure: the connection is TLS from its first byte.
+    """
+    will_be_secure = secure or options.policy in (TLSPolicy.STARTTLS, TLSPolicy.IMPLICIT)
+    if options.has_credentials and not (will_be_secure or options.allow_insecure_auth or is_loopback_name(server)):
+        raise SMTPSecurityError(
+            "refusing to send credentials over plaintext to a host that is not on this "
+            "machine; use TLS, or pass allow_insecure_auth=True"
+        )
+
+
+def _envelope_of(message: EmailMessageType, from_: Optional[str], to: Optional[Iterable[str]]) -> Envelope:
+    from .email_message import envelope_of  # the email package only when used
+
+    return envelope_of(message, from_, to)
+
+
+# -- sessions ------------------------------------------------------------------------------
+
+
+class SessionVerbs:
+    """The verbs of a session, over its ``send_envelopes`` (which a session provides)."""
+
+    def send_envelopes(self, envelopes: Iterable[Envelope], *,
+                       partial_delivery: Optional[bool] = None) -> list[Outcome]:  # pragma: no cover
+        raise NotImplementedError
+
+    def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], *,
+             partial_delivery: Optional[bool] = None) -> SendResult:
+        """Send one message; arguments as :func:`smtpunit.smtp_send_message`.
+
+        :raises smtpunit.errors.SMTPError: what stopped the message (the session goes
+            on unless the connection broke).
+        """
+        return self.send_envelope(prepare_envelope(from_, to, header, message), partial_delivery=partial_delivery)
+
+    def send_message(self, message: EmailMessageType, *, from_: Optional[str] = None,
+                     to: Optional[Iterable[str]] = None, partial_delivery: Optional[bool] = None) -> SendResult:
+        """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
+        return self.send_envelope(_envelope_of(message, from_, to), partial_delivery=partial_delivery)
+
+    def send_envelope(self, envelope: Envelope, *, partial_delivery: Optional[bool] = None) -> SendResult:
+        """Send a checked :class:`~smtpunit.commands.Envelope`."""
+        return single(self.send_envelopes([envelope], partial_delivery=partial_delivery))
+
+    def send_many(self, messages: Iterable[MessageTuple], *, partial_delivery: Optional[bool] = None
+                  ) -> list[Outcome]:
+        """Send several messages (pipelined where the session can). Every message is
+        checked before anything is sent (bad input raises ``ValueError``, sends nothing).
+
+        :returns: per message, in order, its :class:`~smtpunit.results.SendResult` or
+            the :class:`~smtpunit.errors.SMTPError` that stopped it.
+        """
+        return self.send_envelopes([prepare_envelope(*m) for m in messages], partial_delivery=partial_delivery)
+
+
+class AsyncSessionVerbs:
+    """:class:`SessionVerbs` for asyncio sessions."""
+
+    async def send_envelopes(self, envelopes: Iterable[Envelope], *,
+                             partial_delivery: Optional[bool] = None) -> list[Outcome]:  # pragma: no cover
+        raise NotImplementedError
+
+    async def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], *,
+                   partial_delivery: Optional[bool] = None) -> SendResult:
+        """Send one message; see :meth:`SessionVerbs.send`."""
+        return await self.send_envelope(prepare_envelope(from_, to, header, message),
+                                        partial_delivery=partial_delivery)
+
+    async def send_message(self, message: EmailMessageType, *, from_: Optional[str] = None,
+                           to: Optional[Iterable[str]] = None, partial_delivery: Optional[bool] = None
+                           ) -> SendResult:
+        """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
+        return await self.send_envelope(_envelope_of(message, from_, to), partial_delivery=partial_delivery)
+
+    async def send_envelope(self, envelope: Envelope, *, partial_delivery: Optional[bool] = None) -> SendResult:
+        """Send a checked :class:`~smtpunit.commands.Envelope`."""
+        return single(await self.send_envelopes([envelope], partial_delivery=partial_delivery))
+
+    async def send_many(self, messages: Iterable[MessageTuple], *, partial_delivery: Optional[bool] = None
+                        ) -> list[Outcome]:
+        """Send several messages; see :meth:`SessionVerbs.send_many`."""
+        return await self.send_envelopes([prepare_envelope(*m) for m in messages],
+                                         partial_delivery=partial_delivery)
+
+
+def single(outcomes: list[Outcome]) -> SendResult:
+    """The result of a one-message batch, or raise its error."""
+    (outcome,) = outcomes
+    if isinstance(outcome, SendResult):
+        return outcome
+    raise outcome
+
+
+@implementer(ISession)
+class OneShotSession(SessionVerbs):
+    """A session for a provider that has none of its own: each message is one
+    :meth:`MailProvider.deliver`, with the options the session was opened with."""
+
+    capabilities = Capabilities()
+
+    def __init__(self, provider: MailProvider, server: str, port: int, options: SendOptions) -> None:
+        self._provider = provider
+        self._target = (server, port)
+        self._options = options
+        self.closed = False
+
+    def send_envelopes(self, envelopes: Iterable[Envelope], *,
+                       partial_delivery: Optional[bool] = None) -> list[Outcome]:
+        """Deliver each envelope on its own; an outcome per envelope."""
+        self._check_open()
+        options = self._options if partial_delivery is None else self._options.replace(
+            partial_delivery=partial_delivery)
+        outcomes: list[Outcome] = []
+        for envelope in list(envelopes):
+            try:
+                outcomes.append(self._provider.deliver(*self._target, envelope, options))
+            except SMTPError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def noop(self) -> Reply:
+        """There is no connection to check: well while open."""
+        self._check_open()
+        return Reply(250, ("2.0.0 OK",))
+
+    def reset(self) -> None:
+        """Nothing to reset."""
+        self._check_open()
+
+    def close(self) -> None:
+        """Close the session. Idempotent."""
+        self.closed = True
+
+    def __enter__(self) -> OneShotSession:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise SMTPConnectionClosed("the session is closed")
+
+
+@implementer(IAsyncSession)
+class ThreadedAsyncSession(AsyncSessionVerbs):
+    """A blocking session (:class:`~smtpunit.interfaces.ISession`) for asyncio: each
+    call runs in a worker thread, with the caller's parameters."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The blocking session's capabilities."""
+        return self._session.capabilities  # type: ignore[no-any-return]
+
+    @property
+    def closed(self) -> bool:
+        """True once closed."""
+        return bool(self._session.closed)
+
+    async def send_envelopes(self, envelopes: Iterable[Envelope], *,
+                             partial_delivery: Optional[bool] = None) -> list[Outcome]:
+        """See :meth:`SessionVerbs.send_envelopes`."""
+        return await _in_thread(self._session.send_envelopes, list(envelopes), partial_delivery=partial_delivery)
+
+    async def noop(self) -> Reply:
+        """``NOOP``."""
+        return await _in_thread(self._session.noop)
+
+    async def reset(self) -> None:
+        """``RSET``."""
+        await _in_thread(self._session.reset)
+
+    async def close(self) -> None:
+        """Close the session. Idempotent."""
+        await _in_thread(self._session.close)
+
+    async def __aenter__(self) -> ThreadedAsyncSession:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+
+async def _in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    import asyncio  # only for asyncio callers
+
+    return await asyncio.to_thread(function, *args, **kwargs)
+
+
+# -- providers ------------------------------------------------------------------------------
+
+
+@implementer(IMailer)
+class MailProvider:
+    """The base of a mail provider: implement :meth:`deliver`; override the other
+    primitives where the provider does better than the generic forms."""
+
+    smtp_sending_server = parameters.smtp_sending_server
+    smtp_sending_end_of_message = parameters.smtp_sending_end_of_message
+
+    # -- the primitives ------------------------------------------------------------------
+
+    def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
+        """Send ``envelope`` to ``server``:``port`` (checked) with ``options`` (checked)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement deliver()")
+
+    def open_session(self, server: str, port: int, options: SendOptions) -> Any:
+        """An open :class:`~smtpunit.interfaces.ISession`; by default a
+        :class:`OneShotSession` over :meth:`deliver`."""
+        return OneShotSession(self, server, port, options)
+
+    async def deliver_async(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
+        """:meth:`deliver` for asyncio; by default in a worker thread."""
+        return await _in_thread(self.deliver, server, port, envelope, options)
+
+    async def open_session_async(self, server: str, port: int, options: SendOptions) -> Any:
+        """An open :class:`~smtpunit.interfaces.IAsyncSession`; by default
+        :meth:`open_session` run in a worker thread (:class:`ThreadedAsyncSession`)."""
+        return ThreadedAsyncSession(await _in_thread(self.open_session, server, port, options))
+
+    def smtp_send_message_star(self, connection: Any, from_: str, to: Iterable[str], header: Line,
+                               message: Iterable[Line], *args: Any, **options: Any) -> SendResult:
+        """Racket's ``smtp-send-message*``: a provider that speaks over a given
+        connection implements it."""
+        raise NotImplementedError(f"{type(self).__name__} does not send over a given connection")
+
+    # -- the verbs (``smtp^`` and the rest of the public API) ---------------------------
+
+    def smtp_send_message(self, server_address: str, from_: str, to: Iterable[str], header: Line,
+                          message: Iterable[Line], port_no: int = 25, **options: Unpack[SendKeywords]
+                          ) -> SendResult:
+        """Connect to ``server_address``:``port_no`` and send one message; see
+        :func:`smtpunit.smtp_send_message` for the keyword ``options``."""
+        checked = SendOptions.of("smtp_send_message", options)
+        envelope = prepare_envelope(from_, to, header, message)
+        return self.deliver(*check_target(server_address, port_no), envelope, checked)
+
+    def send_envelope(self, server_address: str, envelope: Envelope, port_no: int = 25,
+                      **options: Unpack[SendKeywords]) -> SendResult:
+        """Send a checked :class:`~smtpunit.commands.Envelope` in one connection."""
+        checked = SendOptions.of("send_envelope", options)
+        return self.deliver(*check_target(server_address, port_no), envelope, checked)
+
+    def send_message(self, server_address: str, message: EmailMessageType, port_no: int = 25, *,
+                     from_: Optional[str] = None, to: Optional[Iterable[str]] = None,
+                     **options: Unpack[SendKeywords]) -> SendResult:
+        """Send an :class:`email.message.EmailMessage` in one connection."""
+        checked = SendOptions.of("send_message", options)
+        envelope = _envelope_of(message, from_, to)
+        return self.deliver(*check_target(server_address, port_no), envelope, checked)
+
+    def connect(self, server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> Any:
+        """Open a session to send many messages over one connection (BDAT when offered,
+        unless ``chunking=False``)."""
+        checked = SendOptions.of("connect", options, chunking=True)
+        return self.open_session(*check_target(server_address, port_no), checked)
+
+    async def smtp_send_message_async(self, server_address: str, from_: str, to: Iterable[str], header: Line,
+                                      message: Iterable[Line], port_no: int = 25,
+                                      **options: Unpack[SendKeywords]) -> SendResult:
+        """:meth:`smtp_send_message` for asyncio."""
+        checked = SendOptions.of("aio.smtp_send_message", options)
+        envelope = prepare_envelope(from_, to, header, message)
+        target = check_target(server_address, port_no)
+        return await self.deliver_async(*target, envelope, checked)
+
+    async def send_envelope_async(self, server_address: str, envelope: Envelope, port_no: int = 25,
+                                  **options: Unpack[SendKeywords]) -> SendResult:
+        """:meth:`send_envelope` for asyncio."""
+        checked = SendOptions.of("aio.send_envelope", options)
+        target = check_target(server_address, port_no)
+        return await self.deliver_async(*target, envelope, checked)
+
+    async def send_message_async(self, server_address: str, message: EmailMessageType, port_no: int = 25, *,
+                                 from_: Optional[str] = None, to: Optional[Iterable[str]] = None,
+                                 **options: Unpack[SendKeywords]) -> SendResult:
+        """:meth:`send_message` for asyncio."""
+        checked = SendOptions.of("aio.send_message", options)
+        envelope = _envelope_of(message, from_, to)
+        target = check_target(server_address, port_no)
+        return await self.deliver_async(*target, envelope, checked)
+
+    async def connect_async(self, server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> Any:
+        """:meth:`connect` for asyncio: an open :class:`~smtpunit.interfaces.IAsyncSession`."""
+        checked = SendOptions.of("aio.connect", options, chunking=True)
+        return await self.open_session_async(*check_target(server_address, port_no), checked)
+
+
+class _Primitives(MailProvider):
+    """Another :class:`~smtpunit.interfaces.IMailer` provider's primitives, with the verbs."""
+
+    def __init__(self, provider: Any) -> None:
+        self.provider = provider
+
+    def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
+        return self.provider.deliver(server, port, envelope, options)  # type: ignore[no-any-return]
+
+    def open_session(self, server: str, port: int, options: SendOptions) -> Any:
+        return self.provider.open_session(server, port, options)
+
+    async def deliver_async(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
+        return await self.provider.deliver_async(server, port, envelope, options)  # type: ignore[no-any-return]
+
+    async def open_session_async(self, server: str, port: int, options: SendOptions) -> Any:
+        return await self.provider.open_session_async(server, port, options)
+
+    def smtp_send_message_star(self, *args: Any, **kwargs: Any) -> SendResult:
+        return self.provider.smtp_send_message_star(*args, **kwargs)  # type: ignore[no-any-return]
+
+
+class _RacketOnly(MailProvider):
+    """A provider of ``smtp^`` alone, as a mail provider: an envelope goes to its
+    ``smtp_send_message`` as the header and the lines of the message."""
+
+    def __init__(self, provider: Any) -> None:
+        self.provider = provider
+
+    def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
+        data = b"".join(envelope.content.bdat_pieces(True))
+        end = data.find(b"\r\n\r\n")
+        if end < 0:  # pragma: no cover -- every checked content has its empty line
+            raise UnsupportedByServer("the message has no header for this provider")
+        lines = data[end + 4:].split(b"\r\n")[:-1]
+        keywords = {name: value for name, value in vars(options).items() if value != getattr(_DEFAULTS, name)}
+        return self.provider.smtp_send_message(  # type: ignore[no-any-return]
+            server, envelope.sender, list(envelope.recipients), data[: end + 4], lines, port, **keywords)
+
+    def smtp_send_message_star(self, *args: Any, **kwargs: Any) -> SendResult:
+        """The provider's own."""
+        return self.provider.smtp_send_message_star(*args, **kwargs)  # type: ignore[no-any-return]
+
+
+_DEFAULTS = SendOptions()
+
+
+def as_mailer(provider: Any) -> MailProvider:
+    """``provider`` with every verb: as it is if it is a :class:`MailProvider`; its
+    primitives if it provides :class:`~smtpunit.interfaces.IMailer` otherwise; its
+    ``smtp_send_message`` if it provides ``smtp^`` alone."""
+    if isinstance(provider, MailProvider):
+        return provider
+    return _Primitives(provider) if IMailer.providedBy(provider) else _RacketOnly(provider)

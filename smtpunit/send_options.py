@@ -1,0 +1,153 @@
+"""The options of every send, as one frozen object checked once at the public call.
+
+:class:`SendOptions` holds what the keyword options of :func:`smtpunit.smtp_send_message`,
+:func:`smtpunit.connect`, :class:`smtpunit.Pool` and :mod:`smtpunit.aio` say. The
+public function that takes them builds it with :meth:`SendOptions.of`, which refuses
+a misspelled option (``TypeError`` naming the function and the closest option) or an
+ill-typed one (``TypeError``), and a bad value (:class:`~smtpunit.errors.InvalidArgument`),
+before anything is connected; providers and test doubles get the object as it is.
+:class:`SendKeywords` spells the options out for type checkers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional, TypedDict, Union
+
+from .commands import check_credential
+from .driver import Timeouts
+from .errors import InvalidArgument
+from .interfaces import IAsyncTransport, ITLSUpgrader, ITransport
+from .policy import TLSPolicy
+
+__all__ = ["SendKeywords", "SendOptions"]
+
+
+class SendKeywords(TypedDict, total=False):
+    """The keyword options of the send verbs, for type checkers
+    (``**options: Unpack[SendKeywords]``); see :class:`SendOptions` for each."""
+
+    auth_user: Optional[str]
+    auth_passwd: Optional[str]
+    auth_mechanism: Optional[str]
+    tcp_connect: Any
+    tls_encode: Any
+    tls_policy: Union[TLSPolicy, str, None]
+    timeout: Union[Timeouts, float, None]
+    allow_insecure_auth: bool
+    partial_delivery: bool
+    chunking: Optional[bool]
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """How to send, checked.
+
+    :ivar auth_user: authenticate as this user (with :attr:`auth_passwd`), or not at all.
+    :ivar auth_passwd: the password or token; never shown in the repr.
+    :ivar auth_mechanism: the SASL mechanism to use; ``None``: the strongest both sides have.
+    :ivar tcp_connect: how to connect: ``None`` (the registry's transport), an
+        :class:`~smtpunit.interfaces.ITransport` (or, for asyncio, an
+        :class:`~smtpunit.interfaces.IAsyncTransport`), or a procedure ``connect(host, port)``.
+    :ivar tls_encode: ``None``/``False``, ``True`` (the registry's TLS provider), an
+        ``ssl.SSLContext``, an :class:`~smtpunit.interfaces.ITLSUpgrader` or a procedure.
+    :ivar tls_policy: the :class:`~smtpunit.policy.TLSPolicy`, resolved: STARTTLS
+        whenever ``tls_encode`` is given and no policy is named.
+    :ivar timeout: the :class:`~smtpunit.driver.Timeouts`.
+    :ivar allow_insecure_auth: credentials may go in plaintext to a remote host.
+    :ivar partial_delivery: send to the accepted recipients when others are refused.
+    :ivar chunking: use BDAT when offered; ``None``: the entry point's default (off for
+        the one-shot, whose bytes stay Racket's; on for sessions).
+    """
+
+    auth_user: Optional[str] = None
+    auth_passwd: Optional[str] = field(default=None, repr=False)
+    auth_mechanism: Optional[str] = None
+    tcp_connect: Any = None
+    tls_encode: Any = None
+    tls_policy: Union[TLSPolicy, str, None] = None
+    timeout: Union[Timeouts, float, None] = None
+    allow_insecure_auth: bool = False
+    partial_delivery: bool = False
+    chunking: Optional[bool] = None
+
+    def __post_init__(self) -> None:
+        for name in ("auth_user", "auth_passwd", "auth_mechanism"):
+            _check_type(name, getattr(self, name), (str, type(None)), "a str or None")
+        if (self.auth_user is None) != (self.auth_passwd is None):
+            raise InvalidArgument("auth_user and auth_passwd go together")
+        if self.auth_user is not None and self.auth_passwd is not None:
+            check_credential(self.auth_user, "auth_user")
+            check_credential(self.auth_passwd, "auth_passwd")
+        for name in ("allow_insecure_auth", "partial_delivery"):
+            _check_type(name, getattr(self, name), bool, "True or False")
+        _check_type("chunking", self.chunking, (bool, type(None)), "True, False or None")
+        if not _is_transport(self.tcp_connect):
+            raise TypeError("tcp_connect must be None, an ITransport, an IAsyncTransport or a procedure "
+                            f"connect(host, port), not {self.tcp_connect!r}")
+        if not _is_tls(self.tls_encode):
+            raise TypeError("tls_encode must be None, True, False, an ssl.SSLContext, an ITLSUpgrader or a "
+                            f"procedure, not {self.tls_encode!r}")
+        object.__setattr__(self, "tls_policy", TLSPolicy.resolve(self.tls_policy, self.tls_encode))
+        object.__setattr__(self, "timeout", Timeouts.coerce(self.timeout))
+
+    @property
+    def policy(self) -> TLSPolicy:
+        """:attr:`tls_policy`, typed as what it is once checked."""
+        assert isinstance(self.tls_policy, TLSPolicy)
+        return self.tls_policy
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """:attr:`timeout`, typed as what it is once checked."""
+        assert isinstance(self.timeout, Timeouts)
+        return self.timeout
+
+    @property
+    def has_credentials(self) -> bool:
+        """True if the send authenticates."""
+        return self.auth_user is not None
+
+    @classmethod
+    def of(cls, caller: str, keywords: Mapping[str, Any], **defaults: Any) -> SendOptions:
+        """The options ``keywords`` give to the public function ``caller``, over
+        ``defaults`` (an entry point's own, such as ``chunking=True``).
+
+        :raises TypeError: naming ``caller``, for an option no send takes or a value
+            of the wrong type.
+        :raises InvalidArgument: for a bad value.
+        """
+        for name in keywords:
+            if name not in _NAMES:
+                close = difflib.get_close_matches(name, _NAMES, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}{hint}")
+        try:
+            return cls(**{**defaults, **keywords})
+        except TypeError as exc:
+            raise TypeError(f"{caller}(): {exc}") from None
+
+    def replace(self, **changes: Any) -> SendOptions:
+        """These options with ``changes``, checked again."""
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        return SendOptions(**{**current, **changes})
+
+
+_NAMES = tuple(f.name for f in fields(SendOptions))
+
+
+def _check_type(name: str, value: object, types: Union[type, tuple[type, ...]], expected: str) -> None:
+    if not isinstance(value, types):
+        raise TypeError(f"option {name} must be {expected}, not {value!r}")
+
+
+def _is_transport(value: object) -> bool:
+    return value is None or ITransport.providedBy(value) or IAsyncTransport.providedBy(value) or callable(value)
+
+
+def _is_tls(value: object) -> bool:
+    return (value is None or isinstance(value, (bool, ssl.SSLContext)) or ITLSUpgrader.providedBy(value)
+            or callable(value))

@@ -1,0 +1,131 @@
+"""The one mail contract: every provider and double serves every entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from pathlib import Path
+
+import pytest
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+import smtpunit
+import smtpunit.aio
+from smtpunit import ISMTP, IMailer, errors
+from smtpunit.contract import MailProvider, as_mailer
+from smtpunit.providers.sendmail import SendmailSMTP
+from smtpunit.send_options import SendOptions
+from smtpunit.testing import AsyncMemoryTransport, MemoryServer, Outbox
+from smtpunit.testing.conformance import ConformanceError, check_mailer
+
+HEADER = "Subject: contract\r\n\r\n"
+
+
+@implementer(ISMTP)
+class RacketOnly:
+    """A provider of the Racket signature alone."""
+
+    smtp_sending_server = smtpunit.smtp_sending_server
+    smtp_sending_end_of_message = smtpunit.smtp_sending_end_of_message
+
+    def __init__(self):
+        self.sent = []
+
+    def smtp_send_message(self, server_address, from_, to, header, message, port_no=25, **options):
+        self.sent.append((from_, tuple(to)))
+        reply = smtpunit.Reply(250, ("2.0.0 ok",))
+        return smtpunit.SendResult(tuple(smtpunit.RecipientResult(r, reply) for r in to), reply)
+
+    def smtp_send_message_star(self, connection, from_, to, header, message, *args, **options):
+        raise AssertionError("not used")
+
+
+def fake_sendmail(tmp_path: Path) -> SendmailSMTP:
+    """A sendmail that keeps each message it is given in a file."""
+    program = tmp_path / "sendmail"
+    program.write_text(f"#!/bin/sh\ncat > \"$(mktemp {tmp_path}/message.XXXXXX)\"\n")
+    program.chmod(program.stat().st_mode | stat.S_IEXEC)
+    return SendmailSMTP(program, timeout=10)
+
+
+def test_the_smtp_unit_serves_every_entry_point():
+    check_mailer(smtpunit.invoke(smtpunit.default_registry()))
+
+
+def test_the_outbox_serves_every_entry_point():
+    outbox = Outbox()
+    check_mailer(outbox)
+    assert len(outbox.messages) > 20
+
+
+def test_sendmail_serves_every_entry_point(tmp_path):
+    check_mailer(fake_sendmail(tmp_path))
+    assert len(list(tmp_path.glob("message.*"))) > 20
+
+
+def test_a_provider_of_the_racket_signature_alone_serves_every_entry_point():
+    provider = RacketOnly()
+    check_mailer(provider)
+    assert len(provider.sent) > 20
+
+
+def test_a_provider_that_breaks_an_entry_point_fails_the_check():
+    class NoSessions(Outbox):
+        def open_session(self, server, port, options):
+            raise RuntimeError("no sessions here")
+
+    with pytest.raises(ConformanceError, match="connect\\(\\).send: a good message was refused"):
+        check_mailer(NoSessions())
+
+
+def test_every_provider_verifies_as_the_mail_contract(tmp_path):
+    for provider in (smtpunit.invoke(smtpunit.default_registry()), Outbox(), fake_sendmail(tmp_path),
+                     as_mailer(RacketOnly())):
+        assert verifyObject(IMailer, provider)
+        assert isinstance(as_mailer(provider), MailProvider)
+
+
+def test_asyncio_with_an_outbox_installed():
+    # Once: AttributeError: 'Outbox' object has no attribute 'smtp_send_message_async'.
+    outbox = Outbox()
+    registry = smtpunit.link(smtpunit.provide(ISMTP, outbox), bases=(smtpunit.default_registry(),))
+    with smtpunit.current_registry.parameterize(registry):
+        result = asyncio.run(smtpunit.aio.smtp_send_message("mail.example.org", "a@example.org",
+                                                            ["b@example.org"], HEADER, ["hi"], 587))
+    assert result.accepted == ("b@example.org",) and outbox.messages[0].recipients == ("b@example.org",)
+
+
+def test_sendmail_through_sessions_and_a_pool(tmp_path):
+    # Once: TypeError: ... does not provide IMailer.
+    registry = smtpunit.link(smtpunit.provide(ISMTP, fake_sendmail(tmp_path)), bases=(smtpunit.default_registry(),))
+    with smtpunit.current_registry.parameterize(registry):
+        with smtpunit.connect("localhost") as session:
+            outcomes = session.send_many([("a@example.org", ["b@example.org"], HEADER, [f"{n}"]) for n in range(3)])
+        with smtpunit.Pool("localhost", size=2) as pool:
+            pool.send("a@example.org", ["b@example.org"], HEADER, ["pooled"])
+    assert all(isinstance(o, smtpunit.SendResult) for o in outcomes)
+    bodies = sorted(path.read_bytes().rsplit(b"\r\n\r\n", 1)[1] for path in tmp_path.glob("message.*"))
+    assert bodies == [b"0\r\n", b"1\r\n", b"2\r\n", b"pooled\r\n"]
+
+
+def test_the_asyncio_memory_transport_carries_a_real_conversation():
+    server = MemoryServer()
+    result = asyncio.run(smtpunit.aio.smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"],
+                                                        HEADER, ["hi"], tcp_connect=AsyncMemoryTransport(server)))
+    assert result.reply.code == 250
+    assert server.messages[0].recipients == ("b@example.org",) and server.received.startswith(b"EHLO ")
+
+
+def test_options_are_one_frozen_object_checked_once():
+    options = SendOptions.of("connect", {"tls_encode": True, "timeout": 5}, chunking=True)
+    assert options.tls_policy is smtpunit.TLSPolicy.STARTTLS and options.timeouts == smtpunit.Timeouts.coerce(5)
+    assert options.chunking is True and "auth_passwd" not in repr(SendOptions(auth_user="u", auth_passwd="pw-x"))
+    with pytest.raises(Exception, match="frozen|cannot assign"):
+        options.timeout = 3  # type: ignore[misc]
+    with pytest.raises(TypeError, match="^Pool\\(\\) got an unexpected keyword argument 'tiemout'; did you mean"):
+        smtpunit.Pool("mail.example.org", tiemout=3)
+    with pytest.raises(TypeError, match="^connect\\(\\): option partial_delivery must be True or False"):
+        smtpunit.connect("mail.example.org", partial_delivery="yes")
+    with pytest.raises(errors.InvalidArgument, match="go together"):
+        smtpunit.Pool("mail.example.org", auth_user="u")
