@@ -3,6 +3,7 @@
     python bench/cpu_only.py                   # CPU us/msg, best of 5 (noisy on a shared machine)
     python bench/cpu_only.py --callgrind       # instructions/msg under valgrind (repeatable)
     python bench/cpu_only.py --rcpts 10 --size 102400
+    python bench/cpu_only.py --one-shot        # smtp_send_message per message: the per-call set-up
 
 A session runs ``send_many`` over a connection that answers at once with the replies
 Postfix's smtp-sink gives, so all that is measured is smtpunit's own work: checking
@@ -80,28 +81,35 @@ class InstantTransport:
         return InstantConnection(self.rcpts)
 
 
-def send(count: int, rcpts: int, size: int) -> None:
-    """One session sending ``count`` messages with ``send_many``."""
+def send(count: int, rcpts: int, size: int, one_shot: bool = False) -> None:
+    """One session sending ``count`` messages with ``send_many``; or, ``one_shot``,
+    ``count`` calls of Racket's ``smtp_send_message``, a connection each."""
     message = make_message(size, rcpts)
+    transport = InstantTransport(rcpts)
+    if one_shot:
+        for _ in range(count):
+            smtpunit.smtp_send_message("localhost", SENDER, message.recipients, message.header, message.lines, 25,
+                                       tcp_connect=transport)
+        return
     batch = [(SENDER, message.recipients, message.header, message.lines)] * count
-    with smtpunit.connect("localhost", 25, tcp_connect=InstantTransport(rcpts)) as session:
+    with smtpunit.connect("localhost", 25, tcp_connect=transport) as session:
         outcomes = session.send_many(batch)
     if not all(isinstance(outcome, smtpunit.SendResult) for outcome in outcomes):
         raise RuntimeError(f"not every message was sent: {outcomes[:3]!r}")
 
 
-def cpu_per_message(count: int, rcpts: int, size: int) -> float:
+def cpu_per_message(count: int, rcpts: int, size: int, one_shot: bool) -> float:
     """Best of 5 runs, in seconds of this process's CPU per message."""
-    send(count, rcpts, size)  # warm-up
+    send(count, rcpts, size, one_shot)  # warm-up
     best = float("inf")
     for _ in range(5):
         started = time.process_time()
-        send(count, rcpts, size)
+        send(count, rcpts, size, one_shot)
         best = min(best, time.process_time() - started)
     return best / count
 
 
-def instructions(count: int, rcpts: int, size: int) -> int:
+def instructions(count: int, rcpts: int, size: int, one_shot: bool) -> int:
     """Instructions executed by a run of ``count`` messages (valgrind's callgrind)."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
@@ -109,7 +117,8 @@ def instructions(count: int, rcpts: int, size: int) -> int:
     with tempfile.TemporaryDirectory(prefix="smtpunit-callgrind-") as folder:
         done = subprocess.run(
             [valgrind, "--tool=callgrind", f"--callgrind-out-file={os.path.join(folder, 'out')}",
-             sys.executable, __file__, "--once", str(count), "--rcpts", str(rcpts), "--size", str(size)],
+             sys.executable, __file__, "--once", str(count), "--rcpts", str(rcpts), "--size", str(size),
+             *(["--one-shot"] if one_shot else [])],
             capture_output=True, text=True, check=True)
     match = re.search(r"Collected : (\d+)", done.stderr)
     if match is None:
@@ -123,20 +132,22 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--size", type=int, default=1024, help="message octets, header included")
     parser.add_argument("--count", type=int, default=5000, help="messages per run")
     parser.add_argument("--callgrind", action="store_true", help="count instructions instead of timing")
+    parser.add_argument("--one-shot", action="store_true",
+                        help="smtp_send_message per message (a connection each) instead of one send_many")
     parser.add_argument("--once", type=int, metavar="N", help=argparse.SUPPRESS)  # one run, for valgrind
     args = parser.parse_args(argv)
     if args.once is not None:
-        send(args.once, args.rcpts, args.size)
+        send(args.once, args.rcpts, args.size, args.one_shot)
         return
-    what = f"{args.size} octets, {args.rcpts} recipient(s)"
+    what = f"{'smtp_send_message' if args.one_shot else 'send_many'}, {args.size} octets, {args.rcpts} recipient(s)"
     if args.callgrind:
         small, large = args.count // 10, args.count // 10 + 2000
-        per_message = (instructions(large, args.rcpts, args.size)
-                       - instructions(small, args.rcpts, args.size)) / (large - small)
-        print(f"smtpunit send_many, {what}: {per_message:,.0f} instructions/msg (callgrind)")
+        per_message = (instructions(large, args.rcpts, args.size, args.one_shot)
+                       - instructions(small, args.rcpts, args.size, args.one_shot)) / (large - small)
+        print(f"smtpunit {what}: {per_message:,.0f} instructions/msg (callgrind)")
     else:
-        print(f"smtpunit send_many, {what}: {cpu_per_message(args.count, args.rcpts, args.size) * 1e6:.1f} us "
-              "CPU/msg, no sockets")
+        cpu = cpu_per_message(args.count, args.rcpts, args.size, args.one_shot)
+        print(f"smtpunit {what}: {cpu * 1e6:.1f} us CPU/msg, no sockets")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Optional, TypeVar
 from zope.interface import implementer
 
 from .commands import Envelope, Line
-from .contract import AsyncSessionVerbs
+from .contract import AsyncMailSession, AsyncSessionVerbs
 from .driver import RECEIVE_SIZE, Timeouts, feed, handshake_errors, io_errors, server_label
 from .errors import SMTPError, SMTPTimeout, TLSHandshakeError
 from .exchange import Action, Receive, Send, UpgradeTLS
@@ -205,7 +205,7 @@ async def send_message(server_address: str, message: EmailMessage, port_no: int 
         server_address, message, port_no, from_=from_, to=to, **options)
 
 
-async def connect(server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> Any:
+async def connect(server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> AsyncMailSession:
     """:func:`smtpunit.connect` for asyncio: an open session
     (:class:`AsyncSession` with the SMTP unit)."""
     from .smtp import current_mailer  # the facade, which imports this module

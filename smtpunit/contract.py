@@ -21,18 +21,18 @@ A provider of the Racket signature alone (:class:`~smtpunit.interfaces.ISMTP`, o
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, Protocol, TypeVar, Union
 
 from zope.interface import implementer
 
 from . import parameters
 from .capabilities import Capabilities
 from .commands import Envelope, Line, check_port, check_server_address, prepare_envelope
-from .errors import SMTPConnectionClosed, SMTPError, SMTPSecurityError, UnsupportedByServer
+from .errors import SMTPConnectionClosed, SMTPError, SMTPSecurityError
 from .interfaces import IAsyncSession, IMailer, ISession
 from .policy import TLSPolicy, is_loopback_name
 from .reply import Reply
-from .results import Outcome, SendResult
+from .results import Outcome, RecipientResult, SendResult
 from .send_options import SendOptions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,7 +43,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .send_options import SendKeywords
 
 __all__ = [
+    "AsyncMailSession",
     "AsyncSessionVerbs",
+    "MailSession",
     "MailProvider",
     "OneShotSession",
     "SessionVerbs",
@@ -154,6 +156,79 @@ class AsyncSessionVerbs:
                                          partial_delivery=partial_delivery)
 
 
+class MailSession(Protocol):
+    """What an open session offers, whichever provider opened it (for type checkers;
+    :class:`~smtpunit.interfaces.ISession` is the contract)."""
+
+    @property
+    def capabilities(self) -> Capabilities: ...  # noqa: D102
+
+    @property
+    def closed(self) -> bool: ...  # noqa: D102
+
+    def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], *,
+             partial_delivery: Optional[bool] = None) -> SendResult: ...  # noqa: D102
+
+    def send_message(self, message: EmailMessageType, *, from_: Optional[str] = None,
+                     to: Optional[Iterable[str]] = None,
+                     partial_delivery: Optional[bool] = None) -> SendResult: ...  # noqa: D102
+
+    def send_envelope(self, envelope: Envelope, *,
+                      partial_delivery: Optional[bool] = None) -> SendResult: ...  # noqa: D102
+
+    def send_many(self, messages: Iterable[MessageTuple], *,
+                  partial_delivery: Optional[bool] = None) -> list[Outcome]: ...  # noqa: D102
+
+    def send_envelopes(self, envelopes: Iterable[Envelope], *,
+                       partial_delivery: Optional[bool] = None) -> list[Outcome]: ...  # noqa: D102
+
+    def noop(self) -> Reply: ...  # noqa: D102
+
+    def reset(self) -> None: ...  # noqa: D102
+
+    def close(self) -> None: ...  # noqa: D102
+
+    def __enter__(self) -> Any: ...  # noqa: D105
+
+    def __exit__(self, *exc_info: Any) -> None: ...  # noqa: D105
+
+
+class AsyncMailSession(Protocol):
+    """:class:`MailSession` for asyncio."""
+
+    @property
+    def capabilities(self) -> Capabilities: ...  # noqa: D102
+
+    @property
+    def closed(self) -> bool: ...  # noqa: D102
+
+    async def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], *,
+                   partial_delivery: Optional[bool] = None) -> SendResult: ...  # noqa: D102
+
+    async def send_message(self, message: EmailMessageType, *, from_: Optional[str] = None,
+                           to: Optional[Iterable[str]] = None,
+                           partial_delivery: Optional[bool] = None) -> SendResult: ...  # noqa: D102
+
+    async def send_envelope(self, envelope: Envelope, *,
+                            partial_delivery: Optional[bool] = None) -> SendResult: ...  # noqa: D102
+
+    async def send_many(self, messages: Iterable[MessageTuple], *,
+                        partial_delivery: Optional[bool] = None) -> list[Outcome]: ...  # noqa: D102
+
+    async def send_envelopes(self, envelopes: Iterable[Envelope], *,
+                             partial_delivery: Optional[bool] = None) -> list[Outcome]: ...  # noqa: D102
+
+    async def noop(self) -> Reply: ...  # noqa: D102
+
+    async def reset(self) -> None: ...  # noqa: D102
+
+    async def close(self) -> None: ...  # noqa: D102
+
+    async def __aenter__(self) -> Any: ...  # noqa: D105
+
+    async def __aexit__(self, *exc_info: Any) -> None: ...  # noqa: D105
+
+
 def single(outcomes: list[Outcome]) -> SendResult:
     """The result of a one-message batch, or raise its error."""
     (outcome,) = outcomes
@@ -169,10 +244,13 @@ class OneShotSession(SessionVerbs):
 
     capabilities = Capabilities()
 
+    holds_connection = False  # each message has a connection of its own: nothing to go stale
+
     def __init__(self, provider: MailProvider, server: str, port: int, options: SendOptions) -> None:
         self._provider = provider
         self._target = (server, port)
         self._options = options
+        self._ehlo_name = parameters.smtp_sending_server()  # as a real session greets once, when opened
         self.closed = False
 
     def send_envelopes(self, envelopes: Iterable[Envelope], *,
@@ -182,11 +260,12 @@ class OneShotSession(SessionVerbs):
         options = self._options if partial_delivery is None else self._options.replace(
             partial_delivery=partial_delivery)
         outcomes: list[Outcome] = []
-        for envelope in list(envelopes):
-            try:
-                outcomes.append(self._provider.deliver(*self._target, envelope, options))
-            except SMTPError as exc:
-                outcomes.append(exc)
+        with parameters.smtp_sending_server.parameterize(self._ehlo_name):
+            for envelope in list(envelopes):
+                try:
+                    outcomes.append(self._provider.deliver(*self._target, envelope, options))
+                except SMTPError as exc:
+                    outcomes.append(exc)
         return outcomes
 
     def noop(self) -> Reply:
@@ -216,10 +295,12 @@ class OneShotSession(SessionVerbs):
 @implementer(IAsyncSession)
 class ThreadedAsyncSession(AsyncSessionVerbs):
     """A blocking session (:class:`~smtpunit.interfaces.ISession`) for asyncio: each
-    call runs in a worker thread, with the caller's parameters."""
+    call runs in a worker thread, with the caller's parameters; or, ``inline``, on the
+    event loop itself, for a session that never blocks (a test double)."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, *, inline: bool = False) -> None:
         self._session = session
+        self._call = _inline if inline else _in_thread
 
     @property
     def capabilities(self) -> Capabilities:
@@ -234,19 +315,19 @@ class ThreadedAsyncSession(AsyncSessionVerbs):
     async def send_envelopes(self, envelopes: Iterable[Envelope], *,
                              partial_delivery: Optional[bool] = None) -> list[Outcome]:
         """See :meth:`SessionVerbs.send_envelopes`."""
-        return await _in_thread(self._session.send_envelopes, list(envelopes), partial_delivery=partial_delivery)
+        return await self._call(self._session.send_envelopes, list(envelopes), partial_delivery=partial_delivery)
 
     async def noop(self) -> Reply:
         """``NOOP``."""
-        return await _in_thread(self._session.noop)
+        return await self._call(self._session.noop)
 
     async def reset(self) -> None:
         """``RSET``."""
-        await _in_thread(self._session.reset)
+        await self._call(self._session.reset)
 
     async def close(self) -> None:
         """Close the session. Idempotent."""
-        await _in_thread(self._session.close)
+        await self._call(self._session.close)
 
     async def __aenter__(self) -> ThreadedAsyncSession:
         return self
@@ -259,6 +340,17 @@ async def _in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T
     import asyncio  # only for asyncio callers
 
     return await asyncio.to_thread(function, *args, **kwargs)
+
+
+async def _inline(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return function(*args, **kwargs)
+
+
+def _close_when_opened(opening: Any) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        import asyncio
+
+        asyncio.get_running_loop().run_in_executor(None, opening.result().close)
 
 
 # -- providers ------------------------------------------------------------------------------
@@ -278,7 +370,7 @@ class MailProvider:
         """Send ``envelope`` to ``server``:``port`` (checked) with ``options`` (checked)."""
         raise NotImplementedError(f"{type(self).__name__} must implement deliver()")
 
-    def open_session(self, server: str, port: int, options: SendOptions) -> Any:
+    def open_session(self, server: str, port: int, options: SendOptions) -> MailSession:
         """An open :class:`~smtpunit.interfaces.ISession`; by default a
         :class:`OneShotSession` over :meth:`deliver`."""
         return OneShotSession(self, server, port, options)
@@ -287,10 +379,17 @@ class MailProvider:
         """:meth:`deliver` for asyncio; by default in a worker thread."""
         return await _in_thread(self.deliver, server, port, envelope, options)
 
-    async def open_session_async(self, server: str, port: int, options: SendOptions) -> Any:
+    async def open_session_async(self, server: str, port: int, options: SendOptions) -> AsyncMailSession:
         """An open :class:`~smtpunit.interfaces.IAsyncSession`; by default
         :meth:`open_session` run in a worker thread (:class:`ThreadedAsyncSession`)."""
-        return ThreadedAsyncSession(await _in_thread(self.open_session, server, port, options))
+        import asyncio
+
+        opening = asyncio.ensure_future(_in_thread(self.open_session, server, port, options))
+        try:
+            return ThreadedAsyncSession(await asyncio.shield(opening))
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_when_opened)  # no session left open behind a cancel
+            raise
 
     def smtp_send_message_star(self, connection: Any, from_: str, to: Iterable[str], header: Line,
                                message: Iterable[Line], *args: Any, **options: Any) -> SendResult:
@@ -323,7 +422,7 @@ class MailProvider:
         envelope = _envelope_of(message, from_, to)
         return self.deliver(*check_target(server_address, port_no), envelope, checked)
 
-    def connect(self, server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> Any:
+    def connect(self, server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> MailSession:
         """Open a session to send many messages over one connection (BDAT when offered,
         unless ``chunking=False``)."""
         checked = SendOptions.of("connect", options, chunking=True)
@@ -354,7 +453,8 @@ class MailProvider:
         target = check_target(server_address, port_no)
         return await self.deliver_async(*target, envelope, checked)
 
-    async def connect_async(self, server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> Any:
+    async def connect_async(self, server_address: str, port_no: int = 25,
+                            **options: Unpack[SendKeywords]) -> AsyncMailSession:
         """:meth:`connect` for asyncio: an open :class:`~smtpunit.interfaces.IAsyncSession`."""
         checked = SendOptions.of("aio.connect", options, chunking=True)
         return await self.open_session_async(*check_target(server_address, port_no), checked)
@@ -384,27 +484,36 @@ class _Primitives(MailProvider):
 
 class _RacketOnly(MailProvider):
     """A provider of ``smtp^`` alone, as a mail provider: an envelope goes to its
-    ``smtp_send_message`` as the header and the lines of the message."""
+    ``smtp_send_message`` as the header and the lines of the message (``str`` when
+    they are UTF-8, else ``bytes``), with the options the caller gave; as Racket's
+    returns nothing, a provider that returns no result is taken to have sent."""
 
     def __init__(self, provider: Any) -> None:
         self.provider = provider
 
     def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
         data = b"".join(envelope.content.bdat_pieces(True))
-        end = data.find(b"\r\n\r\n")
-        if end < 0:  # pragma: no cover -- every checked content has its empty line
-            raise UnsupportedByServer("the message has no header for this provider")
-        lines = data[end + 4:].split(b"\r\n")[:-1]
-        keywords = {name: value for name, value in vars(options).items() if value != getattr(_DEFAULTS, name)}
-        return self.provider.smtp_send_message(  # type: ignore[no-any-return]
-            server, envelope.sender, list(envelope.recipients), data[: end + 4], lines, port, **keywords)
+        # A header holds no empty line: the first one ends it (and the empty header is one).
+        end = 2 if data.startswith(b"\r\n") else data.find(b"\r\n\r\n") + 4
+        lines = [_text(line) for line in data[end:].split(b"\r\n")[:-1]]
+        keywords = {name: getattr(options, name) for name in options.given}
+        result = self.provider.smtp_send_message(
+            server, envelope.sender, list(envelope.recipients), _text(data[:end]), lines, port, **keywords)
+        if isinstance(result, SendResult):
+            return result
+        accepted = Reply(250, (f"2.0.0 sent by {type(self.provider).__name__}",))
+        return SendResult(tuple(RecipientResult(r, accepted) for r in envelope.recipients), accepted)
 
     def smtp_send_message_star(self, *args: Any, **kwargs: Any) -> SendResult:
         """The provider's own."""
         return self.provider.smtp_send_message_star(*args, **kwargs)  # type: ignore[no-any-return]
 
 
-_DEFAULTS = SendOptions()
+def _text(data: bytes) -> Union[str, bytes]:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
 
 
 def as_mailer(provider: Any) -> MailProvider:
@@ -413,4 +522,6 @@ def as_mailer(provider: Any) -> MailProvider:
     ``smtp_send_message`` if it provides ``smtp^`` alone."""
     if isinstance(provider, MailProvider):
         return provider
-    return _Primitives(provider) if IMailer.providedBy(provider) else _RacketOnly(provider)
+    if IMailer.providedBy(provider) and callable(getattr(provider, "deliver", None)):
+        return _Primitives(provider)
+    return _RacketOnly(provider)

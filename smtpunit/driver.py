@@ -49,14 +49,14 @@ class Timeouts:
     tls_handshake: float = 30.0
 
     def __post_init__(self) -> None:
-        for field in fields(self):
-            object.__setattr__(self, field.name, _seconds(getattr(self, field.name), f"Timeouts.{field.name}"))
+        for name in _FIELDS:
+            object.__setattr__(self, name, _seconds(getattr(self, name), f"Timeouts.{name}"))
 
     @classmethod
     def coerce(cls, value: Union[Timeouts, float, int, None]) -> Timeouts:
         """Accept a :class:`Timeouts`, ``None`` (the defaults) or one number for all."""
         if value is None:
-            return cls()
+            return _DEFAULT_TIMEOUTS
         if isinstance(value, Timeouts):
             return value
         seconds = _seconds(value, "timeout", "a Timeouts or ")
@@ -74,6 +74,10 @@ def _seconds(value: object, name: str, alternative: str = "") -> float:
     raise InvalidArgument(
         f"{name} must be {alternative}a number of seconds above 0 and at most {MAX_SECONDS:,.0f} (a year), "
         f"not {value!r}")
+
+
+_FIELDS = tuple(field.name for field in fields(Timeouts))
+_DEFAULT_TIMEOUTS = Timeouts()  # frozen: one for every call that gives none
 
 
 class Driver:

@@ -4,6 +4,7 @@ this machine for the plaintext-credentials guard."""
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 from typing import Union
 
@@ -49,6 +50,7 @@ class TLSPolicy(str, enum.Enum):
         return policy
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback_name(host: str) -> bool:
     """True if ``host`` names this machine: ``localhost`` or a loopback address
     (127.0.0.0/8, ``::1``, bracketed or with a zone).

@@ -147,7 +147,10 @@ class Pool:
             try:
                 return self._send(session, envelope, options)
             except (*_STALE_CONNECTION, SMTPReplyError) as exc:
-                if not (reused and _never_accepted(exc)) or getattr(envelope.content, "consumed", False):
+                # Retried only on a connection that sat in the pool (a session whose
+                # messages each have their own may have handed this one on already).
+                stale = reused and getattr(session, "holds_connection", True) and _never_accepted(exc)
+                if not stale or getattr(envelope.content, "consumed", False):
                     raise  # a streamed body already read cannot be sent again
             self._release(session)  # closed by its failure: it leaves the pool
             session = None

@@ -73,18 +73,19 @@ class SendOptions:
     allow_insecure_auth: bool = False
     partial_delivery: bool = False
     chunking: Optional[bool] = None
+    given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    """The options the caller gave (the rest are defaults)."""
 
     def __post_init__(self) -> None:
-        for name in ("auth_user", "auth_passwd", "auth_mechanism"):
-            _check_type(name, getattr(self, name), (str, type(None)), "a str or None")
+        for names, types, expected in _TYPES:
+            for name in names:
+                if not isinstance(getattr(self, name), types):
+                    raise TypeError(f"option {name} must be {expected}, not {getattr(self, name)!r}")
         if (self.auth_user is None) != (self.auth_passwd is None):
             raise InvalidArgument("auth_user and auth_passwd go together")
         if self.auth_user is not None and self.auth_passwd is not None:
             check_credential(self.auth_user, "auth_user")
             check_credential(self.auth_passwd, "auth_passwd")
-        for name in ("allow_insecure_auth", "partial_delivery"):
-            _check_type(name, getattr(self, name), bool, "True or False")
-        _check_type("chunking", self.chunking, (bool, type(None)), "True, False or None")
         if not _is_transport(self.tcp_connect):
             raise TypeError("tcp_connect must be None, an ITransport, an IAsyncTransport or a procedure "
                             f"connect(host, port), not {self.tcp_connect!r}")
@@ -121,27 +122,29 @@ class SendOptions:
         :raises InvalidArgument: for a bad value.
         """
         for name in keywords:
-            if name not in _NAMES:
+            if name not in _KNOWN:
                 close = difflib.get_close_matches(name, _NAMES, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}{hint}")
+        given = {name: value for name, value in keywords.items() if value is not None or name not in defaults}
         try:
-            return cls(**{**defaults, **keywords})
+            return cls(**{**defaults, **given}, given=frozenset(given))
         except TypeError as exc:
             raise TypeError(f"{caller}(): {exc}") from None
 
     def replace(self, **changes: Any) -> SendOptions:
         """These options with ``changes``, checked again."""
         current = {f.name: getattr(self, f.name) for f in fields(self)}
-        return SendOptions(**{**current, **changes})
+        return SendOptions(**{**current, **changes, "given": self.given | changes.keys()})
 
 
-_NAMES = tuple(f.name for f in fields(SendOptions))
-
-
-def _check_type(name: str, value: object, types: Union[type, tuple[type, ...]], expected: str) -> None:
-    if not isinstance(value, types):
-        raise TypeError(f"option {name} must be {expected}, not {value!r}")
+_NAMES = tuple(f.name for f in fields(SendOptions) if f.name != "given")
+_KNOWN = frozenset(_NAMES)
+_TYPES = (  # the options whose type is checked plainly: their names, types, and what to say
+    (("auth_user", "auth_passwd", "auth_mechanism"), (str, type(None)), "a str or None"),
+    (("allow_insecure_auth", "partial_delivery"), bool, "True or False"),
+    (("chunking",), (bool, type(None)), "True, False or None"),
+)
 
 
 def _is_transport(value: object) -> bool:

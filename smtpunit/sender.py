@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from zope.interface import implementer
 
 from .commands import Envelope, Line, check_credential, prepare_envelope
-from .contract import MailProvider
+from .contract import MailProvider, refuse_plaintext_credentials
 from .driver import Driver, Timeouts
 from .errors import (
     InvalidArgument,
@@ -33,7 +33,7 @@ from .interfaces import IAsyncTransport, IMailer, ISASLMechanism, ITLSUpgrader, 
 from .options import SessionState
 from .policy import TLSPolicy, is_loopback_name
 from .protocol import ConversationOptions, Credentials, SendResult, converse, open_or_quit
-from .providers.tcp import as_connection
+from .providers.tcp import TCPTransport, as_connection
 from .providers.tls import CallableTLS, SSLContextTLS, TLSFromTheStart
 from .registry import Imports
 from .send_options import SendOptions
@@ -204,7 +204,7 @@ class SMTPUnit(MailProvider):
 
     async def deliver_async(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
         """:meth:`deliver` on the running asyncio event loop."""
-        plan = self._plan(server, port, options)
+        plan = self._plan(server, port, options, asyncio=True)
         driver = await self._async_driver(server, port, plan)
         try:
             with _implicit_tls_hint(plan):
@@ -217,7 +217,7 @@ class SMTPUnit(MailProvider):
     async def open_session_async(self, server: str, port: int, options: SendOptions) -> AsyncSession:
         """:meth:`open_session` on the running asyncio event loop: an open
         :class:`~smtpunit.aio.AsyncSession`."""
-        plan = self._plan(server, port, options)
+        plan = self._plan(server, port, options, asyncio=True)
         from .aio import AsyncSession
 
         driver = await self._async_driver(server, port, plan)
@@ -248,7 +248,18 @@ class SMTPUnit(MailProvider):
 
     # -- internals ------------------------------------------------------------------
 
-    def _plan(self, server_name: str, port: Optional[int], options: SendOptions) -> _Plan:
+    def _plan(self, server_name: str, port: Optional[int], options: SendOptions, asyncio: bool = False) -> _Plan:
+        if options.has_credentials and options.tcp_connect is None and port is not None:
+            # Known before connecting when the registry's transport is plain TCP: a server
+            # not named as this machine gets no plaintext credentials.
+            if asyncio:
+                from .providers.async_tcp import AsyncTCPTransport  # asyncio only when used
+
+                plain = isinstance(self._imports(IAsyncTransport), AsyncTCPTransport)
+            else:
+                plain = isinstance(self._imports(ITransport), TCPTransport)
+            if plain:
+                refuse_plaintext_credentials(server_name, options)
         policy = options.policy
         tls = self._tls(True if options.tls_encode is None else options.tls_encode) \
             if policy is not TLSPolicy.NONE else None

@@ -17,7 +17,7 @@ from zope.interface import moduleProvides
 from zope.interface.registry import Components
 
 from .commands import Envelope, Line
-from .contract import MailProvider, as_mailer
+from .contract import MailProvider, MailSession, as_mailer
 from .driver import Timeouts
 from .interfaces import ISMTP
 from .parameters import Parameter, smtp_sending_end_of_message, smtp_sending_server
@@ -161,7 +161,7 @@ def smtp_send_message_star(
     )
 
 
-def connect(server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> Any:
+def connect(server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> MailSession:
     """Open a session (a :class:`~smtpunit.session.Session` with the SMTP unit) to send
     many messages over one connection.
 

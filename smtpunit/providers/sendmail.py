@@ -149,13 +149,15 @@ class SendmailSMTP(MailProvider):
         header: Line,
         message: Iterable[Line],
         *args: Any,
+        server_hostname: Optional[str] = None,
         **options: Any,
     ) -> SendResult:
         """Close ``connection`` unused, then send the message as :meth:`deliver` does.
 
         The signature asks for an open connection; sendmail needs none, so it is only
         closed (as the contract says it is when the call ends), even when the input is
-        refused. Positional ``auth_user``, ``auth_passwd`` and ``tls_encode`` are ignored.
+        refused. Positional ``auth_user``, ``auth_passwd`` and ``tls_encode`` are
+        ignored, and so is ``server_hostname``.
         """
         try:
             envelope = prepare_envelope(from_, to, header, message)

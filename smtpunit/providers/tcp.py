@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import select
@@ -68,9 +69,16 @@ def _peer_is_loopback(sock: socket.socket) -> bool:
     if getattr(socket, "AF_UNIX", None) is not None and sock.family == socket.AF_UNIX:
         return True
     try:
-        host = sock.getpeername()[0]
+        return _is_loopback_address(sock.getpeername()[0])
+    except (OSError, IndexError, TypeError):
+        return False
+
+
+@functools.lru_cache(maxsize=256)
+def _is_loopback_address(host: str) -> bool:
+    try:
         return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except (OSError, ValueError, IndexError, TypeError):
+    except ValueError:
         return False
 
 

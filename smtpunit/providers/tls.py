@@ -83,7 +83,8 @@ def _no_orphan_socket() -> Iterator[None]:
     ``wrap_socket`` takes the plain socket's descriptor first; when the server resets
     the connection before the handshake, it raises without closing the new socket,
     which nothing else can reach, so the descriptor stays open until the garbage
-    collector runs. It is found in the frames of the traceback.
+    collector runs. It is found in the frames of the traceback that belong to the
+    ``ssl`` module itself (a socket that other code was using is left alone).
     """
     try:
         yield
@@ -91,7 +92,7 @@ def _no_orphan_socket() -> Iterator[None]:
         frame = exc.__traceback__
         while frame is not None:
             orphan = frame.tb_frame.f_locals.get("self")
-            if isinstance(orphan, ssl.SSLSocket):
+            if isinstance(orphan, ssl.SSLSocket) and frame.tb_frame.f_code.co_filename == ssl.__file__:
                 orphan.close()
             frame = frame.tb_next
         raise
@@ -113,7 +114,8 @@ class CallableTLS:
         """Call the procedure on ``connection``'s socket."""
         sock = _socket_of(connection)
         sock.settimeout(timeout)
-        wrapped = self.encode(sock, server_hostname=server_hostname)
+        with _no_orphan_socket():
+            wrapped = self.encode(sock, server_hostname=server_hostname)
         return SocketConnection(wrapped, server_hostname, secure=True, loopback=connection.loopback)
 
 

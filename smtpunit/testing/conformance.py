@@ -680,8 +680,9 @@ def check_mailer(provider: Any) -> None:
             server = MemoryServer()
             try:
                 dict(_entry_points(server))[name](tls_encdoe=True)
-            except TypeError:
-                pass
+            except TypeError as exc:
+                if "tls_encdoe" not in str(exc):
+                    _fail(check, f"{name}: the TypeError for a misspelled option does not name it: {exc}")
             except Exception as exc:  # noqa: BLE001
                 _fail(check, f"{name}: a misspelled option must raise TypeError, not {_describe(exc)}")
             else:

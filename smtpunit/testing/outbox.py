@@ -33,7 +33,7 @@ from typing import Any, Optional, Union
 from zope.interface import implementer
 
 from ..commands import Envelope, Line, prepare_envelope
-from ..contract import MailProvider, refuse_plaintext_credentials
+from ..contract import MailProvider, OneShotSession, ThreadedAsyncSession, refuse_plaintext_credentials
 from ..errors import (
     RecipientsRefused,
     SMTPAuthenticationError,
@@ -268,6 +268,20 @@ class Outbox(MailProvider):
         """Play the conversation for ``envelope`` with the injected faults, and keep it."""
         refuse_plaintext_credentials(server, options)
         return self._converse(OutboxMessage(server, port, envelope), self._plan(options))
+
+    def open_session(self, server: str, port: int, options: SendOptions) -> OneShotSession:
+        """A session whose every message is one :meth:`deliver`; credentials are judged
+        when it opens, as the real unit judges them."""
+        refuse_plaintext_credentials(server, options)
+        return OneShotSession(self, server, port, options)
+
+    async def deliver_async(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
+        """:meth:`deliver`, on the event loop itself: the outbox never blocks."""
+        return self.deliver(server, port, envelope, options)
+
+    async def open_session_async(self, server: str, port: int, options: SendOptions) -> ThreadedAsyncSession:
+        """:meth:`open_session` for asyncio, on the event loop itself."""
+        return ThreadedAsyncSession(self.open_session(server, port, options), inline=True)
 
     def smtp_send_message_star(
         self,
