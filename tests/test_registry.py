@@ -264,3 +264,73 @@ def test_invoking_a_unit_whose_imports_the_defaults_lack_says_to_link_it_first()
 def test_invoke_refuses_what_is_neither_a_registry_nor_a_unit(argument):
     with pytest.raises(TypeError, match="invoke takes a registry .* or a Unit"):
         invoke(argument)
+
+
+# -- on zope's own lookup --------------------------------------------------------------------
+
+
+def test_every_unit_is_a_utility_so_zope_finds_the_smtp_unit():
+    registry = smtpunit.default_registry()
+    assert isinstance(registry.getUtility(smtpunit.ISMTP), smtpunit.SMTPUnit)
+    assert registry.getUtility(smtpunit.ISMTP, "lmtp").lmtp is True
+    assert isinstance(registry.getUtility(ITransport), TCPTransport)
+
+
+def test_invoke_and_zope_agree_on_a_diamond_of_registries():
+    base = smtpunit.default_registry()
+    left, right = MemoryTransport(), MemoryTransport()
+    first = link(provide(ITransport, left), bases=(base,), name="first")
+    second = link(provide(ITransport, right), bases=(base,), name="second")
+    for diamond in (Components("d1", bases=(first, second)), Components("d2", bases=(second, first))):
+        zope_says = diamond.getUtility(ITransport)
+        assert resolve(diamond, ITransport) is zope_says
+        assert invoke(diamond)._imports(ITransport) is zope_says  # what smtp@ uses through the diamond
+    assert Components("d1", bases=(first, second)).getUtility(ITransport) is left
+
+
+def test_a_unit_may_export_several_signatures():
+    from zope.interface import Interface
+
+    class IGreeter(Interface):
+        def greet():  # type: ignore[no-untyped-def]
+            """Say hello."""
+
+    class IFarewell(Interface):
+        def leave():  # type: ignore[no-untyped-def]
+            """Say goodbye."""
+
+    @implementer(IGreeter, IFarewell)
+    class Both:
+        def greet(self):
+            return "hello"
+
+        def leave(self):
+            return "bye"
+
+    registry = link(smtpunit.Unit("both@", (IGreeter, smtpunit.Slot(IFarewell, "polite")), Both))
+    assert invoke(registry, IGreeter) is invoke(registry, IFarewell, "polite")
+    assert registry.getUtility(IFarewell, "polite").leave() == "bye"
+
+
+def test_an_import_cycle_is_reported_by_the_units_names():
+    from zope.interface import Interface
+
+    class IA(Interface):
+        pass
+
+    class IB(Interface):
+        pass
+
+    a = smtpunit.Unit("a@", IA, lambda imports: object(), imports=(IB,))
+    b = smtpunit.Unit("b@", IB, lambda imports: object(), imports=(IA,))
+    with pytest.raises(smtpunit.ImportCycle, match="a@ -> b@ -> a@|b@ -> a@ -> b@"):
+        link(a, b)
+
+
+def test_a_linked_registry_composes_further_as_a_compound_unit():
+    server = MemoryServer()
+    inner = link(provide(ITransport, MemoryTransport(server)), bases=(smtpunit.default_registry(),), name="inner")
+    outer = link(provide(smtpunit.ISMTP, invoke(inner), "audited"), bases=(inner,), name="outer")
+    invoke(outer, smtpunit.ISMTP, "audited").smtp_send_message(
+        "mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"])
+    assert len(server.messages) == 1
