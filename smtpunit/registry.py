@@ -1,40 +1,39 @@
 """Units and linking, on ``zope.interface.registry.Components``.
 
-A :class:`Unit` is Racket's unit: it *exports* one or more signatures (each an
-interface, under an optional name) and *imports* others. :func:`link` is
-``compound-unit``: it puts units into a fresh registry, and checks, before anything
-runs, that
+A :class:`Unit` is Racket's unit: it *exports* one signature (an interface, under
+an optional name) and *imports* others. :func:`link` is ``compound-unit``: it puts
+units into a fresh registry, and checks, before anything runs, that
 
 * no two units export the same signature under the same name (``registerUtility``
   alone would silently keep the last one),
 * every import is exported by a linked unit or by a base registry,
-* the units' imports form no cycle among themselves,
 * every provider passes ``verifyObject`` and its signature's invariants.
 
-Every unit is registered one way: its provider is a utility, under each slot it
-exports, so ``registry.getUtility(ISMTP)`` works and every lookup -- zope's own and
-:func:`invoke` -- follows zope.interface's resolution order over the bases, diamonds
-included. A unit with imports receives an :class:`Imports` view of the registry it
-was linked into. :func:`invoke` (and an :class:`Imports` lookup) through *another*
-registry layered over that one -- a host application's, which replaces, say, the
-transport -- gets the unit made anew over that registry, so it uses the host's
-providers.
+:func:`invoke` is ``invoke-unit``: it returns the provider of a signature, from a
+registry or, given a unit, after linking it over the default registry.
+
+A unit with no imports is a value: its provider is made once and registered as a
+utility. A unit with imports is a function of the registry it is invoked through: it
+is registered as an adapter of that registry and receives an :class:`Imports` view
+of it. So when a host application layers its own registry over smtpunit's
+(``Components(bases=(smtpunit_registry,))``) and replaces, say, the transport, the
+``ISMTP`` provider invoked through the host's registry uses the host's transport.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 from zope.interface import Invalid
 from zope.interface.exceptions import Invalid as VerifyInvalid
 from zope.interface.interface import InterfaceClass
+from zope.interface.interfaces import IComponents
 from zope.interface.registry import Components
 from zope.interface.verify import verifyObject
 
-from .errors import ConflictingExports, ContractViolation, ImportCycle, MissingImport
+from .errors import ConflictingExports, ContractViolation, MissingImport
 
 __all__ = ["ALL", "Slot", "Unit", "Imports", "provide", "link", "invoke", "resolve", "resolve_all"]
 
@@ -64,14 +63,12 @@ def _slot(value: Any) -> Slot:
 
 @dataclass(frozen=True)
 class Unit:
-    """A provider factory with declared imports and one or more exports.
+    """A provider factory with declared imports and one export.
 
     :param name: for error messages, e.g. ``"smtp@"``.
-    :param exports: the interface (or :class:`Slot`) the unit provides, or a tuple of
-        them: one provider serves each.
+    :param exports: the interface (or :class:`Slot`) the unit provides.
     :param factory: with no imports, called with no arguments; with imports, called
-        with an :class:`Imports` view of the registry it is linked into (or invoked
-        through).
+        with an :class:`Imports` view of the registry it is invoked through.
     :param imports: the interfaces (or :class:`Slot` objects) the unit needs.
     """
 
@@ -81,15 +78,9 @@ class Unit:
     imports: tuple[Any, ...] = ()
 
     @property
-    def export_slots(self) -> tuple[Slot, ...]:
-        """The exports as :class:`Slot` objects."""
-        exports = self.exports if isinstance(self.exports, tuple) else (self.exports,)
-        return tuple(_slot(e) for e in exports)
-
-    @property
     def export_slot(self) -> Slot:
-        """The (first) export as a :class:`Slot`."""
-        return self.export_slots[0]
+        """The export as a :class:`Slot`."""
+        return _slot(self.exports)
 
     @property
     def import_slots(self) -> tuple[Slot, ...]:
@@ -129,144 +120,126 @@ class Imports:
         return resolve_all(self._registry, interface)
 
 
-_UNITS: weakref.WeakKeyDictionary[Any, dict[Slot, Unit]] = weakref.WeakKeyDictionary()
-"""For each registry's utility layer: the units with imports linked into it, by slot."""
+def _layers(registry: Components) -> Iterator[Components]:
+    """The registry and its bases, nearest first, each once (C3-like, depth-first)."""
+    seen: set[int] = set()
+    pending = [registry]
+    while pending:
+        layer = pending.pop(0)
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        yield layer
+        pending[0:0] = list(layer.__bases__)
 
 
-def _provider(registry: Components, slot: Slot, found: Any) -> Any:
-    """``found``, the provider zope's lookup gives for ``slot`` through ``registry``,
-    made anew over ``registry`` if a unit with imports made it over another layer."""
-    for layer in _untyped(registry).utilities.ro:  # zope.interface's resolution order
-        if layer.registered((), slot.interface, slot.name) is not None:  # the layer the lookup took
-            unit = _UNITS.get(layer, {}).get(slot)
-            if unit is None or layer is _untyped(registry).utilities:
-                return found
-            return unit.factory(Imports(registry, unit))
-    return found  # pragma: no cover -- found came from one of these layers
+def _registries(layer: Components) -> Any:
+    """``layer`` seen untyped: its ``utilities``/``adapters`` registries and its
+    ``registered*`` generators are missing from zope.interface's type hints."""
+    return layer
+
+
+def _lookup(registry: Components, slot: Slot) -> Optional[Callable[[], Any]]:
+    """A thunk making the provider of ``slot`` as seen through ``registry``, or None.
+
+    The nearest layer that has the slot wins, whether it holds a plain utility
+    (``registerUtility``) or a unit with imports (an adapter of the registry).
+    """
+    for layer in _layers(registry):
+        utility = _registries(layer).utilities.registered((), slot.interface, slot.name)
+        if utility is not None:
+            return lambda: utility
+        factory = _registries(layer).adapters.registered((IComponents,), slot.interface, slot.name)
+        if factory is not None:
+            return lambda: factory(registry)
+    return None
 
 
 def resolve(registry: Components, interface: InterfaceClass, name: str = "") -> Any:
-    """The provider of ``interface`` (under ``name``) as seen through ``registry``
-    (zope.interface's lookup: the registry, then its bases in resolution order).
+    """The provider of ``interface`` (under ``name``) as seen through ``registry``.
 
     :raises LookupError: if no layer of the registry has it.
     """
-    found = _untyped(registry).queryUtility(interface, name, _MISSING)
-    if found is _MISSING:
+    make = _lookup(registry, Slot(interface, name))
+    if make is None:
         raise LookupError(f"no provider for {Slot(interface, name)}")
-    return _provider(registry, Slot(interface, name), found)
+    return make()
 
 
 def resolve_all(registry: Components, interface: InterfaceClass) -> dict[str, Any]:
     """Every named provider of ``interface`` seen through ``registry``, by name.
 
-    For each name the registry's lookup decides; the unnamed provider is not included.
+    For each name the nearest layer wins; the unnamed provider is not included.
     """
-    return {name: _provider(registry, Slot(interface, name), found)
-            for name, found in sorted(_untyped(registry).getUtilitiesFor(interface)) if name}
-
-
-_MISSING = object()
-
-
-def _untyped(registry: Components) -> Any:
-    """``registry`` seen untyped: zope.interface's hints take interfaces for classes."""
-    return registry
+    found: dict[str, Any] = {}
+    for layer in _layers(registry):
+        names = {r.name for r in _registries(layer).registeredUtilities() if r.provided is interface}
+        names |= {r.name for r in _registries(layer).registeredAdapters()
+                  if r.provided is interface and tuple(r.required) == (IComponents,)}
+        for name in sorted(names - found.keys() - {""}):
+            found[name] = resolve(registry, interface, name)
+    return found
 
 
 def _satisfied(registry: Components, slot: Slot) -> bool:
     if slot.name == ALL:
-        return any(name for name, _ in _untyped(registry).getUtilitiesFor(slot.interface))
-    return _untyped(registry).queryUtility(slot.interface, slot.name, _MISSING) is not _MISSING
+        return bool(resolve_all(registry, slot.interface))
+    return _lookup(registry, slot) is not None
 
 
 def _verify(unit: Unit, provider: Any) -> None:
-    for slot in unit.export_slots:
-        try:
-            verifyObject(slot.interface, provider)
-            slot.interface.validateInvariants(provider)
-        except (VerifyInvalid, Invalid) as exc:
-            raise ContractViolation(f"unit {unit.name!r} does not honour {slot}: {exc}") from exc
-
-
-def _in_dependency_order(units: Iterable[Unit]) -> list[Unit]:
-    """``units``, each after the linked units it imports from.
-
-    :raises ImportCycle: naming the units whose imports go round in a cycle.
-    """
-    units = list(units)
-
-    def exporters(unit: Unit) -> list[Unit]:
-        return [other for other in units for imported in unit.import_slots for slot in other.export_slots
-                if other is not unit and slot.interface is imported.interface
-                and (imported.name == ALL or imported.name == slot.name)]
-
-    ordered: list[Unit] = []
-    state: dict[int, str] = {}
-
-    def visit(unit: Unit, path: list[Unit]) -> None:
-        if state.get(id(unit)) == "done":
-            return
-        if state.get(id(unit)) == "visiting":
-            cycle = path[path.index(unit):] + [unit]
-            raise ImportCycle("the imports of linked units go round in a cycle: "
-                              + " -> ".join(u.name for u in cycle))
-        state[id(unit)] = "visiting"
-        for exporter in exporters(unit):
-            visit(exporter, [*path, unit])
-        state[id(unit)] = "done"
-        ordered.append(unit)
-
-    for unit in units:
-        visit(unit, [])
-    return ordered
+    slot = unit.export_slot
+    try:
+        verifyObject(slot.interface, provider)
+        slot.interface.validateInvariants(provider)
+    except (VerifyInvalid, Invalid) as exc:
+        raise ContractViolation(f"unit {unit.name!r} does not honour {slot}: {exc}") from exc
 
 
 def link(*units: Unit, bases: Iterable[Components] = (), name: str = "smtpunit") -> Components:
-    """Link ``units`` into a new registry layered over ``bases``: Racket's
-    ``compound-unit``. The result is a registry like any other, so it may serve as a
-    base of a further link (a compound unit linked into a larger one).
+    """Link ``units`` into a new registry layered over ``bases``.
 
     :raises ConflictingExports: two units export the same slot.
     :raises MissingImport: an import is exported by no unit and no base.
-    :raises ImportCycle: the units' imports go round in a cycle.
     :raises ContractViolation: a provider fails ``verifyObject`` or an invariant.
     """
     registry = Components(name, bases=tuple(bases))
     exporters: dict[Slot, Unit] = {}
     for unit in units:
-        for slot in unit.export_slots:
-            if slot in exporters:
-                raise ConflictingExports(
-                    f"units {exporters[slot].name!r} and {unit.name!r} both export {slot}"
-                )
-            exporters[slot] = unit
-    ordered = _in_dependency_order(units)
-    imported = [unit for unit in ordered if unit.imports]
-    for unit in ordered:
-        if not unit.imports:
-            _register(registry, unit, unit.factory())
-    for unit in imported:  # every import is checked before any factory that may use one runs
-        for slot in unit.import_slots:
-            if not (_satisfied(registry, slot) or _exported_by(imported, slot)):
+        slot = unit.export_slot
+        if slot in exporters:
+            raise ConflictingExports(
+                f"units {exporters[slot].name!r} and {unit.name!r} both export {slot}"
+            )
+        exporters[slot] = unit
+    for unit in units:
+        slot = unit.export_slot
+        if unit.imports:
+            registry.registerAdapter(
+                _adapter(unit), (IComponents,), slot.interface, slot.name
+            )
+        else:
+            provider = unit.factory()
+            _verify(unit, provider)
+            registry.registerUtility(provider, slot.interface, slot.name)
+    for unit in units:
+        for imported in unit.import_slots:
+            if not _satisfied(registry, imported):
                 raise MissingImport(
-                    f"unit {unit.name!r} imports {slot}, which no linked unit or base exports"
+                    f"unit {unit.name!r} imports {imported}, which no linked unit or base exports"
                 )
-    units_here = _UNITS.setdefault(_untyped(registry).utilities, {})
-    for unit in imported:
-        units_here.update(dict.fromkeys(unit.export_slots, unit))
-        _register(registry, unit, unit.factory(Imports(registry, unit)))
+    for unit in units:
+        if unit.imports:
+            _verify(unit, resolve(registry, unit.export_slot.interface, unit.export_slot.name))
     return registry
 
 
-def _exported_by(units: Iterable[Unit], slot: Slot) -> bool:
-    return any(s.interface is slot.interface and (slot.name in (ALL, s.name)) for u in units for s in u.export_slots)
+def _adapter(unit: Unit) -> Callable[[Components], Any]:
+    def make(registry: Components) -> Any:
+        return unit.factory(Imports(registry, unit))
 
-
-def _register(registry: Components, unit: Unit, provider: Any) -> None:
-    _verify(unit, provider)
-    for slot in unit.export_slots:
-        registry.registerUtility(provider, slot.interface, slot.name)
+    make.__name__ = f"unit {unit.name}"
+    return make
 
 
 def invoke(
