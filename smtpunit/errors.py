@@ -27,6 +27,7 @@ The tree::
     └── LinkError                             units could not be linked into a registry
         ├── MissingImport                     a unit imports a signature no unit exports
         ├── ConflictingExports                two units export the same signature
+        ├── ImportCycle                       the imports of linked units go round in a cycle
         ├── ContractViolation                 a provider fails verifyObject or an invariant
         └── DiscoveryError                    entry-point providers failed to load (strict mode)
 
@@ -68,6 +69,7 @@ __all__ = [
     "LinkError",
     "MissingImport",
     "ConflictingExports",
+    "ImportCycle",
     "ContractViolation",
     "DiscoveryError",
 ]
@@ -245,6 +247,10 @@ class MissingImport(LinkError):
 
 class ConflictingExports(LinkError):
     """Two units in one link export the same signature under the same name."""
+
+
+class ImportCycle(LinkError):
+    """The imports of linked units go round in a cycle (named unit by unit)."""
 
 
 class ContractViolation(LinkError):

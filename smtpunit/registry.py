@@ -7,6 +7,7 @@ units into a fresh registry, and checks, before anything runs, that
 * no two units export the same signature under the same name (``registerUtility``
   alone would silently keep the last one),
 * every import is exported by a linked unit or by a base registry,
+* the units' imports do not go round in a cycle among themselves,
 * every provider passes ``verifyObject`` and its signature's invariants.
 
 :func:`invoke` is ``invoke-unit``: it returns the provider of a signature, from a
@@ -33,7 +34,7 @@ from zope.interface.interfaces import IComponents
 from zope.interface.registry import Components
 from zope.interface.verify import verifyObject
 
-from .errors import ConflictingExports, ContractViolation, MissingImport
+from .errors import ConflictingExports, ContractViolation, ImportCycle, MissingImport
 
 __all__ = ["ALL", "Slot", "Unit", "Imports", "provide", "link", "invoke", "resolve", "resolve_all"]
 
@@ -201,8 +202,10 @@ def link(*units: Unit, bases: Iterable[Components] = (), name: str = "smtpunit")
 
     :raises ConflictingExports: two units export the same slot.
     :raises MissingImport: an import is exported by no unit and no base.
+    :raises ImportCycle: the units' imports go round in a cycle among themselves.
     :raises ContractViolation: a provider fails ``verifyObject`` or an invariant.
     """
+    _check_no_cycle(units)
     registry = Components(name, bases=tuple(bases))
     exporters: dict[Slot, Unit] = {}
     for unit in units:
@@ -232,6 +235,37 @@ def link(*units: Unit, bases: Iterable[Components] = (), name: str = "smtpunit")
         if unit.imports:
             _verify(unit, resolve(registry, unit.export_slot.interface, unit.export_slot.name))
     return registry
+
+
+def _check_no_cycle(units: Iterable[Unit]) -> None:
+    """Raise :class:`ImportCycle`, naming the units, if the imports of ``units`` go
+    round among themselves (a unit importing a slot another of them exports; an
+    ``ALL`` import, any named export of the signature). A unit may import what it
+    replaces: its own export comes from a base."""
+    units = list(units)
+
+    def exporters(unit: Unit) -> list[Unit]:
+        return [other for other in units if other is not unit
+                for imported in unit.import_slots
+                if other.export_slot.interface is imported.interface
+                and (other.export_slot.name == imported.name
+                     or (imported.name == ALL and other.export_slot.name != ""))]
+
+    done: set[int] = set()
+
+    def visit(unit: Unit, path: list[Unit]) -> None:
+        if any(step is unit for step in path):
+            cycle = [*path[[id(step) for step in path].index(id(unit)):], unit]
+            raise ImportCycle("the imports of linked units go round in a cycle: "
+                              + " -> ".join(u.name for u in cycle))
+        if id(unit) in done:
+            return
+        for exporter in exporters(unit):
+            visit(exporter, [*path, unit])
+        done.add(id(unit))
+
+    for unit in units:
+        visit(unit, [])
 
 
 def _adapter(unit: Unit) -> Callable[[Components], Any]:

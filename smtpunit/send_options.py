@@ -74,7 +74,7 @@ class SendOptions:
     partial_delivery: bool = False
     chunking: Optional[bool] = None
     given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
-    """The options the caller gave (the rest are defaults)."""
+    """The options the caller gave a value other than the default."""
 
     def __post_init__(self) -> None:
         for names, types, expected in _TYPES:
@@ -128,7 +128,8 @@ class SendOptions:
                 raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}{hint}")
         given = {name: value for name, value in keywords.items() if value is not None or name not in defaults}
         try:
-            return cls(**{**defaults, **given}, given=frozenset(given))
+            return cls(**{**defaults, **given},
+                       given=frozenset(name for name, value in given.items() if value != _DEFAULTS[name]))
         except TypeError as exc:
             raise TypeError(f"{caller}(): {exc}") from None
 
@@ -140,6 +141,7 @@ class SendOptions:
 
 _NAMES = tuple(f.name for f in fields(SendOptions) if f.name != "given")
 _KNOWN = frozenset(_NAMES)
+_DEFAULTS = {f.name: f.default for f in fields(SendOptions)}
 _TYPES = (  # the options whose type is checked plainly: their names, types, and what to say
     (("auth_user", "auth_passwd", "auth_mechanism"), (str, type(None)), "a str or None"),
     (("allow_insecure_auth", "partial_delivery"), bool, "True or False"),

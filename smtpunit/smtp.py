@@ -133,12 +133,13 @@ def smtp_send_message(
         before anything is sent.
     :raises smtpunit.errors.SMTPError: for every failure; see :mod:`smtpunit.errors`.
     """
+    options = dict(auth_user=auth_user, auth_passwd=auth_passwd, tcp_connect=tcp_connect, tls_encode=tls_encode,
+                   tls_policy=tls_policy, timeout=timeout, allow_insecure_auth=allow_insecure_auth,
+                   auth_mechanism=auth_mechanism, partial_delivery=partial_delivery)
+    # Only the options given: a provider of smtp^ alone may take no more than Racket's.
     return _unit().smtp_send_message(  # type: ignore[no-any-return]
         server_address, from_, to, header, message, port_no,
-        auth_user=auth_user, auth_passwd=auth_passwd, tcp_connect=tcp_connect,
-        tls_encode=tls_encode, tls_policy=tls_policy, timeout=timeout, allow_insecure_auth=allow_insecure_auth,
-        auth_mechanism=auth_mechanism, partial_delivery=partial_delivery,
-    )
+        **{name: value for name, value in options.items() if value is not None and value is not False})
 
 
 def smtp_send_message_star(

@@ -156,12 +156,13 @@ def test_the_racket_adapter_gives_the_header_the_lines_and_only_the_options_give
     provider = StrictRacket()
     registry = smtpunit.link(smtpunit.provide(ISMTP, provider), bases=(smtpunit.default_registry(),))
     with smtpunit.current_registry.parameterize(registry):
+        smtpunit.smtp_send_message("localhost", "a@example.org", ["b@example.org"], HEADER, ["one-shot"])
         with smtpunit.connect("localhost") as session:  # connect's chunking=True is its own default
             result = session.send("a@example.org", ["b@example.org"], "\r\n", ["first", "", "after a blank"])
         with smtpunit.Pool("localhost", tls_encode=True) as pool:
             pool.send("a@example.org", ["b@example.org"], HEADER, ["pooled"])
     assert result.accepted == ("b@example.org",)  # Racket's returns nothing: taken as sent
-    assert provider.calls == [("\r\n", ["first", "", "after a blank"], None, None),
+    assert provider.calls == [(HEADER, ["one-shot"], None, None), ("\r\n", ["first", "", "after a blank"], None, None),
                               (HEADER, ["pooled"], None, True)]
 
 

@@ -264,3 +264,37 @@ def test_invoking_a_unit_whose_imports_the_defaults_lack_says_to_link_it_first()
 def test_invoke_refuses_what_is_neither_a_registry_nor_a_unit(argument):
     with pytest.raises(TypeError, match="invoke takes a registry .* or a Unit"):
         invoke(argument)
+
+
+def test_an_import_cycle_is_reported_by_the_units_names():
+    from zope.interface import Interface
+
+    class IA(Interface):
+        pass
+
+    class IB(Interface):
+        pass
+
+    a = smtpunit.Unit("a@", IA, lambda imports: imports(IB), imports=(IB,))
+    b = smtpunit.Unit("b@", IB, lambda imports: imports(IA), imports=(IA,))
+    with pytest.raises(smtpunit.ImportCycle, match="a@ -> b@ -> a@"):
+        link(a, b)  # it recursed without end before
+
+
+def test_a_unit_importing_what_it_replaces_is_no_cycle():
+    server = MemoryServer()
+    base = link(provide(ITransport, MemoryTransport(server)), bases=(smtpunit.default_registry(),))
+    logged = []
+
+    @implementer(ITransport)
+    class Logging:
+        def __init__(self, imports):
+            self.inner = imports.registry.__bases__[0].getUtility(ITransport)
+
+        def connect(self, host, port, timeout):
+            logged.append(host)
+            return self.inner.connect(host, port, timeout)
+
+    registry = link(smtpunit.Unit("logging@", ITransport, Logging, imports=(ITransport,)), bases=(base,))
+    invoke(registry).smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"])
+    assert logged == ["mail.invalid"] and len(server.messages) == 1
