@@ -121,6 +121,14 @@ class SendOptions:
             of the wrong type.
         :raises InvalidArgument: for a bad value.
         """
+        # The same options come again and again (a loop of sends): checked once, kept.
+        # Plain values are keyed with their type (1 is not True), objects by identity
+        # (kept alive by the entry, so the identity stays theirs).
+        key = (tuple(defaults.items()), tuple((n, type(v), v if type(v) in _BY_VALUE else id(v))
+                                              for n, v in keywords.items()))
+        known = _CHECKED.get(key)
+        if known is not None:
+            return known
         for name in keywords:
             if name not in _KNOWN:
                 close = difflib.get_close_matches(name, _NAMES, n=1)
@@ -128,10 +136,14 @@ class SendOptions:
                 raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}{hint}")
         given = {name: value for name, value in keywords.items() if value is not None or name not in defaults}
         try:
-            return cls(**{**defaults, **given},
-                       given=frozenset(name for name, value in given.items() if value != _DEFAULTS[name]))
+            options = cls(**{**defaults, **given},
+                          given=frozenset(name for name, value in given.items() if value != _DEFAULTS[name]))
         except TypeError as exc:
             raise TypeError(f"{caller}(): {exc}") from None
+        if len(_CHECKED) >= _CHECKED_LIMIT:
+            _CHECKED.clear()
+        _CHECKED[key] = options
+        return options
 
     def replace(self, **changes: Any) -> SendOptions:
         """These options with ``changes``, checked again."""
@@ -141,6 +153,9 @@ class SendOptions:
 
 _NAMES = tuple(f.name for f in fields(SendOptions) if f.name != "given")
 _KNOWN = frozenset(_NAMES)
+_CHECKED: dict[Any, SendOptions] = {}  # options checked before, by their keywords
+_CHECKED_LIMIT = 64  # then emptied: few distinct option sets recur in a process
+_BY_VALUE = frozenset({type(None), bool, int, float, str, TLSPolicy, Timeouts})
 _DEFAULTS = {f.name: f.default for f in fields(SendOptions)}
 _TYPES = (  # the options whose type is checked plainly: their names, types, and what to say
     (("auth_user", "auth_passwd", "auth_mechanism"), (str, type(None)), "a str or None"),

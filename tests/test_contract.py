@@ -288,3 +288,16 @@ def test_chunking_none_keeps_the_entry_points_default():
     assert SendOptions.of("connect", {"chunking": None}, chunking=True).chunking is True
     assert SendOptions.of("connect", {"chunking": False}, chunking=True).chunking is False
     assert SendOptions.of("connect", {"timeout": 3}).given == {"timeout"}
+
+
+def test_options_checked_once_are_kept_by_value_and_identity():
+    first, second = AsyncMemoryTransport(), AsyncMemoryTransport()
+    made = SendOptions.of("connect", {"tcp_connect": first, "timeout": 5})
+    assert SendOptions.of("connect", {"tcp_connect": first, "timeout": 5}) is made  # checked once
+    assert SendOptions.of("connect", {"tcp_connect": second, "timeout": 5}).tcp_connect is second
+    assert SendOptions.of("connect", {"partial_delivery": True}).partial_delivery is True
+    for ill_typed in (1, 0, "yes"):  # equal to True or False, or not: never served what was checked for them
+        with pytest.raises(TypeError, match="partial_delivery must be True or False"):
+            SendOptions.of("connect", {"partial_delivery": ill_typed})
+    assert SendOptions.of("connect", {}, chunking=True).chunking is True
+    assert SendOptions.of("connect", {}).chunking is None
