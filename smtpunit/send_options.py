@@ -121,7 +121,8 @@ class SendOptions:
             of the wrong type.
         :raises InvalidArgument: for a bad value.
         """
-        # The same options come again and again (a loop of sends): checked once, kept.
+        # The same options come again and again (a loop of sends): checked once, kept
+        # (unless they hold a password).
         # Plain values are keyed with their type (1 is not True), objects by identity
         # (kept alive by the entry, so the identity stays theirs).
         key = (tuple(defaults.items()), tuple((n, type(v), v if type(v) in _BY_VALUE else id(v))
@@ -140,9 +141,10 @@ class SendOptions:
                           given=frozenset(name for name, value in given.items() if value != _DEFAULTS[name]))
         except TypeError as exc:
             raise TypeError(f"{caller}(): {exc}") from None
-        if len(_CHECKED) >= _CHECKED_LIMIT:
-            _CHECKED.clear()
-        _CHECKED[key] = options
+        if options.auth_passwd is None:  # a password is not kept beyond its call
+            if len(_CHECKED) >= _CHECKED_LIMIT:
+                _CHECKED.clear()
+            _CHECKED[key] = options
         return options
 
     def replace(self, **changes: Any) -> SendOptions:
