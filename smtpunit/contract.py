@@ -28,9 +28,8 @@ from zope.interface import implementer
 from . import parameters
 from .capabilities import Capabilities
 from .commands import Envelope, Line, check_port, check_server_address, prepare_envelope
-from .errors import SMTPConnectionClosed, SMTPError, SMTPSecurityError
+from .errors import SMTPConnectionClosed, SMTPError
 from .interfaces import IAsyncSession, IMailer, ISession
-from .policy import TLSPolicy, is_loopback_name
 from .reply import Reply
 from .results import Outcome, RecipientResult, SendResult
 from .send_options import SendOptions
@@ -52,7 +51,6 @@ __all__ = [
     "ThreadedAsyncSession",
     "as_mailer",
     "check_target",
-    "refuse_plaintext_credentials",
 ]
 
 T = TypeVar("T")
@@ -64,21 +62,6 @@ MessageTuple = tuple[str, Iterable[str], Line, Iterable[Line]]
 def check_target(server_address: str, port_no: int) -> tuple[str, int]:
     """The checked server name and port."""
     return check_server_address(server_address), check_port(port_no)
-
-
-def refuse_plaintext_credentials(server: str, options: SendOptions, *, secure: bool = False) -> None:
-    """Raise :class:`~smtpunit.errors.SMTPSecurityError` if credentials could only travel
-    in plaintext to a server not named as this machine (for providers without a
-    connection to look at; the SMTP unit judges its connection too).
-
-    :param secure: the connection is TLS from its first byte.
-    """
-    will_be_secure = secure or options.policy in (TLSPolicy.STARTTLS, TLSPolicy.IMPLICIT)
-    if options.has_credentials and not (will_be_secure or options.allow_insecure_auth or is_loopback_name(server)):
-        raise SMTPSecurityError(
-            "refusing to send credentials over plaintext to a host that is not on this "
-            "machine; use TLS, or pass allow_insecure_auth=True"
-        )
 
 
 def _envelope_of(message: EmailMessageType, from_: Optional[str], to: Optional[Iterable[str]]) -> Envelope:

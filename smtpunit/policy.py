@@ -8,9 +8,9 @@ import functools
 import ipaddress
 from typing import Union
 
-from .errors import InvalidArgument
+from .errors import InvalidArgument, SMTPSecurityError
 
-__all__ = ["TLSPolicy", "is_loopback_name"]
+__all__ = ["TLSPolicy", "is_loopback_name", "refuse_plaintext_credentials"]
 
 
 class TLSPolicy(str, enum.Enum):
@@ -32,6 +32,11 @@ class TLSPolicy(str, enum.Enum):
     STARTTLS = "starttls"
     OPPORTUNISTIC = "opportunistic"
     IMPLICIT = "implicit"
+
+    @property
+    def promises_tls(self) -> bool:
+        """True if the connection is to be encrypted before any command but EHLO."""
+        return self in (TLSPolicy.STARTTLS, TLSPolicy.IMPLICIT)
 
     @classmethod
     def resolve(cls, tls_policy: Union[TLSPolicy, str, None], tls_encode: object) -> TLSPolicy:
@@ -64,3 +69,15 @@ def is_loopback_name(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]").split("%")[0]).is_loopback
     except ValueError:
         return False
+
+
+def refuse_plaintext_credentials(credentials: bool, *, secure: bool, local: bool, allowed: bool) -> None:
+    """The one rule for credentials: raise :class:`~smtpunit.errors.SMTPSecurityError`
+    if there are ``credentials`` and the connection is not (or will not be) ``secure``,
+    the server is not ``local`` (on this machine, by name and connection), and the
+    caller has not ``allowed`` plaintext (``allow_insecure_auth``)."""
+    if credentials and not (secure or local or allowed):
+        raise SMTPSecurityError(
+            "refusing to send credentials over plaintext to a host that is not on this "
+            "machine; use TLS, or pass allow_insecure_auth=True"
+        )

@@ -33,7 +33,7 @@ from .errors import (
 )
 from .exchange import Action, Link, Receive, Send, UpgradeTLS, exchange, expect, transcript
 from .options import ConversationOptions, SessionState
-from .policy import TLSPolicy
+from .policy import TLSPolicy, refuse_plaintext_credentials
 from .reply import ReplyParser
 from .results import RecipientResult, SendResult
 from .transaction import transactions
@@ -54,7 +54,6 @@ __all__ = [
     "open_session",
     "open_or_quit",
     "close_session",
-    "refuse_plaintext_credentials",
     "server_awaits_command",
 ]
 
@@ -95,7 +94,10 @@ def open_or_quit(state: SessionState, options: ConversationOptions) -> Generator
 
     :raises SMTPSecurityError: before any byte, if credentials could only go in plaintext.
     """
-    refuse_plaintext_credentials(options, secure=state.link.secure, local=state.link.loopback)
+    link = state.link
+    # Before any byte: credentials that could only go in plaintext are refused.
+    refuse_plaintext_credentials(bool(options.credentials), secure=link.secure or options.starttls.promises_tls,
+                                 local=link.loopback, allowed=options.allow_insecure_auth)
     try:
         return (yield from open_session(state, options))
     except (SMTPReplyError, SMTPInputError, SMTPSecurityError, StartTLSNotOffered, SASLError) as exc:
@@ -122,23 +124,11 @@ def open_session(state: SessionState, options: ConversationOptions) -> Generator
     wants_tls = options.starttls in (TLSPolicy.STARTTLS, TLSPolicy.OPPORTUNISTIC) and not link.secure
     if wants_tls:
         state.capabilities = yield from _starttls(state, options)
-    if options.credentials:
-        if not (link.secure or link.loopback or options.allow_insecure_auth):
-            raise _plaintext_credentials_error()
+    if options.credentials:  # judged again: opportunistic STARTTLS may have left it plaintext
+        refuse_plaintext_credentials(True, secure=link.secure, local=link.loopback,
+                                     allowed=options.allow_insecure_auth)
         yield from authenticate(link, options.credentials, state.capabilities, options.max_auth_challenges)
     return state.capabilities
-
-
-def refuse_plaintext_credentials(options: ConversationOptions, *, secure: bool, local: bool) -> None:
-    """Raise :class:`SMTPSecurityError`, before any byte, if credentials could only
-    travel in plaintext to a host not on this machine.
-
-    :param secure: the connection is (or will be, from its first byte) TLS.
-    :param local: the server is on this machine (see :func:`~smtpunit.policy.is_loopback_name`).
-    """
-    will_be_secure = secure or options.starttls is TLSPolicy.STARTTLS
-    if options.credentials and not (will_be_secure or local or options.allow_insecure_auth):
-        raise _plaintext_credentials_error()
 
 
 def _hello(link: Link, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
@@ -169,13 +159,6 @@ def _starttls(state: SessionState, options: ConversationOptions) -> Generator[Ac
     transcript.debug("-- TLS established --")
     # RFC 3207 section 4.2: forget everything learnt before TLS and greet again.
     return (yield from _hello(link, options))
-
-
-def _plaintext_credentials_error() -> SMTPSecurityError:
-    return SMTPSecurityError(
-        "refusing to send credentials over plaintext to a host that is not on this "
-        "machine; use TLS, or pass allow_insecure_auth=True"
-    )
 
 
 # -- closing ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from zope.interface import implementer
 
 from .commands import Envelope, Line, check_credential, prepare_envelope
-from .contract import MailProvider, refuse_plaintext_credentials
+from .contract import MailProvider
 from .driver import Driver, Timeouts
 from .errors import (
     InvalidArgument,
@@ -31,7 +31,7 @@ from .errors import (
 from .exchange import Link
 from .interfaces import IAsyncTransport, IMailer, ISASLMechanism, ITLSUpgrader, ITransport
 from .options import SessionState
-from .policy import TLSPolicy, is_loopback_name
+from .policy import TLSPolicy, is_loopback_name, refuse_plaintext_credentials
 from .protocol import ConversationOptions, Credentials, SendResult, converse, open_or_quit
 from .providers.tcp import TCPTransport, as_connection
 from .providers.tls import CallableTLS, SSLContextTLS, TLSFromTheStart
@@ -259,7 +259,8 @@ class SMTPUnit(MailProvider):
             else:
                 plain = isinstance(self._imports(ITransport), TCPTransport)
             if plain:
-                refuse_plaintext_credentials(server_name, options)
+                refuse_plaintext_credentials(True, secure=options.policy.promises_tls,
+                                             local=is_loopback_name(server_name), allowed=options.allow_insecure_auth)
         policy = options.policy
         tls = self._tls(True if options.tls_encode is None else options.tls_encode) \
             if policy is not TLSPolicy.NONE else None

@@ -33,7 +33,7 @@ from typing import Any, Optional, Union
 from zope.interface import implementer
 
 from ..commands import Envelope, Line, prepare_envelope
-from ..contract import MailProvider, OneShotSession, ThreadedAsyncSession, refuse_plaintext_credentials
+from ..contract import MailProvider, OneShotSession, ThreadedAsyncSession
 from ..errors import (
     RecipientsRefused,
     SMTPAuthenticationError,
@@ -43,7 +43,7 @@ from ..errors import (
     StartTLSRefused,
 )
 from ..interfaces import IMailer
-from ..policy import TLSPolicy
+from ..policy import TLSPolicy, is_loopback_name, refuse_plaintext_credentials
 from ..protocol import RecipientResult, SendResult
 from ..reply import Reply
 from ..send_options import SendOptions
@@ -266,13 +266,15 @@ class Outbox(MailProvider):
 
     def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
         """Play the conversation for ``envelope`` with the injected faults, and keep it."""
-        refuse_plaintext_credentials(server, options)
+        refuse_plaintext_credentials(options.has_credentials, secure=options.policy.promises_tls,
+                                     local=is_loopback_name(server), allowed=options.allow_insecure_auth)
         return self._converse(OutboxMessage(server, port, envelope), self._plan(options))
 
     def open_session(self, server: str, port: int, options: SendOptions) -> OneShotSession:
         """A session whose every message is one :meth:`deliver`; credentials are judged
         when it opens, as the real unit judges them."""
-        refuse_plaintext_credentials(server, options)
+        refuse_plaintext_credentials(options.has_credentials, secure=options.policy.promises_tls,
+                                     local=is_loopback_name(server), allowed=options.allow_insecure_auth)
         return OneShotSession(self, server, port, options)
 
     async def deliver_async(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
