@@ -81,7 +81,7 @@ def smtpunit_one_shot(spec: Spec, message: BenchMessage, n: int) -> None:
 def smtpunit_raw(spec: Spec, message: BenchMessage, n: int) -> None:
     """One session; each message given as bytes (``prepare_raw_envelope``), one
     ``send_envelopes`` call. An extra row: what the line-by-line API costs."""
-    from smtpunit.commands import prepare_raw_envelope
+    from smtpunit.core.commands import prepare_raw_envelope
 
     with smtpunit.connect(spec.host, spec.port) as session:
         envelopes = [prepare_raw_envelope(SENDER, message.recipients, message.raw) for _ in range(n)]

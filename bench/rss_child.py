@@ -58,7 +58,7 @@ def smtpunit_bytes(path: str, port: int, report: dict) -> None:
     """The message as bytes, through the raw-envelope API if it exists. The envelope
     is prepared (checked) before connecting, and the two steps are timed apart."""
     import smtpunit
-    from smtpunit import commands
+    from smtpunit.core import commands
 
     prepare_raw = getattr(commands, "prepare_raw_envelope", None)
     if prepare_raw is not None:
@@ -102,11 +102,11 @@ def read_lines(path: str) -> tuple[bytes, list[bytes]]:
 
 def smtpunit_file(path: str, port: int, report: dict) -> None:
     """The message streamed from the open file with ``prepare_file_envelope``."""
-    from smtpunit import commands
+    from smtpunit.core import commands
 
     prepare_file = getattr(commands, "prepare_file_envelope", None)
     if prepare_file is None:
-        raise SystemExit("smtpunit.commands.prepare_file_envelope does not exist")
+        raise SystemExit("smtpunit.core.commands.prepare_file_envelope does not exist")
     report["api"] = "commands.prepare_file_envelope + Session.send_envelopes"
     report["input_kb"] = maxrss_kb()
     with open(path, "rb") as source:

@@ -160,7 +160,7 @@ def run_rss(sink: Sink, size_mb: int) -> dict:
                 print(f"ERROR {mode}: {results[mode].error}", flush=True)
     print(rss_table(results))
     if results["smtpunit-bytes"].api.startswith("Session.send("):
-        print("NOTE: smtpunit.commands.prepare_raw_envelope does not exist yet; the bytes case used "
+        print("NOTE: smtpunit.core.commands.prepare_raw_envelope does not exist yet; the bytes case used "
               "Session.send(from, to, header, lines) with a list of lines read from the file.")
     print(flush=True)
     return results

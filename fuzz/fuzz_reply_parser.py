@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing of the reply parser (atheris, libFuzzer).
 
-Feeds arbitrary bytes, split at arbitrary points, to :class:`smtpunit.reply.ReplyParser`
+Feeds arbitrary bytes, split at arbitrary points, to :class:`smtpunit.core.reply.ReplyParser`
 and takes replies until it asks for more. The only exception allowed out is
 :class:`smtpunit.errors.SMTPProtocolError`; every reply must obey the grammar
 (a code from 200 to 599, lines without CR or LF). Anything else is a crash.
@@ -18,8 +18,8 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
+    from smtpunit.core.reply import ReplyParser
     from smtpunit.errors import SMTPProtocolError
-    from smtpunit.reply import ReplyParser
 
 
 def check(data: bytes) -> None:

@@ -1,86 +1,85 @@
 """smtpunit: Racket's ``net/smtp`` for Python, as pluggable units.
 
-Send a message with :func:`smtp_send_message`; swap how it connects, encrypts or
-authenticates by linking your own providers (:func:`link`, :func:`invoke`).
+Send a message with :func:`smtp_send_message` (or :func:`send`); send many over one
+connection with :func:`connect`, :func:`send_many` or a :class:`Pool`; use
+:mod:`smtpunit.aio` under asyncio. Swap how mail is sent, connected, encrypted or
+authenticated by linking your own units (:func:`link`, :func:`invoke`; the whole
+framework is in :mod:`smtpunit.units`, the signatures in :mod:`smtpunit.interfaces`).
+Every error is in :mod:`smtpunit.errors`; the ones a sender decides on are here too.
+
+The layers, top to bottom: this facade (:mod:`smtpunit.smtp`, :mod:`smtpunit.aio`,
+:mod:`smtpunit.pool`); the unit framework (:mod:`smtpunit.units`); the drivers
+(:mod:`smtpunit.drivers`); the sans-IO core (:mod:`smtpunit.core`); and the providers
+(:mod:`smtpunit.providers`). Test doubles are in :mod:`smtpunit.testing`.
 """
 
-from . import errors
-from .capabilities import Capabilities
-from .driver import Timeouts
-from .errors import *  # noqa: F401,F403 -- the error tree is public API
-from .interfaces import (
-    ISMTP,
-    IAsyncConnection,
-    IAsyncTransport,
-    IConnection,
-    IMailer,
-    ISASLExchange,
-    ISASLMechanism,
-    ITLSUpgrader,
-    ITransport,
+from .core.policy import TLSPolicy
+from .core.results import RecipientResult, SendResult
+from .drivers.session import Session
+from .errors import (
+    RecipientsRefused,
+    SMTPConnectionClosed,
+    SMTPError,
+    SMTPInputError,
+    SMTPOutcomeUnknown,
+    SMTPReplyError,
+    SMTPSecurityError,
+    SMTPTimeout,
 )
-from .parameters import Parameter
-from .policy import TLSPolicy
+from .interfaces import ISMTP
+from .options import Timeouts
 from .pool import Pool
-from .protocol import RecipientResult, SendResult
-from .registry import ALL, Imports, Slot, Unit, invoke, link, provide, resolve, resolve_all
-from .reply import Reply
-from .sender import SMTPUnit
-from .session import Session
 from .smtp import (
     connect,
-    current_registry,
+    send,
     send_envelope,
+    send_many,
     send_message,
     smtp_send_message,
     smtp_send_message_star,
     smtp_sending_end_of_message,
     smtp_sending_server,
 )
-from .units import default_registry, default_units, lmtp_unit, smtp_unit
+from .units.builtin import default_registry, smtp_unit
+from .units.linking import Unit, link, provide
+from .units.lookup import current_registry, invoke
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ALL",
-    "Capabilities",
-    "IAsyncConnection",
-    "IAsyncTransport",
-    "IConnection",
-    "IMailer",
-    "ISASLExchange",
-    "ISASLMechanism",
-    "ISMTP",
-    "ITLSUpgrader",
-    "ITransport",
-    "Imports",
-    "Parameter",
-    "Pool",
-    "RecipientResult",
-    "Reply",
-    "SMTPUnit",
-    "SendResult",
-    "Session",
-    "TLSPolicy",
-    "Slot",
-    "Timeouts",
-    "Unit",
-    "connect",
-    "current_registry",
-    "default_registry",
-    "default_units",
-    "invoke",
-    "link",
-    "lmtp_unit",
-    "provide",
-    "resolve",
-    "resolve_all",
-    "send_envelope",
-    "send_message",
+    # sending: Racket's net/smtp and the verbs every entry point shares
     "smtp_send_message",
     "smtp_send_message_star",
-    "smtp_sending_end_of_message",
+    "send",
+    "send_message",
+    "send_envelope",
+    "send_many",
+    "connect",
+    "Session",
+    "Pool",
+    "SendResult",
+    "RecipientResult",
+    "TLSPolicy",
+    "Timeouts",
+    # Racket parameters
     "smtp_sending_server",
+    "smtp_sending_end_of_message",
+    "current_registry",
+    # units: Racket's smtp^ and smtp@, linking and invoking
+    "ISMTP",
+    "Unit",
+    "link",
+    "provide",
+    "invoke",
     "smtp_unit",
-    *errors.__all__,
+    "default_registry",
+    # the errors a sender decides on (all of them: smtpunit.errors)
+    "SMTPError",
+    "SMTPInputError",
+    "SMTPReplyError",
+    "RecipientsRefused",
+    "SMTPConnectionClosed",
+    "SMTPOutcomeUnknown",
+    "SMTPTimeout",
+    "SMTPSecurityError",
 ]

@@ -42,7 +42,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .reply import Reply
+    from .core.reply import Reply
 
 __all__ = [
     "SMTPError",
@@ -120,7 +120,7 @@ class UnsupportedByServer(SMTPInputError):
 class SMTPReplyError(SMTPError):
     """The server answered a command with a code the client did not expect.
 
-    :ivar reply: the full :class:`~smtpunit.reply.Reply`.
+    :ivar reply: the full :class:`~smtpunit.core.reply.Reply`.
     :ivar code: the three-digit reply code.
     :ivar enhanced_status: the RFC 3463 code such as ``"5.1.1"``, or ``None``.
     :ivar text: the reply text, lines joined with newlines.
@@ -152,7 +152,7 @@ class RecipientsRefused(SMTPReplyError):
 
     The reply, code and phase are the first refusal's.
 
-    :ivar recipients: every recipient's :class:`~smtpunit.protocol.RecipientResult`
+    :ivar recipients: every recipient's :class:`~smtpunit.core.conversation.RecipientResult`
         known when the send stopped; with LMTP, ``accepted`` ones did get the message.
     """
 
@@ -260,7 +260,7 @@ class ContractViolation(LinkError):
 class DiscoveryError(LinkError):
     """Providers declared through entry points failed to load (raised in strict mode).
 
-    :ivar problems: each :class:`~smtpunit.discovery.Problem`, naming the provider
+    :ivar problems: each :class:`~smtpunit.units.discovery.Problem`, naming the provider
         and the reason.
     """
 

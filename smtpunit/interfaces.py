@@ -2,13 +2,13 @@
 
 Racket's ``smtp^`` signature becomes :class:`ISMTP`. The seams Racket opens with
 keyword arguments become signatures of their own, each filled by a provider that
-can be swapped independently through a registry (see :mod:`smtpunit.registry`):
+can be swapped independently through a registry (see :mod:`smtpunit.units.linking`):
 
 =====================  ============================  ====================================================
 Racket                 signature                     built-in providers
 =====================  ============================  ====================================================
 ``smtp^``              :class:`ISMTP`                :mod:`smtpunit.smtp` (the module), the ``smtp@`` unit
-(beyond Racket)        :class:`IMailer`              :class:`~smtpunit.sender.SMTPUnit`: envelopes,
+(beyond Racket)        :class:`IMailer`              :class:`~smtpunit.units.smtp_unit.SMTPUnit`: envelopes,
                                                      sessions, asyncio
 ``#:tcp-connect``      :class:`ITransport`           :class:`~smtpunit.providers.tcp.TCPTransport`,
                                                      ``ImplicitTLSTransport``, ``UnixSocketTransport``
@@ -83,16 +83,16 @@ class IMailer(ISMTP):
     """The one mail contract: ``smtp^`` and what smtpunit adds to it.
 
     A provider implements the primitives below, each given a checked server, port and
-    :class:`~smtpunit.send_options.SendOptions`; the verbs of the public API (the
+    :class:`~smtpunit.options.SendOptions`; the verbs of the public API (the
     module functions, :class:`~smtpunit.pool.Pool`, sessions, :mod:`smtpunit.aio`) are
-    built on them. :class:`~smtpunit.contract.MailProvider` implements all but
+    built on them. :class:`~smtpunit.units.contract.MailProvider` implements all but
     :meth:`deliver` generically (a session of one-shot deliveries; asyncio in a
     thread) and the verbs, so a provider subclassing it need only deliver.
     """
 
     def deliver(server, port, envelope, options):  # type: ignore[no-untyped-def]
-        """Send a checked :class:`~smtpunit.commands.Envelope`; return its
-        :class:`~smtpunit.results.SendResult` or raise the error that stopped it."""
+        """Send a checked :class:`~smtpunit.core.commands.Envelope`; return its
+        :class:`~smtpunit.core.results.SendResult` or raise the error that stopped it."""
 
     def open_session(server, port, options):  # type: ignore[no-untyped-def]
         """Return an open :class:`ISession` to send many messages."""
@@ -108,7 +108,7 @@ class ISession(Interface):
     """An open session: many messages, one after the other (pipelined where it can).
 
     Its verbs (``send``, ``send_message``, ``send_envelope``, ``send_many``) are
-    :class:`~smtpunit.contract.SessionVerbs` over :meth:`send_envelopes`.
+    :class:`~smtpunit.units.contract.SessionVerbs` over :meth:`send_envelopes`.
     """
 
     capabilities = Attribute("What the server advertised (a Capabilities; empty without a connection).")

@@ -1,65 +1,221 @@
-"""What a conversation is told (:class:`ConversationOptions`) and what a session
-remembers between messages (:class:`SessionState`). Plain data, no I/O."""
+"""The options of every send, as one frozen object checked once at the public call.
+
+:class:`SendOptions` holds what the keyword options of :func:`smtpunit.smtp_send_message`,
+:func:`smtpunit.connect`, :class:`smtpunit.Pool` and :mod:`smtpunit.aio` say. The
+public function that takes them builds it with :meth:`SendOptions.of`, which refuses
+a misspelled option (``TypeError`` naming the function and the closest option) or an
+ill-typed one (``TypeError``), and a bad value (:class:`~smtpunit.errors.InvalidArgument`),
+before anything is connected; providers and test doubles get the object as it is.
+:class:`SendKeywords` spells the options out for type checkers.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Optional
+import difflib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional, TypedDict, Union
 
-from .authentication import Credentials
-from .capabilities import Capabilities
-from .exchange import Link
-from .policy import TLSPolicy
+from .core.commands import check_credential
+from .core.policy import TLSPolicy
+from .errors import InvalidArgument
+from .interfaces import IAsyncTransport, ITLSUpgrader, ITransport
 
-__all__ = ["ConversationOptions", "SessionState"]
+__all__ = ["SendKeywords", "SendOptions", "Timeouts"]
 
 
 @dataclass(frozen=True)
-class ConversationOptions:
-    """How to conduct a conversation.
+class Timeouts:
+    """Bounds, in seconds, on every wait of a conversation.
 
-    :ivar ehlo_name: the name sent with EHLO (or LHLO).
-    :ivar starttls: the :class:`~smtpunit.policy.TLSPolicy` for STARTTLS.
-    :ivar credentials: authenticate with these, or not at all if ``None``.
-    :ivar end_of_message: called after the data and before the final ``.``.
-    :ivar allow_insecure_auth: permit credentials over plaintext to a remote host.
-    :ivar max_auth_challenges: 334 challenges answered before AUTH is cancelled.
-    :ivar partial_delivery: send to the accepted recipients when others are refused
-        (the refused ones are in the result); by default any refusal fails the send.
-    :ivar lmtp: speak LMTP (RFC 2033): LHLO, and one reply per recipient after the data.
-    :ivar chunking: send the message with BDAT (RFC 3030) when the server offers
-        CHUNKING: no dot-stuffing, binary-safe. Off for the Racket one-shot, whose
-        bytes stay those of DATA.
+    :ivar connect: making the connection.
+    :ivar reply: each reply to a command (and the greeting).
+    :ivar data_end: the reply to the final ``.``; servers may scan the message first.
+    :ivar tls_handshake: the STARTTLS handshake.
     """
 
-    ehlo_name: str
-    starttls: TLSPolicy = TLSPolicy.NONE
-    credentials: Optional[Credentials] = None
-    end_of_message: Callable[[], object] = lambda: None
+    connect: float = 30.0
+    reply: float = 120.0
+    data_end: float = 600.0
+    tls_handshake: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in _FIELDS:
+            object.__setattr__(self, name, _seconds(getattr(self, name), f"Timeouts.{name}"))
+
+    @classmethod
+    def coerce(cls, value: Union[Timeouts, float, int, None]) -> Timeouts:
+        """Accept a :class:`Timeouts`, ``None`` (the defaults) or one number for all."""
+        if value is None:
+            return _DEFAULT_TIMEOUTS
+        if isinstance(value, Timeouts):
+            return value
+        seconds = _seconds(value, "timeout", "a Timeouts or ")
+        return cls(seconds, seconds, seconds, seconds)
+
+
+MAX_SECONDS = 365 * 24 * 3600.0
+"""The longest bound a wait may have: a year (sockets refuse much longer ones)."""
+
+
+def _seconds(value: object, name: str, alternative: str = "") -> float:
+    """``value`` as a bound in seconds: a number above zero and at most a year."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= MAX_SECONDS:
+        return float(value)
+    raise InvalidArgument(
+        f"{name} must be {alternative}a number of seconds above 0 and at most {MAX_SECONDS:,.0f} (a year), "
+        f"not {value!r}")
+
+
+_FIELDS = tuple(field.name for field in fields(Timeouts))
+_DEFAULT_TIMEOUTS = Timeouts()  # frozen: one for every call that gives none
+
+
+class SendKeywords(TypedDict, total=False):
+    """The keyword options of the send verbs, for type checkers
+    (``**options: Unpack[SendKeywords]``); see :class:`SendOptions` for each."""
+
+    auth_user: Optional[str]
+    auth_passwd: Optional[str]
+    auth_mechanism: Optional[str]
+    tcp_connect: Any
+    tls_encode: Any
+    tls_policy: Union[TLSPolicy, str, None]
+    timeout: Union[Timeouts, float, None]
+    allow_insecure_auth: bool
+    partial_delivery: bool
+    chunking: Optional[bool]
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """How to send, checked.
+
+    :ivar auth_user: authenticate as this user (with :attr:`auth_passwd`), or not at all.
+    :ivar auth_passwd: the password or token; never shown in the repr.
+    :ivar auth_mechanism: the SASL mechanism to use; ``None``: the strongest both sides have.
+    :ivar tcp_connect: how to connect: ``None`` (the registry's transport), an
+        :class:`~smtpunit.interfaces.ITransport` (or, for asyncio, an
+        :class:`~smtpunit.interfaces.IAsyncTransport`), or a procedure ``connect(host, port)``.
+    :ivar tls_encode: ``None``/``False``, ``True`` (the registry's TLS provider), an
+        ``ssl.SSLContext``, an :class:`~smtpunit.interfaces.ITLSUpgrader` or a procedure.
+    :ivar tls_policy: the :class:`~smtpunit.core.policy.TLSPolicy`, resolved: STARTTLS
+        whenever ``tls_encode`` is given and no policy is named.
+    :ivar timeout: the :class:`~smtpunit.options.Timeouts`.
+    :ivar allow_insecure_auth: credentials may go in plaintext to a remote host.
+    :ivar partial_delivery: send to the accepted recipients when others are refused.
+    :ivar chunking: use BDAT when offered; ``None``: the entry point's default (off for
+        the one-shot, whose bytes stay Racket's; on for sessions).
+    """
+
+    auth_user: Optional[str] = None
+    auth_passwd: Optional[str] = field(default=None, repr=False)
+    auth_mechanism: Optional[str] = None
+    tcp_connect: Any = None
+    tls_encode: Any = None
+    tls_policy: Union[TLSPolicy, str, None] = None
+    timeout: Union[Timeouts, float, None] = None
     allow_insecure_auth: bool = False
-    max_auth_challenges: int = 10
     partial_delivery: bool = False
-    lmtp: bool = False
-    chunking: bool = False
+    chunking: Optional[bool] = None
+    given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    """The options the caller gave a value other than the default."""
+
+    def __post_init__(self) -> None:
+        for names, types, expected in _TYPES:
+            for name in names:
+                if not isinstance(getattr(self, name), types):
+                    raise TypeError(f"option {name} must be {expected}, not {getattr(self, name)!r}")
+        if (self.auth_user is None) != (self.auth_passwd is None):
+            raise InvalidArgument("auth_user and auth_passwd go together")
+        if self.auth_user is not None and self.auth_passwd is not None:
+            check_credential(self.auth_user, "auth_user")
+            check_credential(self.auth_passwd, "auth_passwd")
+        if not _is_transport(self.tcp_connect):
+            raise TypeError("tcp_connect must be None, an ITransport, an IAsyncTransport or a procedure "
+                            f"connect(host, port), not {self.tcp_connect!r}")
+        if not _is_tls(self.tls_encode):
+            raise TypeError("tls_encode must be None, True, False, an ssl.SSLContext, an ITLSUpgrader or a "
+                            f"procedure, not {self.tls_encode!r}")
+        object.__setattr__(self, "tls_policy", TLSPolicy.resolve(self.tls_policy, self.tls_encode))
+        object.__setattr__(self, "timeout", Timeouts.coerce(self.timeout))
+
+    @property
+    def policy(self) -> TLSPolicy:
+        """:attr:`tls_policy`, typed as what it is once checked."""
+        assert isinstance(self.tls_policy, TLSPolicy)
+        return self.tls_policy
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """:attr:`timeout`, typed as what it is once checked."""
+        assert isinstance(self.timeout, Timeouts)
+        return self.timeout
+
+    @property
+    def has_credentials(self) -> bool:
+        """True if the send authenticates."""
+        return self.auth_user is not None
+
+    @classmethod
+    def of(cls, caller: str, keywords: Mapping[str, Any], **defaults: Any) -> SendOptions:
+        """The options ``keywords`` give to the public function ``caller``, over
+        ``defaults`` (an entry point's own, such as ``chunking=True``).
+
+        :raises TypeError: naming ``caller``, for an option no send takes or a value
+            of the wrong type.
+        :raises InvalidArgument: for a bad value.
+        """
+        # The same options come again and again (a loop of sends): checked once, kept
+        # (unless they hold a password).
+        # Plain values are keyed with their type (1 is not True), objects by identity
+        # (kept alive by the entry, so the identity stays theirs).
+        key = (tuple(defaults.items()), tuple((n, type(v), v if type(v) in _BY_VALUE else id(v))
+                                              for n, v in keywords.items()))
+        known = _CHECKED.get(key)
+        if known is not None:
+            return known
+        for name in keywords:
+            if name not in _KNOWN:
+                close = difflib.get_close_matches(name, _NAMES, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}{hint}")
+        given = {name: value for name, value in keywords.items() if value is not None or name not in defaults}
+        try:
+            options = cls(**{**defaults, **given},
+                          given=frozenset(name for name, value in given.items() if value != _DEFAULTS[name]))
+        except TypeError as exc:
+            raise TypeError(f"{caller}(): {exc}") from None
+        if options.auth_passwd is None:  # a password is not kept beyond its call
+            if len(_CHECKED) >= _CHECKED_LIMIT:
+                _CHECKED.clear()
+            _CHECKED[key] = options
+        return options
+
+    def replace(self, **changes: Any) -> SendOptions:
+        """These options with ``changes``, checked again."""
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        return SendOptions(**{**current, **changes, "given": self.given | changes.keys()})
 
 
-@dataclass
-class SessionState:
-    """What an open session knows between messages.
+_NAMES = tuple(f.name for f in fields(SendOptions) if f.name != "given")
+_KNOWN = frozenset(_NAMES)
+_CHECKED: dict[Any, SendOptions] = {}  # options checked before, by their keywords
+_CHECKED_LIMIT = 64  # then emptied: few distinct option sets recur in a process
+_BY_VALUE = frozenset({type(None), bool, int, float, str, TLSPolicy, Timeouts})
+_DEFAULTS = {f.name: f.default for f in fields(SendOptions)}
+_TYPES = (  # the options whose type is checked plainly: their names, types, and what to say
+    (("auth_user", "auth_passwd", "auth_mechanism"), (str, type(None)), "a str or None"),
+    (("allow_insecure_auth", "partial_delivery"), bool, "True or False"),
+    (("chunking",), (bool, type(None)), "True, False or None"),
+)
 
-    :ivar link: the connection as the conversation sees it.
-    :ivar capabilities: what the server advertised (after TLS, only what it said over TLS).
-    :ivar needs_reset: the last transaction failed before its data: RSET comes first.
-    :ivar broken: the connection can carry no further command; only closing is left.
-    :ivar quit_after: the conversation ends after these messages: with PIPELINING,
-        QUIT may go in the same write as the last message's end.
-    :ivar quit_sent: QUIT went out that way; its reply is still to be read.
-    """
 
-    link: Link
-    capabilities: Capabilities = field(default_factory=Capabilities)
-    needs_reset: bool = False
-    broken: bool = False
-    quit_after: bool = False
-    quit_sent: bool = False
+def _is_transport(value: object) -> bool:
+    return value is None or ITransport.providedBy(value) or IAsyncTransport.providedBy(value) or callable(value)
+
+
+def _is_tls(value: object) -> bool:
+    return (value is None or isinstance(value, (bool, ssl.SSLContext)) or ITLSUpgrader.providedBy(value)
+            or callable(value))

@@ -16,14 +16,17 @@ never retried, so a message is neither lost silently nor sent twice.
 
 from __future__ import annotations
 
+import contextlib
 import select
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Optional
 
-from .commands import Envelope, Line, prepare_envelope
-from .contract import MessageTuple, check_target, single
+from .core.commands import Envelope, Line, prepare_envelope
+from .core.parameters import smtp_sending_server
+from .core.results import Outcome, SendResult
+from .core.verbs import MessageTuple, single
 from .errors import (
     InvalidArgument,
     SMTPConnectionClosed,
@@ -32,16 +35,16 @@ from .errors import (
     SMTPTimeout,
     SMTPTransportError,
 )
-from .parameters import smtp_sending_server
-from .results import Outcome, SendResult
-from .send_options import SendOptions
+from .options import SendOptions
+from .units.contract import check_target
+from .units.lookup import current_mailer
 
 if TYPE_CHECKING:  # pragma: no cover
     from email.message import EmailMessage
 
     from typing_extensions import Unpack
 
-    from .send_options import SendKeywords
+    from .options import SendKeywords
 
 __all__ = ["Pool"]
 
@@ -94,8 +97,6 @@ class Pool:
         if size < 1:
             raise InvalidArgument("a pool needs a size of at least 1")
         if connect is None:
-            from .smtp import current_mailer  # the facade, which imports this module
-
             checked = SendOptions.of("Pool", options, chunking=True)
             mailer, ehlo_name = current_mailer(), smtp_sending_server()
             server, port = check_target(server_address, port_no)
@@ -115,20 +116,20 @@ class Pool:
 
     def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], *,
              partial_delivery: Optional[bool] = None) -> SendResult:
-        """Send one message on a pooled session; see :meth:`smtpunit.session.Session.send`."""
+        """Send one message on a pooled session; see :meth:`smtpunit.drivers.session.Session.send`."""
         return self.send_envelope(prepare_envelope(from_, to, header, message), partial_delivery=partial_delivery)
 
     def send_message(self, message: EmailMessage, *, from_: Optional[str] = None,
                      to: Optional[Iterable[str]] = None, partial_delivery: Optional[bool] = None) -> SendResult:
         """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
-        from .email_message import envelope_of
+        from .core.email_message import envelope_of
 
         return self.send_envelope(envelope_of(message, from_, to), partial_delivery=partial_delivery)
 
     def send_many(self, messages: Iterable[MessageTuple], *, partial_delivery: Optional[bool] = None
                   ) -> list[Outcome]:
         """Send several messages on one pooled session, pipelined; see
-        :meth:`smtpunit.session.Session.send_many`. (Unlike :meth:`send_envelope`,
+        :meth:`smtpunit.drivers.session.Session.send_many`. (Unlike :meth:`send_envelope`,
         a batch is not retried on a fresh connection.)"""
         envelopes = [prepare_envelope(*m) for m in messages]
         session, _ = self._acquire()
@@ -159,6 +160,21 @@ class Pool:
         finally:
             if session is not None:
                 self._release(session)
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Any]:
+        """Lend one of the pool's sessions for a block, as :func:`smtpunit.connect` gives
+        one for good: it goes back to the pool at the end (and leaves it, if it broke or
+        was closed)::
+
+            with pool.connect() as session:
+                session.send_many(messages)
+        """
+        session, _ = self._acquire()
+        try:
+            yield session
+        finally:
+            self._release(session)
 
     def close(self) -> None:
         """Close every idle session; sessions in use close when they come back."""

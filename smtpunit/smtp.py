@@ -1,41 +1,42 @@
 """The default unit: this module provides :class:`~smtpunit.interfaces.ISMTP`.
 
 As Racket's ``smtp@`` is made from the ``net/smtp`` module, this module is the
-``smtp@`` unit invoked in the default registry (:func:`smtpunit.units.default_registry`):
+``smtp@`` unit invoked in the default registry (:func:`smtpunit.units.builtin.default_registry`):
 ``verifyObject(ISMTP, smtpunit.smtp)`` holds. To change a provider, link your own
-registry and :func:`~smtpunit.registry.invoke` it, or parameterize
+registry and :func:`~smtpunit.units.lookup.invoke` it, or parameterize
 :data:`current_registry` with it.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from zope.interface import moduleProvides
-from zope.interface.registry import Components
 
-from .commands import Envelope, Line
-from .contract import MailProvider, MailSession, as_mailer
-from .driver import Timeouts
+from .core.commands import Envelope, Line
+from .core.parameters import smtp_sending_end_of_message, smtp_sending_server
+from .core.policy import TLSPolicy
+from .core.results import Outcome, SendResult
+from .core.verbs import MessageTuple
 from .interfaces import ISMTP
-from .parameters import Parameter, smtp_sending_end_of_message, smtp_sending_server
-from .policy import TLSPolicy
-from .protocol import SendResult
-from .registry import invoke
-from .sender import TCPConnect, TLSEncode
+from .options import Timeouts
+from .units.contract import MailSession
+from .units.lookup import current_mailer, current_registry, current_unit
+from .units.smtp_unit import TCPConnect, TLSEncode
 
 if TYPE_CHECKING:  # pragma: no cover
     from email.message import Message
 
     from typing_extensions import Unpack
 
-    from .send_options import SendKeywords
+    from .options import SendKeywords
 
 moduleProvides(ISMTP)
 
 __all__ = [
+    "send",
+    "send_many",
     "send_envelope",
     "send_message",
     "connect",
@@ -46,35 +47,6 @@ __all__ = [
     "smtp_sending_server",
     "smtp_sending_end_of_message",
 ]
-
-
-current_registry: Parameter[Optional[Components]] = Parameter("current_registry", None)
-"""The registry the module-level functions invoke ``ISMTP`` from; ``None`` (the
-default) means a default registry made once. Parameterize it to route every send in
-a block -- a test, a request -- through other units::
-
-    with smtpunit.current_registry.parameterize(my_registry):
-        smtpunit.smtp_send_message(...)   # uses my_registry's ISMTP
-"""
-
-
-@functools.cache
-def _default_unit() -> Any:
-    from .units import default_registry
-
-    return invoke(default_registry())
-
-
-def _unit() -> Any:
-    """The ``ISMTP`` provider of the current registry."""
-    registry = current_registry()
-    return _default_unit() if registry is None else invoke(registry)
-
-
-def current_mailer() -> MailProvider:
-    """The current registry's ``ISMTP`` provider as a mail provider
-    (:func:`~smtpunit.contract.as_mailer`): every verb works through it."""
-    return as_mailer(_unit())
 
 
 def smtp_send_message(
@@ -108,7 +80,7 @@ def smtp_send_message(
     :param auth_user: authenticate as this user...
     :param auth_passwd: ...with this password (or token, for XOAUTH2).
     :param auth_mechanism: the SASL mechanism to use; by default the strongest that
-        both sides have (see :data:`~smtpunit.protocol.DEFAULT_AUTH_PREFERENCE`), and
+        both sides have (see :data:`~smtpunit.core.conversation.DEFAULT_AUTH_PREFERENCE`), and
         ``PLAIN``, as Racket, when the server advertises none.
     :param tcp_connect: how to connect instead of plain TCP, e.g. implicit TLS: an
         :class:`~smtpunit.interfaces.ITransport` or ``connect(host, port)`` returning
@@ -116,19 +88,19 @@ def smtp_send_message(
     :param tls_encode: require STARTTLS: ``True`` for the verified default, an
         ``ssl.SSLContext``, an :class:`~smtpunit.interfaces.ITLSUpgrader`, or
         ``encode(sock, server_hostname=name)`` returning the TLS socket.
-    :param tls_policy: a :class:`~smtpunit.policy.TLSPolicy` (or its value):
+    :param tls_policy: a :class:`~smtpunit.core.policy.TLSPolicy` (or its value):
         ``"starttls"`` (required; the default when ``tls_encode`` is given),
         ``"opportunistic"`` (opt-in, open to stripping), ``"implicit"`` (TLS from
         the first byte, with ``tls_encode``'s context or the default), ``"none"``.
         TLS always verifies the name ``server_address``, wherever ``tcp_connect``
         connected.
-    :param timeout: a :class:`~smtpunit.driver.Timeouts`, or seconds for every wait.
+    :param timeout: a :class:`~smtpunit.options.Timeouts`, or seconds for every wait.
     :param allow_insecure_auth: permit credentials over plaintext to a host that is
         not on this machine.
     :param partial_delivery: when some recipients are refused, send to the others
         (the refused are in the result) instead of failing with
         :class:`~smtpunit.errors.RecipientsRefused`.
-    :returns: the :class:`~smtpunit.protocol.SendResult` (Racket returns nothing).
+    :returns: the :class:`~smtpunit.core.conversation.SendResult` (Racket returns nothing).
     :raises ValueError: (:class:`~smtpunit.errors.SMTPInputError`) for bad input,
         before anything is sent.
     :raises smtpunit.errors.SMTPError: for every failure; see :mod:`smtpunit.errors`.
@@ -137,7 +109,7 @@ def smtp_send_message(
                    tls_policy=tls_policy, timeout=timeout, allow_insecure_auth=allow_insecure_auth,
                    auth_mechanism=auth_mechanism, partial_delivery=partial_delivery)
     # Only the options given: a provider of smtp^ alone may take no more than Racket's.
-    return _unit().smtp_send_message(  # type: ignore[no-any-return]
+    return current_unit().smtp_send_message(  # type: ignore[no-any-return]
         server_address, from_, to, header, message, port_no,
         **{name: value for name, value in options.items() if value is not None and value is not False})
 
@@ -155,15 +127,37 @@ def smtp_send_message_star(
 ) -> SendResult:
     """Racket's ``smtp-send-message*``: send over an already open ``connection``.
 
-    Takes the keyword options of :meth:`smtpunit.sender.SMTPUnit.smtp_send_message_star`.
+    Takes the keyword options of :meth:`smtpunit.units.smtp_unit.SMTPUnit.smtp_send_message_star`.
     """
-    return _unit().smtp_send_message_star(  # type: ignore[no-any-return]
+    return current_unit().smtp_send_message_star(  # type: ignore[no-any-return]
         connection, from_, to, header, message, auth_user, auth_passwd, tls_encode, **options
     )
 
 
+def send(server_address: str, from_: str, to: Iterable[str], header: Line, message: Iterable[Line],
+         port_no: int = 25, **options: Unpack[SendKeywords]) -> SendResult:
+    """Send one message in one connection: :func:`smtp_send_message` under the verb that
+    sessions, :class:`~smtpunit.pool.Pool` and :mod:`smtpunit.aio` share, with the same
+    arguments and keyword options."""
+    return current_mailer().send(server_address, from_, to, header, message, port_no, **options)
+
+
+def send_many(server_address: str, messages: Iterable[MessageTuple], port_no: int = 25,
+              **options: Unpack[SendKeywords]) -> list[Outcome]:
+    """Send several ``(from_, to, header, lines)`` messages over one connection,
+    pipelined, then close it. Every message is checked before the connection opens;
+    one refused message does not stop the others.
+
+    Takes the keyword options of :func:`connect`.
+
+    :returns: per message, in order, its :class:`~smtpunit.core.results.SendResult` or
+        the :class:`~smtpunit.errors.SMTPError` that stopped it.
+    """
+    return current_mailer().send_many(server_address, messages, port_no, **options)
+
+
 def connect(server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> MailSession:
-    """Open a session (a :class:`~smtpunit.session.Session` with the SMTP unit) to send
+    """Open a session (a :class:`~smtpunit.drivers.session.Session` with the SMTP unit) to send
     many messages over one connection.
 
     Takes the keyword arguments of :func:`smtp_send_message` (``auth_user``,
@@ -178,9 +172,9 @@ def connect(server_address: str, port_no: int = 25, **options: Unpack[SendKeywor
 
 def send_envelope(server_address: str, envelope: Envelope, port_no: int = 25,
                   **options: Unpack[SendKeywords]) -> SendResult:
-    """Send a checked :class:`~smtpunit.commands.Envelope` (from
-    :func:`~smtpunit.commands.prepare_raw_envelope`,
-    :func:`~smtpunit.commands.prepare_file_envelope`, ...) in one connection.
+    """Send a checked :class:`~smtpunit.core.commands.Envelope` (from
+    :func:`~smtpunit.core.commands.prepare_raw_envelope`,
+    :func:`~smtpunit.core.commands.prepare_file_envelope`, ...) in one connection.
 
     Takes the keyword arguments of :func:`smtp_send_message`.
     """

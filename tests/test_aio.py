@@ -12,7 +12,8 @@ from zope.interface.verify import verifyObject
 
 import smtpunit
 import smtpunit.aio
-from smtpunit import IAsyncConnection, IAsyncTransport, errors
+from smtpunit import errors
+from smtpunit.interfaces import IAsyncConnection, IAsyncTransport
 from smtpunit.providers.async_tcp import AsyncTCPTransport
 
 HEADER = "Subject: aio\r\n\r\n"

@@ -15,8 +15,9 @@ import pytest
 from conftest import HOST, free_port
 
 import smtpunit
-from smtpunit import commands, errors
-from smtpunit.commands import encode_header, prepare_envelope, prepare_raw_envelope
+from smtpunit import errors
+from smtpunit.core import commands
+from smtpunit.core.commands import encode_header, prepare_envelope, prepare_raw_envelope
 from smtpunit.head import standard_message_header, validate_header
 from smtpunit.testing import MemoryServer, MemoryTransport
 

@@ -8,7 +8,7 @@ The expectations of the other example tests were checked against Racket 8.7's
 net/head with the tab fix of racket/racket#4508 applied.
 
 The rest are property tests, and a comparison with the stricter header check
-the client itself uses (smtpunit.commands.encode_header).
+the client itself uses (smtpunit.core.commands.encode_header).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smtpunit.commands import MAX_LINE_OCTETS, encode_header
+from smtpunit.core.commands import MAX_LINE_OCTETS, encode_header
 from smtpunit.errors import InvalidAddress, InvalidHeader
 from smtpunit.head import (
     append_headers,

@@ -12,7 +12,8 @@ from zope.interface.verify import verifyObject
 
 import smtpunit
 import smtpunit.aio
-from smtpunit import ISMTP, IMailer, errors, link, provide
+from smtpunit import ISMTP, errors, link, provide
+from smtpunit.interfaces import IMailer
 from smtpunit.testing import Outbox
 
 HEADER = "Subject: mailer\r\n\r\n"
@@ -70,7 +71,7 @@ def test_a_bare_ismtp_provider_serves_every_entry_point():
 
             sent.append((server_address, port_no, from_, tuple(to), octets(header), [octets(m) for m in message],
                          options))
-            reply = smtpunit.Reply(250, ("2.0.0 bare",))
+            reply = smtpunit.core.reply.Reply(250, ("2.0.0 bare",))
             return smtpunit.SendResult(tuple(smtpunit.RecipientResult(r, reply) for r in to), reply)
 
         def smtp_send_message_star(self, connection, from_, to, header, message, *args, **options):

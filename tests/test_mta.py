@@ -10,7 +10,8 @@ from postfix import postfix as postfix_fixture  # noqa: F401
 from zope.interface import implementer
 
 import smtpunit
-from smtpunit import IConnection, ITransport, errors
+from smtpunit import errors
+from smtpunit.interfaces import IConnection, ITransport
 from smtpunit.providers import TCPTransport
 
 
@@ -143,7 +144,7 @@ def test_send_many_with_bdat_across_messages(postfix: PostfixInstance):
 def test_a_batch_sends_each_message_data_once_whatever_came_before(postfix: PostfixInstance):
     """The data made ahead (while the previous reply is awaited) goes out only for its
     own message: after a refused envelope, around a stream, with a dot-stuffed line."""
-    from smtpunit.commands import prepare_envelope, prepare_stream_envelope
+    from smtpunit.core.commands import prepare_envelope, prepare_stream_envelope
 
     first, third, fourth, fifth = (postfix.address(f"batch-{n}") for n in (1, 3, 4, 5))
     envelopes = [

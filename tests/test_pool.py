@@ -109,7 +109,7 @@ class DyingSession:
         (envelope,) = envelopes
         self.sent += 1
         if self.sent == 1:
-            return [smtpunit.SendResult((), smtpunit.Reply(250, ("ok",)))]
+            return [smtpunit.SendResult((), smtpunit.core.reply.Reply(250, ("ok",)))]
         b"".join(envelope.content.data_pieces())  # the body is read, then the connection dies
         self.closed = True
         return [errors.SMTPConnectionClosed("gone")]
@@ -121,7 +121,7 @@ class DyingSession:
 @pytest.mark.parametrize("streamed, connections", [(True, 1), (False, 2)])
 def test_a_streamed_body_already_read_is_not_retried(monkeypatch, streamed, connections):
     from smtpunit import pool as pool_module
-    from smtpunit.commands import prepare_envelope, prepare_stream_envelope
+    from smtpunit.core.commands import prepare_envelope, prepare_stream_envelope
 
     made = []
 

@@ -9,8 +9,8 @@ from postfix import postfix as postfix_fixture  # noqa: F401
 import smtpunit
 from smtpunit.errors import SMTPAuthenticationError
 from smtpunit.providers import TCPTransport
-from smtpunit.registry import resolve_all
 from smtpunit.testing import Recorder
+from smtpunit.units.linking import resolve_all
 
 MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256")
 
@@ -36,7 +36,7 @@ def expected(header: bytes, lines: list[str]) -> bytes:
 
 
 def require_mechanism(name: str) -> None:
-    if name not in resolve_all(smtpunit.default_registry(), smtpunit.ISASLMechanism):
+    if name not in resolve_all(smtpunit.default_registry(), smtpunit.interfaces.ISASLMechanism):
         pytest.fail(f"mechanism not provided: {name} is not linked in smtpunit.default_registry()")
 
 
@@ -113,7 +113,7 @@ def test_starttls_is_delivered(postfix: PostfixInstance) -> None:
 def test_starttls_verifies_the_certificate(postfix: PostfixInstance) -> None:
     """The default context does not trust the test CA: nothing is sent after STARTTLS."""
     rcpt = postfix.address("untrusted")
-    with pytest.raises(smtpunit.SMTPTLSError):
+    with pytest.raises(smtpunit.errors.SMTPTLSError):
         smtpunit.smtp_send_message("localhost", "s@example.org", [rcpt], header_for("s@example.org", rcpt, "x"),
                                    ["never"], postfix.port, tls_encode=True)
     postfix.assert_nothing_delivered(rcpt, settle=0.5)

@@ -8,8 +8,8 @@ import pytest
 
 import smtpunit
 from smtpunit import errors
-from smtpunit.commands import Envelope, prepare_envelope, prepare_raw_envelope, prepare_stream_envelope
-from smtpunit.content import LinesContent, check_body, encode_line
+from smtpunit.core.commands import Envelope, prepare_envelope, prepare_raw_envelope, prepare_stream_envelope
+from smtpunit.core.content import LinesContent, check_body, encode_line
 from smtpunit.testing import MemoryServer, MemoryTransport
 from smtpunit.testing.scripted import Expect, ExpectData, Reply, ScriptedServer, standard_session
 
@@ -61,7 +61,7 @@ def test_the_pool_counts_right_when_the_retry_cannot_connect(monkeypatch):
 
     class Alive(Dead):
         def send_envelopes(self, envelopes, **options):
-            return [smtpunit.SendResult((), smtpunit.Reply(250, ("ok",)))]
+            return [smtpunit.SendResult((), smtpunit.core.reply.Reply(250, ("ok",)))]
 
     made = []
 
@@ -186,7 +186,7 @@ def test_a_line_is_its_own_octets_to_every_check(line):
 def test_a_file_envelope_with_a_bad_address_reads_nothing_of_the_file():
     import io
 
-    from smtpunit.commands import prepare_file_envelope
+    from smtpunit.core.commands import prepare_file_envelope
 
     source = io.BytesIO(b"Subject: x\r\n\r\nbody\r\n")
     with pytest.raises(errors.InvalidAddress):

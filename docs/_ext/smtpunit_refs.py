@@ -10,7 +10,7 @@
   ``:data:`smtpunit.current_registry```) resolves to where that object is
   documented, under the module that defines it.
 * A bare name in an annotation or a reference that several documented objects
-  share (``Reply``: :class:`smtpunit.reply.Reply`, the parsed reply, and
+  share (``Reply``: :class:`smtpunit.core.reply.Reply`, the parsed reply, and
   :class:`smtpunit.testing.scripted.Reply`, a script step) resolves to what the
   name means in the referring module; failing that (a name imported only for type
   checking), a module outside :mod:`smtpunit.testing` never means a test double.

@@ -62,7 +62,7 @@ class AutoInterface(SphinxDirective):
                 lines += _indent(member.__doc__, "      ") + [""]
         invariants = iface.queryTaggedValue("invariants") or []
         if invariants:
-            lines.append("   Invariants (checked by :func:`smtpunit.registry.link`):")
+            lines.append("   Invariants (checked by :func:`smtpunit.units.linking.link`):")
             lines.append("")
             for check in invariants:
                 doc = inspect.getdoc(check)

@@ -18,7 +18,7 @@ The program runs as ``sendmail [extra_args...] -i -f <sender> -- <recipient>...`
 Its standard input gets the header followed by the message lines, each ending in
 CRLF, exactly the data the SMTP unit sends after ``DATA`` but without dot-stuffing
 (sendmail implementations accept CRLF; Postfix's turns it into LF). Every argument is
-checked with :func:`smtpunit.commands.prepare_envelope` before the program starts.
+checked with :func:`smtpunit.core.commands.prepare_envelope` before the program starts.
 """
 
 from __future__ import annotations
@@ -32,14 +32,13 @@ from typing import Any, Optional, Union
 
 from zope.interface import implementer
 
-from ..commands import Envelope, Line, prepare_envelope
-from ..contract import MailProvider
-from ..driver import Timeouts
+from ..core.commands import Envelope, Line, prepare_envelope
+from ..core.conversation import RecipientResult, SendResult
+from ..core.reply import Reply, sanitize
 from ..errors import InvalidAddress, InvalidArgument, SMTPTimeout, SMTPTransportError
 from ..interfaces import IMailer
-from ..protocol import RecipientResult, SendResult
-from ..reply import Reply, sanitize
-from ..send_options import SendOptions
+from ..options import SendOptions, Timeouts
+from ..units.contract import MailProvider
 
 __all__ = ["DEFAULT_SENDMAIL", "SendmailError", "SendmailSMTP"]
 
@@ -127,10 +126,10 @@ class SendmailSMTP(MailProvider):
         ``server`` and ``port`` are ignored: the local mail system decides where the
         message goes. So are the options that configure a connection there is none of
         (``auth_user``, ``tls_encode``, ``tcp_connect``, ...), except ``timeout``: the
-        ``data_end`` of the :class:`~smtpunit.driver.Timeouts` bounds this call, when
+        ``data_end`` of the :class:`~smtpunit.options.Timeouts` bounds this call, when
         one was given (else :attr:`timeout`).
 
-        :returns: a :class:`~smtpunit.protocol.SendResult` with a synthetic 250 reply
+        :returns: a :class:`~smtpunit.core.conversation.SendResult` with a synthetic 250 reply
             for every recipient, once sendmail exited with status 0.
         :raises ValueError: (:class:`~smtpunit.errors.SMTPInputError`) for input that
             would become a command-line option, before sendmail is started.

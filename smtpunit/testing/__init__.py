@@ -29,7 +29,7 @@ once smtpunit is installed), and a conformance kit for third-party providers in
 :mod:`smtpunit.testing.conformance`.
 
 Note that :class:`Reply` here is a script step; the parsed reply of the client is
-:class:`smtpunit.Reply`.
+:class:`smtpunit.core.reply.Reply`.
 """
 
 from .memory import (

@@ -36,9 +36,9 @@ from zope.interface import Invalid
 from zope.interface.interface import InterfaceClass
 from zope.interface.verify import verifyObject
 
+from ..core.policy import is_loopback_name
 from ..errors import SASLError
 from ..interfaces import ISMTP, IConnection, ISASLExchange, ISASLMechanism, ITLSUpgrader, ITransport
-from ..policy import is_loopback_name
 from ..providers.tcp import TCPTransport
 from .memory import AsyncMemoryTransport, MemoryServer, MemoryTransport
 from .scripted import Close, Expect, Peer, Reply, ScriptedServer, StartTLS, Step
@@ -598,7 +598,7 @@ def _entry_points(server: MemoryServer) -> list[tuple[str, Callable[..., Any]]]:
     import smtpunit.aio
 
     sync, aio = MemoryTransport(server), AsyncMemoryTransport(server)
-    envelope = smtpunit.commands.prepare_envelope(_FROM, _TO, _HEADER, _LINES)
+    envelope = smtpunit.core.commands.prepare_envelope(_FROM, _TO, _HEADER, _LINES)
     message = (_FROM, _TO, _HEADER, _LINES)
 
     def session(verb: str, **options: Any) -> list[Any]:
@@ -660,7 +660,7 @@ def check_mailer(provider: Any) -> None:
     :class:`~smtpunit.Pool`'s ``send``, ``send_message``, ``send_envelope`` and
     ``send_many``, and each of these in :mod:`smtpunit.aio` -- sends a good message,
     with ``tcp_connect`` an in-memory transport (which a provider without connections
-    may ignore), and must return a :class:`~smtpunit.results.SendResult` for each;
+    may ignore), and must return a :class:`~smtpunit.core.results.SendResult` for each;
     a misspelled option must raise ``TypeError`` before anything is sent. A provider of
     ``smtp^`` alone passes too: the framework supplies the rest.
     """

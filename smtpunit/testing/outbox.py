@@ -2,7 +2,7 @@
 keeps messages instead of sending them, and fails on demand.
 
 The outbox's input is checked as every provider's is (the envelope, and the
-:class:`~smtpunit.send_options.SendOptions` built at the public call); it plays a conversation in
+:class:`~smtpunit.options.SendOptions` built at the public call); it plays a conversation in
 its head, phase by phase -- ``greeting``, ``ehlo``, ``starttls`` (only when TLS was
 asked for), ``auth`` (only with credentials), ``mail``, ``rcpt`` (once per
 recipient), ``data``, ``data-end`` -- and at each phase applies the faults it was
@@ -15,7 +15,7 @@ told to inject:
   may not have the message (:class:`~smtpunit.errors.SMTPOutcomeUnknown`), so the
   message goes to :attr:`Outbox.maybe_delivered`, not :attr:`Outbox.messages`.
 
-The errors raised are the real ones, with real :class:`~smtpunit.reply.Reply`
+The errors raised are the real ones, with real :class:`~smtpunit.core.reply.Reply`
 objects, so ``code``, ``enhanced_status`` and ``is_transient`` work as in production::
 
     outbox = Outbox(refuse=["gone@example.org"])
@@ -32,8 +32,10 @@ from typing import Any, Optional, Union
 
 from zope.interface import implementer
 
-from ..commands import Envelope, Line, prepare_envelope
-from ..contract import MailProvider, OneShotSession, ThreadedAsyncSession
+from ..core.commands import Envelope, Line, prepare_envelope
+from ..core.conversation import RecipientResult, SendResult
+from ..core.policy import TLSPolicy, is_loopback_name, refuse_plaintext_credentials
+from ..core.reply import Reply
 from ..errors import (
     RecipientsRefused,
     SMTPAuthenticationError,
@@ -43,10 +45,8 @@ from ..errors import (
     StartTLSRefused,
 )
 from ..interfaces import IMailer
-from ..policy import TLSPolicy, is_loopback_name, refuse_plaintext_credentials
-from ..protocol import RecipientResult, SendResult
-from ..reply import Reply
-from ..send_options import SendOptions
+from ..options import SendOptions
+from ..units.contract import MailProvider, OneShotSession, ThreadedAsyncSession
 
 __all__ = ["Outbox", "OutboxMessage", "PHASES", "ReplySpec"]
 
@@ -54,7 +54,7 @@ PHASES = ("greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "data-
 """The phases of a conversation at which an :class:`Outbox` can fail or drop, in order."""
 
 ReplySpec = Union[int, tuple[int, str], Reply]
-"""How a fault's reply may be given: a code, ``(code, text)`` or a :class:`~smtpunit.reply.Reply`."""
+"""How a fault's reply may be given: a code, ``(code, text)`` or a :class:`~smtpunit.core.reply.Reply`."""
 
 _ERRORS: dict[str, type[SMTPReplyError]] = {"starttls": StartTLSRefused, "auth": SMTPAuthenticationError}
 

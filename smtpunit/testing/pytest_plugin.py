@@ -36,9 +36,9 @@ import pytest
 from zope.interface.registry import Components
 
 from ..interfaces import ISMTP, ITransport
-from ..registry import link, provide
-from ..smtp import current_registry
-from ..units import default_registry
+from ..units.builtin import default_registry
+from ..units.linking import link, provide
+from ..units.lookup import current_registry
 from .memory import MemoryServer, MemoryTransport
 from .outbox import Outbox
 from .replay import ReplayServer

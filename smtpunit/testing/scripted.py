@@ -334,7 +334,7 @@ class Peer:
 class Reply:
     """Send reply lines in one write; CRLF is added to each line that lacks it.
 
-    (A script step -- not :class:`smtpunit.reply.Reply`, which is a parsed reply.)
+    (A script step -- not :class:`smtpunit.core.reply.Reply`, which is a parsed reply.)
     """
 
     def __init__(self, *lines: Union[bytes, str]) -> None:

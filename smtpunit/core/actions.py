@@ -1,0 +1,154 @@
+"""The vocabulary between the sans-IO conversation and its drivers.
+
+A conversation is a generator. It yields an :data:`Action` -- :class:`Send` these
+bytes, :class:`Receive` the next reply, :class:`UpgradeTLS` now -- and the driver
+resumes it with the result (a :class:`~smtpunit.core.reply.Reply` for
+:class:`Receive`), or throws the I/O's failure into it. :func:`exchange` is the
+step everything else is built of: send a command, read its reply, log both.
+
+The transcript goes to the ``smtpunit.transcript`` logger at DEBUG level, with
+credentials and message data redacted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Optional, Union
+
+from ..errors import SMTPProtocolError, SMTPReplyError
+from .commands import Command
+from .reply import Reply, ReplyParser, sanitize
+
+__all__ = ["Send", "Receive", "UpgradeTLS", "Action", "Link", "encode_commands", "log_commands", "exchange", "expect",
+           "send_commands", "receive", "receive_all", "transcript"]
+
+transcript = logging.getLogger("smtpunit.transcript")
+
+
+class Send(NamedTuple):
+    """Write these bytes (``bytes``, or a ``memoryview`` of a large message)."""
+
+    data: Union[bytes, memoryview]
+
+
+class Receive(NamedTuple):
+    """Resume me with the next reply. ``final`` marks the wait after the data."""
+
+    phase: str
+    final: bool = False
+
+
+@dataclass(frozen=True)
+class UpgradeTLS:
+    """Run the TLS handshake on the connection now; resume me when it is secure."""
+
+
+Action = Union[Send, Receive, UpgradeTLS]
+
+
+@dataclass
+class Link:
+    """What a conversation knows of the connection it runs over.
+
+    :ivar parser: the reply parser the driver feeds.
+    :ivar secure: the connection is encrypted (implicit TLS or after STARTTLS).
+    :ivar loopback: the server is on this machine.
+    :ivar in_data: message data has begun and the final ``.`` is not yet sent:
+        no command may be sent, only the connection closed.
+    :ivar secrets: what the client sent in AUTH (and the password): a server that
+        echoes them gets them redacted from every reply taken from then on, and so
+        from the transcript, errors and results. AUTH challenges reach the mechanism
+        as they came, and are redacted only in the transcript.
+    """
+
+    parser: ReplyParser
+    secure: bool
+    loopback: bool
+    in_data: bool = False
+    secrets: tuple[str, ...] = ()
+
+    def hide(self, *secrets: str) -> None:
+        """Redact ``secrets`` from the replies from now on (see :func:`~smtpunit.core.reply.redact`),
+        and from the server text the parser quotes in its errors."""
+        self.secrets = self.parser.secrets = tuple({*self.secrets, *filter(None, secrets)})
+
+
+def encode_commands(commands: Iterable[Command]) -> bytes:
+    """The wire bytes of ``commands``, logged (redacted) as they will be sent."""
+    commands = list(commands)
+    log_commands(commands)
+    return b"".join([command.wire for command in commands])
+
+
+def log_commands(commands: Iterable[Command]) -> None:
+    """Log (redacted) ``commands`` about to be sent."""
+    if transcript.isEnabledFor(logging.DEBUG):
+        for command in commands:
+            transcript.debug("C: %s", command.display)
+
+
+def send_commands(link: Link, commands: Iterable[Command], wire: Optional[bytes] = None
+                  ) -> Generator[Action, Any, None]:
+    """Write ``commands`` in one piece (a PIPELINING group, or a single command);
+    ``wire``, if given, is their bytes, already joined."""
+    if link.parser.has_pending_input:
+        raise SMTPProtocolError("the server sent data nobody asked for")
+    if wire is None:
+        wire = encode_commands(commands)
+    else:
+        log_commands(commands)
+    yield Send(wire)
+
+
+def receive(link: Link, phase: str, final: bool = False) -> Generator[Action, Any, Reply]:
+    """The next reply -- one already received (pipelined replies come together), or
+    one the driver waits for -- logged."""
+    (reply,) = yield from receive_all(link, (phase,), final)
+    return reply
+
+
+def receive_all(link: Link, phases: Sequence[str], final: bool = False) -> Generator[Action, Any, list[Reply]]:
+    """The replies to a PIPELINING group, one per phase in ``phases``, logged."""
+    count = len(phases)
+    replies: list[Reply] = []
+    try:
+        replies += link.parser.next_replies(count)
+        while len(replies) < count:
+            replies.append((yield Receive(phases[len(replies)], final)))
+            if len(replies) < count:
+                replies += link.parser.next_replies(count - len(replies))
+    finally:  # what came is logged even if the rest never does
+        if link.secrets:
+            replies[:] = [_redacted(reply, phase, link.secrets) for reply, phase in zip(replies, phases, strict=False)]
+        if transcript.isEnabledFor(logging.DEBUG):
+            for reply in replies:
+                _log_reply(reply.redacted(link.secrets) if link.secrets else reply)
+    return replies
+
+
+def _redacted(reply: Reply, phase: str, secrets: tuple[str, ...]) -> Reply:
+    """``reply`` redacted, unless it is an AUTH challenge, which is data for the mechanism."""
+    return reply if reply.code == 334 and phase == "auth" else reply.redacted(secrets)
+
+
+def _log_reply(reply: Reply) -> None:
+    for number, line in enumerate(reply.lines, 1):
+        separator = " " if number == len(reply.lines) else "-"
+        transcript.debug("S: %d%s%s", reply.code, separator, sanitize(line, limit=1000))
+
+
+def exchange(link: Link, command: Optional[Command], phase: str) -> Generator[Action, Any, Reply]:
+    """Send ``command`` (if any) and return the reply to it."""
+    if command is not None:
+        yield from send_commands(link, (command,))
+    return (yield from receive(link, phase))
+
+
+def expect(link: Link, command: Optional[Command], phase: str, *codes: int) -> Generator[Action, Any, Reply]:
+    """Like :func:`exchange`, raising :class:`~smtpunit.errors.SMTPReplyError` for other codes."""
+    reply = yield from exchange(link, command, phase)
+    if reply.code not in codes:
+        raise SMTPReplyError(reply, command.display if command else "(connect)", phase)
+    return reply

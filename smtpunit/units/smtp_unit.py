@@ -1,0 +1,352 @@
+"""The implementation of :class:`~smtpunit.interfaces.ISMTP` over imported providers.
+
+:class:`SMTPUnit` is what the ``smtp@`` unit makes when it is invoked: it takes its
+transport, TLS upgrader and SASL mechanism from the registry it was invoked
+through, at each call, so each can be swapped on its own.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import TimeoutError as FuturesTimeoutError
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from zope.interface import implementer
+
+from ..core.actions import Link
+from ..core.commands import Envelope, Line, check_credential, prepare_envelope
+from ..core.conversation import ConversationOptions, Credentials, SendResult, converse, open_or_quit
+from ..core.policy import TLSPolicy, is_loopback_name, refuse_plaintext_credentials
+from ..core.state import SessionState
+from ..drivers.blocking import Driver
+from ..drivers.session import Session
+from ..errors import (
+    InvalidArgument,
+    SASLError,
+    SMTPConnectionClosed,
+    SMTPTimeout,
+    SMTPTransportError,
+    TLSHandshakeError,
+)
+from ..interfaces import IAsyncTransport, IMailer, ISASLMechanism, ITLSUpgrader, ITransport
+from ..options import SendOptions, Timeouts
+from ..providers.tcp import TCPTransport, as_connection
+from ..providers.tls import CallableTLS, SSLContextTLS, TLSFromTheStart
+from .contract import MailProvider
+from .linking import Imports
+
+if TYPE_CHECKING:  # pragma: no cover -- asyncio is imported only when used
+    from ..drivers.aio import AsyncDriver, AsyncSession
+
+__all__ = ["SMTPUnit", "TLSEncode", "TCPConnect"]
+
+TLSEncode = Union[None, bool, ssl.SSLContext, Callable[..., socket.socket], Any]
+"""What ``tls_encode`` accepts: ``None``/``False`` (no STARTTLS), ``True`` (the
+registry's TLS provider), an ``ssl.SSLContext``, an
+:class:`~smtpunit.interfaces.ITLSUpgrader`, or a procedure called as
+``encode(sock, server_hostname=name)`` that returns the TLS socket."""
+
+TCPConnect = Union[None, Callable[[str, int], Any], Any]
+"""What ``tcp_connect`` accepts: ``None`` (the registry's transport), an
+:class:`~smtpunit.interfaces.ITransport`, or a procedure ``connect(host, port)``
+returning a connected socket or an :class:`~smtpunit.interfaces.IConnection`."""
+
+
+@implementer(ITransport)
+class _ProcedureTransport:
+    """A Racket-style ``tcp_connect`` procedure as an :class:`ITransport`."""
+
+    def __init__(self, procedure: Callable[[str, int], Any]) -> None:
+        self.procedure = procedure
+
+    def connect(self, host: str, port: int, timeout: float) -> Any:
+        return as_connection(self.procedure(host, port), host)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    options: ConversationOptions
+    tls: Any
+    timeouts: Timeouts
+    server_name: str
+    policy: TLSPolicy
+    port: Optional[int] = None
+    tcp_connect: Any = None
+
+
+def _server_is_local(driver: Any) -> bool:
+    """True if the server is on this machine: the connection goes to it *and* its
+    name says so (a tunnel's near end is local, the server behind it is not)."""
+    return bool(driver.connection.loopback) and is_loopback_name(driver.server_hostname)
+
+
+def _peer_name(connection: Any) -> str:
+    """The name TLS verifies for a connection given without one: a socket's peer
+    address (``localhost`` for a Unix socket), else the connection's own name."""
+    if not isinstance(connection, socket.socket):
+        return str(getattr(connection, "server_hostname", ""))
+    if getattr(socket, "AF_UNIX", None) is not None and connection.family == socket.AF_UNIX:
+        return "localhost"
+    return str(connection.getpeername()[0])
+
+
+def _opening_state(driver: Any) -> SessionState:
+    """The state of a session about to be opened over ``driver``'s connection."""
+    return SessionState(Link(driver.parser, bool(driver.connection.secure), _server_is_local(driver)))
+
+
+@contextmanager
+def _connect_errors(server: str, port: int, timeout: float) -> Iterator[None]:
+    try:
+        yield
+    except (TimeoutError, FuturesTimeoutError):  # asyncio's, before Python 3.11
+        raise SMTPTimeout("connect", timeout) from None
+    except ssl.SSLError as exc:
+        raise TLSHandshakeError(f"TLS handshake with {server}:{port} failed: {exc}") from exc
+    except OSError as exc:
+        raise SMTPTransportError(f"could not connect to {server}:{port}: {exc}") from exc
+
+
+@contextmanager
+def _implicit_tls_hint(plan: _Plan) -> Iterator[None]:
+    """Say what to do when a server on the SMTPS port stays silent or hangs up instead
+    of greeting: it waits for TLS from the first byte."""
+    try:
+        yield
+    except (SMTPTimeout, SMTPConnectionClosed) as exc:
+        if plan.port == 465 and plan.policy is not TLSPolicy.IMPLICIT and exc.phase == "greeting":
+            exc.args = (f"{exc}; port 465 takes TLS from the first byte (SMTPS): use tls_policy='implicit'",)
+        raise
+
+
+def _ssl_context(tls: Any) -> Optional[ssl.SSLContext]:
+    """The ``ssl.SSLContext`` behind a TLS provider, as asyncio needs one."""
+    if tls is None:
+        return None
+    context = getattr(tls, "context", None)
+    if not isinstance(context, ssl.SSLContext):
+        raise InvalidArgument(
+            "with asyncio, tls_encode must be True, an ssl.SSLContext or a provider with an SSLContext .context")
+    return context
+
+
+@implementer(IMailer)
+class SMTPUnit(MailProvider):
+    """Sends mail with the providers it imports: the ``smtp@`` unit (and ``lmtp@``).
+
+    :param imports: the :class:`~smtpunit.units.linking.Imports` view of the registry
+        the unit was invoked through.
+    :param lmtp: speak LMTP (RFC 2033) instead of SMTP, as the ``lmtp@`` unit does.
+    """
+
+    def __init__(self, imports: Imports, *, lmtp: bool = False) -> None:
+        self._imports = imports
+        self.lmtp = lmtp
+
+    def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
+        """Connect, greet, STARTTLS and AUTH as asked, send ``envelope``, QUIT."""
+        plan = self._plan(server, port, options)
+        return self._run(self._connect(server, port, plan), envelope, plan)
+
+    def open_session(self, server: str, port: int, options: SendOptions) -> Session:
+        """A :class:`~smtpunit.drivers.session.Session`: connected, greeted, encrypted and
+        authenticated as asked, ready to send many messages."""
+        plan = self._plan(server, port, options)
+        driver = Driver(self._connect(server, port, plan), plan.timeouts, plan.tls, plan.server_name, port)
+        state = _opening_state(driver)
+        try:
+            with _implicit_tls_hint(plan):
+                driver.run(open_or_quit(state, plan.options))
+        except BaseException:
+            driver.close()
+            raise
+        return Session(driver, state, plan.options)
+
+    def smtp_send_message_star(
+        self,
+        connection: Any,
+        from_: str,
+        to: Iterable[str],
+        header: Line,
+        message: Iterable[Line],
+        auth_user: Optional[str] = None,
+        auth_passwd: Optional[str] = None,
+        tls_encode: TLSEncode = None,
+        *,
+        server_hostname: Optional[str] = None,
+        **options: Any,
+    ) -> SendResult:
+        """Racket's ``smtp-send-message*``: send over an open connection, then close it.
+
+        :param connection: a connected socket or an :class:`~smtpunit.interfaces.IConnection`
+            that has not read the greeting yet.
+        :param server_hostname: the name TLS verifies; for a socket it defaults to the
+            peer's address.
+        """
+        try:
+            checked = SendOptions.of("smtp_send_message_star", options, auth_user=auth_user,
+                                     auth_passwd=auth_passwd, tls_encode=tls_encode)
+            envelope = prepare_envelope(from_, to, header, message)
+            if server_hostname is None:
+                server_hostname = _peer_name(connection)
+            plan = self._plan(server_hostname, None, checked)
+            opened = as_connection(connection, server_hostname)
+        except BaseException:
+            connection.close()  # the connection is the caller's, but the call owns closing it
+            raise
+        return self._run(opened, envelope, plan)
+
+    # -- asyncio ----------------------------------------------------------------------
+
+    async def deliver_async(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
+        """:meth:`deliver` on the running asyncio event loop."""
+        plan = self._plan(server, port, options, asyncio=True)
+        driver = await self._async_driver(server, port, plan)
+        try:
+            with _implicit_tls_hint(plan):
+                return await driver.run(converse(driver.parser, envelope, plan.options,
+                                                 secure=bool(driver.connection.secure),
+                                                 loopback=_server_is_local(driver)))
+        finally:
+            driver.close()
+
+    async def open_session_async(self, server: str, port: int, options: SendOptions) -> AsyncSession:
+        """:meth:`open_session` on the running asyncio event loop: an open
+        :class:`~smtpunit.drivers.aio.AsyncSession`."""
+        plan = self._plan(server, port, options, asyncio=True)
+        from ..drivers.aio import AsyncSession
+
+        driver = await self._async_driver(server, port, plan)
+        state = _opening_state(driver)
+        try:
+            with _implicit_tls_hint(plan):
+                await driver.run(open_or_quit(state, plan.options))
+        except BaseException:
+            driver.close()
+            raise
+        return AsyncSession(driver, state, plan.options)
+
+    async def _async_driver(self, server: str, port: int, plan: _Plan) -> AsyncDriver:
+        from ..drivers.aio import AsyncDriver
+
+        context = _ssl_context(plan.tls)
+        tcp_connect = plan.tcp_connect
+        if tcp_connect is None:
+            transport = self._imports(IAsyncTransport)
+        elif IAsyncTransport.providedBy(tcp_connect):
+            transport = tcp_connect
+        else:
+            raise InvalidArgument(f"with asyncio, tcp_connect must be an IAsyncTransport, not {tcp_connect!r}")
+        implicit = context if plan.policy is TLSPolicy.IMPLICIT else None
+        with _connect_errors(server, port, plan.timeouts.connect):
+            connection = await transport.connect(server, port, plan.timeouts.connect, implicit)
+        return AsyncDriver(connection, plan.timeouts, context, plan.server_name, port)
+
+    # -- internals ------------------------------------------------------------------
+
+    def _plan(self, server_name: str, port: Optional[int], options: SendOptions, asyncio: bool = False) -> _Plan:
+        if options.has_credentials and options.tcp_connect is None and port is not None:
+            # Known before connecting when the registry's transport is plain TCP: a server
+            # not named as this machine gets no plaintext credentials.
+            if asyncio:
+                from ..providers.async_tcp import AsyncTCPTransport  # asyncio only when used
+
+                plain = isinstance(self._imports(IAsyncTransport), AsyncTCPTransport)
+            else:
+                plain = isinstance(self._imports(ITransport), TCPTransport)
+            if plain:
+                refuse_plaintext_credentials(True, secure=options.policy.promises_tls,
+                                             local=is_loopback_name(server_name), allowed=options.allow_insecure_auth)
+        policy = options.policy
+        tls = self._tls(True if options.tls_encode is None else options.tls_encode) \
+            if policy is not TLSPolicy.NONE else None
+        conversation = ConversationOptions(
+            ehlo_name=self.smtp_sending_server(),
+            starttls=policy,
+            credentials=self._credentials(options.auth_user, options.auth_passwd, options.auth_mechanism),
+            end_of_message=self.smtp_sending_end_of_message(),
+            allow_insecure_auth=options.allow_insecure_auth,
+            partial_delivery=options.partial_delivery,
+            lmtp=self.lmtp,
+            chunking=bool(options.chunking),
+        )
+        return _Plan(conversation, tls, options.timeouts, server_name, policy, port, options.tcp_connect)
+
+    def _connect(self, server: str, port: int, plan: _Plan) -> Any:
+        transport = self._transport(plan.tcp_connect, plan)
+        with _connect_errors(server, port, plan.timeouts.connect):
+            return transport.connect(server, port, plan.timeouts.connect)
+
+    def _credentials(
+        self, auth_user: Optional[str], auth_passwd: Optional[str], auth_mechanism: Optional[str]
+    ) -> Optional[Credentials]:
+        if auth_user is None and auth_passwd is None:
+            return None
+        if auth_user is None or auth_passwd is None:
+            raise InvalidArgument("auth_user and auth_passwd go together")
+        mechanisms = self._imports.all(ISASLMechanism)
+        if auth_mechanism is not None and auth_mechanism not in mechanisms:
+            raise InvalidArgument(
+                f"no SASL mechanism {auth_mechanism!r} is linked (there are: {', '.join(sorted(mechanisms))})")
+        credentials = Credentials(
+            check_credential(auth_user, "auth_user"),
+            check_credential(auth_passwd, "auth_passwd"),
+            mechanisms,
+            auth_mechanism,
+        )
+        if auth_mechanism is not None:
+            # A named mechanism checks the credentials now, before the first byte
+            # (XOAUTH2's separators, SCRAM's SASLprep); its errors never hold them.
+            try:
+                mechanisms[auth_mechanism].start(credentials.username, credentials.password)
+            except SASLError as exc:
+                raise InvalidArgument(f"the credentials do not suit {auth_mechanism}: {exc}") from None
+        return credentials
+
+    def _transport(self, tcp_connect: TCPConnect, plan: _Plan) -> Any:
+        if tcp_connect is None:
+            transport = self._imports(ITransport)
+        elif ITransport.providedBy(tcp_connect):
+            transport = tcp_connect
+        elif callable(tcp_connect):
+            transport = _ProcedureTransport(tcp_connect)
+        else:
+            raise InvalidArgument(f"tcp_connect must be a procedure or an ITransport, not {tcp_connect!r}")
+        if plan.policy is TLSPolicy.IMPLICIT:
+            return TLSFromTheStart(transport, plan.tls)
+        return transport
+
+    def _tls(self, tls_encode: TLSEncode) -> Any:
+        if tls_encode is None or tls_encode is False:
+            return None
+        if tls_encode is True:
+            return self._imports(ITLSUpgrader)
+        if ITLSUpgrader.providedBy(tls_encode):
+            return tls_encode
+        if isinstance(tls_encode, ssl.SSLContext):
+            return SSLContextTLS(tls_encode)
+        if callable(tls_encode):
+            return CallableTLS(tls_encode)
+        raise InvalidArgument(
+            f"tls_encode must be True, an SSLContext, an ITLSUpgrader or a procedure, not {tls_encode!r}"
+        )
+
+    def _run(self, connection: Any, envelope: Any, plan: _Plan) -> SendResult:
+        driver = Driver(connection, plan.timeouts, plan.tls, plan.server_name, plan.port)
+        try:
+            conversation = converse(
+                driver.parser,
+                envelope,
+                plan.options,
+                secure=bool(connection.secure),
+                loopback=_server_is_local(driver),
+            )
+            with _implicit_tls_hint(plan):
+                return driver.run(conversation)
+        finally:
+            driver.close()
+
