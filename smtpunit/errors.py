@@ -24,6 +24,7 @@ The tree::
     │   ├── SMTPConnectionClosed              the server closed the connection mid-conversation
     │   └── SMTPOutcomeUnknown                dropped after the final "." and before its reply
     ├── SMTPTimeout (TimeoutError)            a bounded wait ran out (the connection is closed)
+    ├── SMTPStateError (RuntimeError)         a step the conversation's state does not allow (a bug)
     └── LinkError                             units could not be linked into a registry
         ├── MissingImport                     a unit imports a signature no unit exports
         ├── ConflictingExports                two units export the same signature
@@ -66,6 +67,7 @@ __all__ = [
     "SMTPConnectionClosed",
     "SMTPOutcomeUnknown",
     "SMTPTimeout",
+    "SMTPStateError",
     "LinkError",
     "MissingImport",
     "ConflictingExports",
@@ -163,6 +165,12 @@ class RecipientsRefused(SMTPReplyError):
 
 class SMTPProtocolError(SMTPError):
     """The server broke the reply grammar or a size limit; the connection is closed."""
+
+
+class SMTPStateError(SMTPError, RuntimeError):
+    """A step the conversation's state does not allow (see :mod:`smtpunit.core.state`),
+    such as a command while the server takes message data: a bug in a driver or a
+    provider, never the server's doing."""
 
 
 # -- TLS and security ----------------------------------------------------------

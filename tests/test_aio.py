@@ -122,3 +122,15 @@ def test_async_transport_verifies(start_server):
             connection.close()
 
     run(main())
+
+
+def test_aio_send_many_sends_every_message_over_one_connection(start_server):
+    server = start_server(refuse=frozenset({"nobody@example.org"}))
+    messages = [("a@example.org", ["b@example.org"], "Subject: 1\r\n\r\n", ["one"]),
+                ("a@example.org", ["nobody@example.org"], "Subject: 2\r\n\r\n", ["two"])]
+    outcomes = asyncio.run(smtpunit.aio.send_many(HOST, messages, server.port))
+    assert [type(o).__name__ for o in outcomes] == ["SendResult", "RecipientsRefused"]
+    assert [m.rcpt_tos for m in server.handler.messages] == [["b@example.org"]]
+    result = asyncio.run(smtpunit.aio.send(HOST, "a@example.org", ["c@example.org"], "Subject: 3\r\n\r\n",
+                                           ["three"], server.port))
+    assert result.accepted == ("c@example.org",)

@@ -147,3 +147,21 @@ def test_a_pool_over_the_outbox(smtp_outbox):
         pool.send("a@example.org", ["b@example.org"], HEADER, ["1"])
         pool.send("a@example.org", ["b@example.org"], HEADER, ["2"])
     assert len(smtp_outbox.messages) == 2
+
+
+def test_connect_lends_a_session_that_goes_back_to_the_pool(start_server):
+    server = start_server()
+    with smtpunit.Pool(HOST, server.port, size=1) as pool:
+        with pool.connect() as session:
+            outcomes = session.send_many([("a@example.org", ["b@example.org"], HEADER, ["1"]),
+                                          ("a@example.org", ["c@example.org"], HEADER, ["2"])])
+            lent = session
+        assert [o.accepted for o in outcomes] == [("b@example.org",), ("c@example.org",)]
+        assert not lent.closed
+        with pool.connect() as again:
+            assert again is lent  # the same connection, back from the pool
+            again.close()  # a session closed in the block leaves the pool
+        with pool.connect() as fresh:
+            assert fresh is not lent and not fresh.closed
+            fresh.send("a@example.org", ["d@example.org"], HEADER, ["3"])
+    assert len(server.handler.messages) == 3

@@ -7,9 +7,11 @@ import socket
 
 import pytest
 from conftest import HOST, PASSWORD, USER
+from zope.interface import implementer
 
 import smtpunit
 from smtpunit import errors
+from smtpunit.interfaces import ITransport
 from smtpunit.providers import ImplicitTLSTransport, SSLContextTLS, TCPTransport
 from smtpunit.testing import Recorder
 
@@ -221,3 +223,47 @@ def test_smtp_send_message_star_over_an_open_socket(start_server):
     smtpunit.smtp_send_message_star(sock, "a@example.org", ["b@example.org"], HEADER, ["over a socket"])
     assert server.handler.messages[0].content.endswith(b"over a socket\r\n")
     assert sock.fileno() == -1  # closed
+
+
+@implementer(ITransport)
+class CountingTransport:
+    """Plain TCP that counts the connections made."""
+
+    def __init__(self) -> None:
+        self.inner, self.count = TCPTransport(), 0
+
+    def connect(self, host, port, timeout):
+        self.count += 1
+        return self.inner.connect(host, port, timeout)
+
+
+def test_send_many_sends_every_message_over_one_connection_and_reports_each(start_server):
+    server = start_server(refuse=frozenset({"nobody@example.org"}))
+    transport = CountingTransport()
+    messages = [("a@example.org", ["b@example.org"], "Subject: 1\r\n\r\n", ["one"]),
+                ("a@example.org", ["nobody@example.org"], "Subject: 2\r\n\r\n", ["two"]),
+                ("a@example.org", ["c@example.org"], "Subject: 3\r\n\r\n", ["three"])]
+    outcomes = smtpunit.send_many(HOST, messages, server.port, tcp_connect=transport)
+    assert [type(o).__name__ for o in outcomes] == ["SendResult", "RecipientsRefused", "SendResult"]
+    assert transport.count == 1
+    assert [m.rcpt_tos for m in server.handler.messages] == [["b@example.org"], ["c@example.org"]]
+    assert server.handler.messages[1].content.endswith(b"three\r\n")
+
+
+def test_send_many_checks_every_message_before_connecting(start_server):
+    server = start_server()
+    transport = CountingTransport()
+    with pytest.raises(smtpunit.errors.InvalidAddress):
+        smtpunit.send_many(HOST, [("a@example.org", ["b@example.org"], "Subject: ok\r\n\r\n", ["x"]),
+                                  ("a@example.org", ["bad\r\nRCPT TO:<x@example.org>"], "\r\n", ["y"])],
+                           server.port, tcp_connect=transport)
+    assert transport.count == 0 and server.handler.messages == []
+
+
+def test_send_is_smtp_send_message_under_the_shared_verb(start_server):
+    server = start_server()
+    result = smtpunit.send(HOST, "a@example.org", ["b@example.org"], "Subject: verb\r\n\r\n", ["hi"], server.port)
+    assert result.accepted == ("b@example.org",)
+    assert server.handler.messages[0].content.endswith(b"Subject: verb\r\n\r\nhi\r\n")
+    with pytest.raises(TypeError, match="send.*tls_encdoe"):
+        smtpunit.send(HOST, "a@example.org", ["b@example.org"], "\r\n", ["x"], server.port, tls_encdoe=True)

@@ -21,8 +21,8 @@ from ..errors import SMTPProtocolError, SMTPReplyError
 from .commands import Command
 from .reply import Reply, ReplyParser, sanitize
 
-__all__ = ["Send", "Receive", "UpgradeTLS", "Action", "Link", "encode_commands", "log_commands", "exchange", "expect",
-           "send_commands", "receive", "receive_all", "transcript"]
+__all__ = ["Send", "Receive", "UpgradeTLS", "Action", "Channel", "encode_commands", "log_commands", "exchange",
+           "expect", "send_commands", "receive", "receive_all", "transcript"]
 
 transcript = logging.getLogger("smtpunit.transcript")
 
@@ -49,14 +49,11 @@ Action = Union[Send, Receive, UpgradeTLS]
 
 
 @dataclass
-class Link:
+class Channel:
     """What a conversation knows of the connection it runs over.
 
     :ivar parser: the reply parser the driver feeds.
-    :ivar secure: the connection is encrypted (implicit TLS or after STARTTLS).
     :ivar loopback: the server is on this machine.
-    :ivar in_data: message data has begun and the final ``.`` is not yet sent:
-        no command may be sent, only the connection closed.
     :ivar secrets: what the client sent in AUTH (and the password): a server that
         echoes them gets them redacted from every reply taken from then on, and so
         from the transcript, errors and results. AUTH challenges reach the mechanism
@@ -64,9 +61,7 @@ class Link:
     """
 
     parser: ReplyParser
-    secure: bool
     loopback: bool
-    in_data: bool = False
     secrets: tuple[str, ...] = ()
 
     def hide(self, *secrets: str) -> None:
@@ -89,7 +84,7 @@ def log_commands(commands: Iterable[Command]) -> None:
             transcript.debug("C: %s", command.display)
 
 
-def send_commands(link: Link, commands: Iterable[Command], wire: Optional[bytes] = None
+def send_commands(link: Channel, commands: Iterable[Command], wire: Optional[bytes] = None
                   ) -> Generator[Action, Any, None]:
     """Write ``commands`` in one piece (a PIPELINING group, or a single command);
     ``wire``, if given, is their bytes, already joined."""
@@ -102,14 +97,14 @@ def send_commands(link: Link, commands: Iterable[Command], wire: Optional[bytes]
     yield Send(wire)
 
 
-def receive(link: Link, phase: str, final: bool = False) -> Generator[Action, Any, Reply]:
+def receive(link: Channel, phase: str, final: bool = False) -> Generator[Action, Any, Reply]:
     """The next reply -- one already received (pipelined replies come together), or
     one the driver waits for -- logged."""
     (reply,) = yield from receive_all(link, (phase,), final)
     return reply
 
 
-def receive_all(link: Link, phases: Sequence[str], final: bool = False) -> Generator[Action, Any, list[Reply]]:
+def receive_all(link: Channel, phases: Sequence[str], final: bool = False) -> Generator[Action, Any, list[Reply]]:
     """The replies to a PIPELINING group, one per phase in ``phases``, logged."""
     count = len(phases)
     replies: list[Reply] = []
@@ -139,14 +134,14 @@ def _log_reply(reply: Reply) -> None:
         transcript.debug("S: %d%s%s", reply.code, separator, sanitize(line, limit=1000))
 
 
-def exchange(link: Link, command: Optional[Command], phase: str) -> Generator[Action, Any, Reply]:
+def exchange(link: Channel, command: Optional[Command], phase: str) -> Generator[Action, Any, Reply]:
     """Send ``command`` (if any) and return the reply to it."""
     if command is not None:
         yield from send_commands(link, (command,))
     return (yield from receive(link, phase))
 
 
-def expect(link: Link, command: Optional[Command], phase: str, *codes: int) -> Generator[Action, Any, Reply]:
+def expect(link: Channel, command: Optional[Command], phase: str, *codes: int) -> Generator[Action, Any, Reply]:
     """Like :func:`exchange`, raising :class:`~smtpunit.errors.SMTPReplyError` for other codes."""
     reply = yield from exchange(link, command, phase)
     if reply.code not in codes:

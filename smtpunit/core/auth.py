@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from ..errors import SASLError, SMTPAuthenticationError, SMTPProtocolError, UnsupportedByServer
 from . import commands
-from .actions import Action, Link, exchange
+from .actions import Action, Channel, exchange
 from .capabilities import Capabilities
 
 __all__ = ["DEFAULT_AUTH_PREFERENCE", "Credentials", "authenticate"]
@@ -79,7 +79,7 @@ class Credentials:
 
 
 def authenticate(
-    link: Link, credentials: Credentials, capabilities: Capabilities, max_challenges: int
+    link: Channel, credentials: Credentials, capabilities: Capabilities, max_challenges: int
 ) -> Generator[Action, Any, None]:
     """Run AUTH with the mechanism ``credentials`` choose for ``capabilities``.
 

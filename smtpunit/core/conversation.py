@@ -28,14 +28,14 @@ from ..errors import (
     StartTLSRefused,
 )
 from . import commands
-from .actions import Action, Link, Receive, Send, UpgradeTLS, exchange, expect, transcript
+from .actions import Action, Channel, Receive, Send, UpgradeTLS, exchange, expect, transcript
 from .auth import DEFAULT_AUTH_PREFERENCE, Credentials, authenticate
 from .capabilities import Capabilities
 from .commands import Envelope
 from .policy import TLSPolicy, refuse_plaintext_credentials
 from .reply import ReplyParser
 from .results import RecipientResult, SendResult
-from .state import ConversationOptions, SessionState
+from .state import ConversationOptions, Phase, SessionState
 from .transactions import transactions
 
 __all__ = [
@@ -49,15 +49,15 @@ __all__ = [
     "Receive",
     "UpgradeTLS",
     "Action",
-    "Conversation",
+    "OneShot",
     "converse",
     "open_session",
     "open_or_quit",
     "close_session",
-    "server_awaits_command",
 ]
 
-Conversation = Generator[Action, Any, SendResult]
+OneShot = Generator[Action, Any, SendResult]
+"""The conversation of a one-shot send, from the greeting to QUIT."""
 
 
 # -- the one-shot ------------------------------------------------------------------
@@ -70,7 +70,7 @@ def converse(
     *,
     secure: bool,
     loopback: bool,
-) -> Conversation:
+) -> OneShot:
     """Send ``envelope`` from the server's greeting to QUIT.
 
     :param parser: the reply parser fed by the driver with the server's bytes.
@@ -78,7 +78,7 @@ def converse(
     :param loopback: the server is on this machine.
     :returns: the :class:`SendResult` of the delivered message.
     """
-    state = SessionState(Link(parser, secure, loopback), quit_after=True)
+    state = SessionState(Channel(parser, loopback), secure=secure, quit_after=True)
     yield from open_or_quit(state, options)
     (outcome,) = yield from transactions(state, [envelope], options)
     if isinstance(outcome, SendResult):
@@ -94,22 +94,15 @@ def open_or_quit(state: SessionState, options: ConversationOptions) -> Generator
 
     :raises SMTPSecurityError: before any byte, if credentials could only go in plaintext.
     """
-    link = state.link
     # Before any byte: credentials that could only go in plaintext are refused.
-    refuse_plaintext_credentials(bool(options.credentials), secure=link.secure or options.starttls.promises_tls,
-                                 local=link.loopback, allowed=options.allow_insecure_auth)
+    refuse_plaintext_credentials(bool(options.credentials), secure=state.secure or options.starttls.promises_tls,
+                                 local=state.link.loopback, allowed=options.allow_insecure_auth)
     try:
         return (yield from open_session(state, options))
     except (SMTPReplyError, SMTPInputError, SMTPSecurityError, StartTLSNotOffered, SASLError) as exc:
-        if server_awaits_command(state.link, exc):
+        if state.awaits_command and getattr(exc, "code", None) != 421:  # 421: the server said goodbye
             yield from close_session(state)
         raise
-
-
-def server_awaits_command(link: Link, error: BaseException) -> bool:
-    """True if, after ``error``, the server is still waiting for a command: not in the
-    middle of the data, and not after it said goodbye (421)."""
-    return not link.in_data and getattr(error, "code", None) != 421
 
 
 # -- opening -----------------------------------------------------------------------
@@ -120,42 +113,44 @@ def open_session(state: SessionState, options: ConversationOptions) -> Generator
     that count (after TLS, only those announced over TLS)."""
     link = state.link
     yield from expect(link, None, "greeting", 220)
-    state.capabilities = yield from _hello(link, options)
-    wants_tls = options.starttls in (TLSPolicy.STARTTLS, TLSPolicy.OPPORTUNISTIC) and not link.secure
+    capabilities = yield from _hello(link, options)
+    wants_tls = options.starttls in (TLSPolicy.STARTTLS, TLSPolicy.OPPORTUNISTIC) and not state.secure
     if wants_tls:
-        state.capabilities = yield from _starttls(state, options)
+        capabilities = yield from _starttls(state, capabilities, options)
     if options.credentials:  # judged again: opportunistic STARTTLS may have left it plaintext
-        refuse_plaintext_credentials(True, secure=link.secure, local=link.loopback,
+        refuse_plaintext_credentials(True, secure=state.secure, local=link.loopback,
                                      allowed=options.allow_insecure_auth)
-        yield from authenticate(link, options.credentials, state.capabilities, options.max_auth_challenges)
-    return state.capabilities
+        yield from authenticate(link, options.credentials, capabilities, options.max_auth_challenges)
+    state.opened(capabilities)
+    return capabilities
 
 
-def _hello(link: Link, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
+def _hello(link: Channel, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
     command = commands.lhlo(options.ehlo_name) if options.lmtp else commands.ehlo(options.ehlo_name)
     reply = yield from expect(link, command, "ehlo", 250)
     return Capabilities.from_ehlo_reply(reply)
 
 
-def _starttls(state: SessionState, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
+def _starttls(state: SessionState, capabilities: Capabilities, options: ConversationOptions
+              ) -> Generator[Action, Any, Capabilities]:
     link = state.link
     required = options.starttls is TLSPolicy.STARTTLS
-    if not state.capabilities.supports("STARTTLS"):
+    if not capabilities.supports("STARTTLS"):
         if required:
             raise StartTLSNotOffered("STARTTLS was required but the server does not offer it")
         transcript.debug("-- STARTTLS not offered: continuing in plaintext (opportunistic) --")
-        return state.capabilities
+        return capabilities
     command = commands.starttls()
     reply = yield from exchange(link, command, "starttls")
     if reply.code != 220:
         if required or reply.code == 421:
             raise StartTLSRefused(reply, command.display, "starttls")
         transcript.debug("-- STARTTLS refused: continuing in plaintext (opportunistic) --")
-        return state.capabilities
+        return capabilities
     if link.parser.has_pending_input:
         raise SMTPProtocolError("the server sent plaintext after its 220 to STARTTLS (response injection)")
     yield UpgradeTLS()
-    link.secure = True
+    state.tls_established()
     transcript.debug("-- TLS established --")
     # RFC 3207 section 4.2: forget everything learnt before TLS and greet again.
     return (yield from _hello(link, options))
@@ -168,6 +163,9 @@ def close_session(state: SessionState) -> Generator[Action, Any, None]:
     """QUIT (or, if it was already sent, its reply), ignoring whatever goes wrong:
     the outcome is already decided."""
     try:
-        yield from exchange(state.link, None if state.quit_sent else commands.quit(), "quit")
+        quit_sent = state.phase is Phase.QUIT_SENT
+        yield from exchange(state.link, None if quit_sent else commands.quit(), "quit")
     except (SMTPError, OSError) as exc:
         transcript.debug("QUIT failed, ignored: %s", exc)
+    finally:
+        state.close()

@@ -1,18 +1,36 @@
-"""What a conversation is told (:class:`ConversationOptions`) and what a session
-remembers between messages (:class:`SessionState`). Plain data, no I/O."""
+"""What a conversation is told (:class:`ConversationOptions`) and the one state of a
+conversation (:class:`SessionState`): its :class:`Phase`, with every transition
+between phases here and nowhere else. No I/O.
+
+The phases and their transitions (the sans-IO core calls them; a transition not
+drawn here raises :class:`~smtpunit.errors.SMTPStateError`)::
+
+    OPENING --opened--> READY --data_begun--> IN_DATA --message_done--> READY
+                          |  ^                              |
+          refused_before_ |  | reset                        +--message_done(quit)--> QUIT_SENT
+                   _data  v  |
+                        RESET_DUE
+
+    any phase --broke--> BROKEN          any phase --close--> CLOSED
+
+``secure`` (the connection is encrypted) changes once, from False to True, while
+OPENING (STARTTLS); with implicit TLS it is True from the start.
+"""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .actions import Link
+from ..errors import SMTPStateError
+from .actions import Channel
 from .auth import Credentials
 from .capabilities import Capabilities
 from .policy import TLSPolicy
 
-__all__ = ["ConversationOptions", "SessionState"]
+__all__ = ["ConversationOptions", "Phase", "SessionState"]
 
 
 @dataclass(frozen=True)
@@ -44,22 +62,96 @@ class ConversationOptions:
     chunking: bool = False
 
 
+class Phase(enum.Enum):
+    """Where a conversation is: what the client may send next."""
+
+    OPENING = "opening"
+    """Greeting, EHLO, STARTTLS and AUTH: the session is not open yet."""
+    READY = "ready"
+    """Open, with no transaction under way: any command may be sent."""
+    RESET_DUE = "reset due"
+    """The last transaction failed before its data: RSET comes before the next MAIL."""
+    IN_DATA = "in data"
+    """The server takes message data (after 354) until the reply to the final ``.``:
+    no command may be sent, only the connection closed."""
+    QUIT_SENT = "quit sent"
+    """QUIT went out with the last message; its reply is still to be read."""
+    BROKEN = "broken"
+    """The connection can carry no further command; only closing is left."""
+    CLOSED = "closed"
+    """The connection is closed."""
+
+
+_AWAITS_COMMAND = frozenset((Phase.OPENING, Phase.READY, Phase.RESET_DUE))
+
+
 @dataclass
 class SessionState:
-    """What an open session knows between messages.
+    """The state of one conversation, from the greeting to QUIT, across messages.
 
     :ivar link: the connection as the conversation sees it.
+    :ivar secure: the connection is encrypted (implicit TLS, or after STARTTLS).
+    :ivar quit_after: the conversation ends after the messages it is given: with
+        PIPELINING, QUIT may go in the same write as the last message's end.
     :ivar capabilities: what the server advertised (after TLS, only what it said over TLS).
-    :ivar needs_reset: the last transaction failed before its data: RSET comes first.
-    :ivar broken: the connection can carry no further command; only closing is left.
-    :ivar quit_after: the conversation ends after these messages: with PIPELINING,
-        QUIT may go in the same write as the last message's end.
-    :ivar quit_sent: QUIT went out that way; its reply is still to be read.
+    :ivar phase: the :class:`Phase`; changed only by the transitions below.
     """
 
-    link: Link
-    capabilities: Capabilities = field(default_factory=Capabilities)
-    needs_reset: bool = False
-    broken: bool = False
+    link: Channel
+    secure: bool = False
     quit_after: bool = False
-    quit_sent: bool = False
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    phase: Phase = Phase.OPENING
+
+    @property
+    def broken(self) -> bool:
+        """Only closing is left (or the connection is closed)."""
+        return self.phase is Phase.BROKEN or self.phase is Phase.CLOSED
+
+    @property
+    def awaits_command(self) -> bool:
+        """The server waits for a command: not in the data, not after QUIT, not broken."""
+        return self.phase in _AWAITS_COMMAND
+
+    # -- transitions ----------------------------------------------------------------
+
+    def _move(self, allowed: tuple[Phase, ...], to: Phase, event: str) -> None:
+        if self.phase not in allowed:
+            raise SMTPStateError(f"{event} while {self.phase.value}")
+        self.phase = to
+
+    def tls_established(self) -> None:
+        """STARTTLS succeeded: the rest of the conversation is encrypted."""
+        if self.phase is not Phase.OPENING or self.secure:
+            raise SMTPStateError(f"TLS established while {self.phase.value}{' and secure' if self.secure else ''}")
+        self.secure = True
+
+    def opened(self, capabilities: Capabilities) -> None:
+        """Greeted, encrypted and authenticated as asked: ready for mail."""
+        self._move((Phase.OPENING,), Phase.READY, "opened")
+        self.capabilities = capabilities
+
+    def data_begun(self) -> None:
+        """The server answered DATA with 354."""
+        self._move((Phase.READY,), Phase.IN_DATA, "data begun")
+
+    def message_done(self, quit_sent: bool = False) -> None:
+        """The replies to a message's end came (``quit_sent``: QUIT went with it)."""
+        self._move((Phase.READY, Phase.IN_DATA), Phase.QUIT_SENT if quit_sent else Phase.READY, "message done")
+
+    def refused_before_data(self) -> None:
+        """A transaction failed before its data: the next one starts with RSET."""
+        self._move((Phase.READY, Phase.RESET_DUE), Phase.RESET_DUE, "refused before the data")
+
+    def reset(self) -> None:
+        """RSET went out: the next transaction starts afresh."""
+        self._move((Phase.READY, Phase.RESET_DUE), Phase.READY, "reset")
+
+    def broke(self) -> None:
+        """The connection can carry no further command."""
+        if self.phase is not Phase.CLOSED:
+            self.phase = Phase.BROKEN
+
+    def close(self) -> None:
+        """The connection is closed."""
+        self.phase = Phase.CLOSED

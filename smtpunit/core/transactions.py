@@ -34,7 +34,7 @@ from ..errors import (
 from . import commands
 from .actions import (
     Action,
-    Link,
+    Channel,
     Send,
     exchange,
     expect,
@@ -49,7 +49,7 @@ from .commands import Command, Envelope
 from .content import BDAT_CHUNK, DATA_CHUNK, LinesContent, RawContent, gather
 from .reply import Reply
 from .results import Outcome, RecipientResult, SendResult, accepts_recipient
-from .state import ConversationOptions, SessionState
+from .state import ConversationOptions, Phase, SessionState
 
 __all__ = ["transactions", "mail_parameters"]
 
@@ -86,7 +86,7 @@ def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str
 
 
 @dataclass
-class _Message:
+class _Transaction:
     """One message of a batch.
 
     :ivar opening_wire: the bytes of MAIL, the RCPTs and (unless BDAT) DATA, once
@@ -103,7 +103,7 @@ class _Message:
     envelope: Envelope
     mail: Command
     opening_wire: Optional[bytes] = None
-    following: Optional[_Message] = None
+    following: Optional[_Transaction] = None
     final_write: Optional[bytes] = None
 
 
@@ -125,7 +125,7 @@ def transactions(
         except SMTPInputError as exc:
             outcomes[index] = exc
             continue
-        messages.append(_Message(index, envelope, mail))
+        messages.append(_Transaction(index, envelope, mail))
     if batch.pipelined:
         for message, following in zip(messages, messages[1:], strict=False):
             message.following = following
@@ -142,10 +142,10 @@ def transactions(
             # A streamed line found bad in the middle of the data: the data cannot be
             # ended, so the connection is closed and the server delivers nothing.
             outcomes[message.index] = exc
-            state.broken = True
+            state.broke()
         except _CONNECTION_FAILURES as exc:  # SMTPOutcomeUnknown included
             outcomes[message.index] = exc
-            state.broken = True
+            state.broke()
         finally:
             message.final_write = None  # sent or refused, it is not kept for the batch
     return [
@@ -174,12 +174,12 @@ class _Batch:
             # Refused before its end: nothing went ahead. Refused at its end: the next
             # message's envelope went with the "." and stands.
             self.sent_ahead = False
-        if self.link.in_data or error.code == 421:
-            self.state.broken = True  # only closing is left
-        elif error.phase != "data-end":
-            self.state.needs_reset = True
+        if self.state.phase is Phase.IN_DATA or error.code == 421:
+            self.state.broke()  # only closing is left
+        elif error.phase != "data-end" and self.state.phase is not Phase.QUIT_SENT:
+            self.state.refused_before_data()
 
-    def opening(self, message: _Message) -> _Commands:
+    def opening(self, message: _Transaction) -> _Commands:
         """MAIL, the RCPTs and (unless BDAT) DATA for ``message``, and their bytes.
 
         The bytes are made when first needed, which for a pipelined batch is while
@@ -190,19 +190,19 @@ class _Batch:
                                              b"" if self.chunking else _DATA.wire))
         return self._opening_commands(message), message.opening_wire
 
-    def _opening_commands(self, message: _Message) -> Iterator[Command]:
+    def _opening_commands(self, message: _Transaction) -> Iterator[Command]:
         yield message.mail
         yield from message.envelope.rcpt_commands
         if not self.chunking:
             yield _DATA
 
-    def group(self, message: _Message) -> _Commands:
+    def group(self, message: _Transaction) -> _Commands:
         """The commands that open ``message``'s transaction, RSET first if needed, and
         their bytes."""
         opening, wire = self.opening(message)
-        return (chain((_RSET,), opening), _RSET.wire + wire) if self.state.needs_reset else (opening, wire)
+        return (chain((_RSET,), opening), _RSET.wire + wire) if self.state.phase is Phase.RESET_DUE else (opening, wire)
 
-    def send(self, message: _Message) -> Generator[Action, Any, SendResult]:
+    def send(self, message: _Transaction) -> Generator[Action, Any, SendResult]:
         envelope = message.envelope
         if self.pipelined:
             rcpt_replies = yield from self._pipelined_envelope(message)
@@ -211,27 +211,31 @@ class _Batch:
         replies = sum(map(accepts_recipient, rcpt_replies)) if self.options.lmtp else 1
         ahead = self._ahead(message)
         ahead_wire = ahead[1]
-        self.state.quit_sent = bool(ahead_wire) and message.following is None
-        self.link.in_data = not self.chunking
         results: list[RecipientResult] = []
 
         def while_waiting() -> None:  # for the reply to the end: work that need not delay the data
             self._prepare(message.following)
             results[:] = _recipient_results(envelope, rcpt_replies)
 
+        quit_sent = bool(ahead_wire) and message.following is None
         if self.chunking:
-            finals = yield from _send_bdat(self.link, envelope, self.options.end_of_message, replies, ahead,
-                                           self.pipelined, self.allow_8bit, while_waiting)
+            try:
+                finals = yield from _send_bdat(self.link, envelope, self.options.end_of_message, replies, ahead,
+                                               self.pipelined, self.allow_8bit, while_waiting)
+            except SMTPReplyError:  # a chunk refused, read after the last write: QUIT went with it
+                if quit_sent:
+                    self.state.message_done(quit_sent=True)
+                raise
         else:
             finals = yield from _send_data(self.link, message, self.options.end_of_message, replies, ahead,
                                            self.allow_8bit, while_waiting)
-        self.link.in_data = False
+        self.state.message_done(quit_sent)
         self.sent_ahead = bool(ahead_wire)
         if len(results) != len(rcpt_replies):  # made while waiting, unless that was skipped
             results = _recipient_results(envelope, rcpt_replies)
         return _result(results, finals, self.options)
 
-    def _ahead(self, message: _Message) -> _Commands:
+    def _ahead(self, message: _Transaction) -> _Commands:
         """What goes in the write that ends ``message``, and its wire bytes: the next
         message's commands (its envelope passed, so no RSET before them), or QUIT
         if the conversation ends here (RFC 2920: QUIT may end the last group)."""
@@ -241,7 +245,7 @@ class _Batch:
             return iter((_QUIT,)), _QUIT.wire
         return iter(()), b""
 
-    def _prepare(self, message: Optional[_Message]) -> None:
+    def _prepare(self, message: Optional[_Transaction]) -> None:
         """Make ``message``'s final write now, while the server works -- on its
         envelope, or on the message before it -- if its content is small and can be
         read twice (not a stream): then its data goes out as soon as it may."""
@@ -255,13 +259,13 @@ class _Batch:
             message.final_write = b"".join([*pieces, commands.END_OF_DATA, self._ahead(message)[1]])
 
     def _reset_reply(self) -> Generator[Action, Any, None]:
-        self.state.needs_reset = False
+        self.state.reset()
         reply = yield from receive(self.link, "rset")
         if reply.code != 250:
-            self.state.broken = True
+            self.state.broke()
             raise SMTPReplyError(reply, "RSET", "rset")
 
-    def _pipelined_envelope(self, message: _Message) -> Generator[Action, Any, list[Reply]]:
+    def _pipelined_envelope(self, message: _Transaction) -> Generator[Action, Any, list[Reply]]:
         """Send the group (unless it went ahead), read and judge its replies, and
         return the replies to the RCPTs (their results are made after the data is
         written, unless a refusal needs them now)."""
@@ -269,7 +273,7 @@ class _Batch:
             yield from send_commands(self.link, *self.group(message))
             self._prepare(message)  # while the server answers (else it was made with the last data)
         self.sent_ahead = False
-        if self.state.needs_reset:
+        if self.state.phase is Phase.RESET_DUE:
             yield from self._reset_reply()
         envelope = message.envelope
         count = len(envelope.recipients)
@@ -277,21 +281,21 @@ class _Batch:
         mail_reply = replies[0]
         rcpt_replies = replies[1 : count + 1]
         data_reply = None if self.chunking else replies[-1]
-        # After a 354 the server waits for data: a failure below can only close the connection.
-        self.link.in_data = data_reply is not None and data_reply.code == 354
+        if data_reply is not None and data_reply.code == 354:
+            # The server waits for data: a failure below can only close the connection.
+            self.state.data_begun()
         if mail_reply.code != 250:
             raise SMTPReplyError(mail_reply, message.mail.display, "mail")
         _judge_replies(envelope, rcpt_replies, self.options, complete=True)
         if data_reply is not None and data_reply.code != 354:
             raise SMTPReplyError(data_reply, "DATA", "data")
-        self.link.in_data = False
         return rcpt_replies
 
-    def _stepwise_envelope(self, message: _Message) -> Generator[Action, Any, list[Reply]]:
+    def _stepwise_envelope(self, message: _Transaction) -> Generator[Action, Any, list[Reply]]:
         """RSET if needed, MAIL, each RCPT and DATA, each awaiting its reply; return
         the replies to the RCPTs."""
-        if self.state.needs_reset:
-            self.state.needs_reset = False
+        if self.state.phase is Phase.RESET_DUE:
+            self.state.reset()
             yield from expect(self.link, _RSET, "rset", 250)
         yield from expect(self.link, message.mail, "mail", 250)
         envelope = message.envelope
@@ -303,6 +307,7 @@ class _Batch:
         _judge_replies(envelope, rcpt_replies, self.options, complete=True)
         if not self.chunking:
             yield from expect(self.link, _DATA, "data", 354)
+            self.state.data_begun()
         return rcpt_replies
 
 
@@ -345,7 +350,7 @@ def _result(results: list[RecipientResult], finals: list[Reply], options: Conver
     return SendResult(tuple(results), finals[0])
 
 
-def _final_replies(link: Link, final_write: Union[bytes, memoryview], after_end: int, unanswered: int, replies: int,
+def _final_replies(link: Channel, final_write: Union[bytes, memoryview], after_end: int, unanswered: int, replies: int,
                    while_waiting: Callable[[], None]) -> Generator[Action, Any, list[Reply]]:
     """Write ``final_write`` (which completes the message, then holds ``after_end``
     octets of commands sent ahead), run ``while_waiting``, and read the replies:
@@ -385,7 +390,7 @@ def _outcome_unknown(error: Exception) -> SMTPOutcomeUnknown:
     )
 
 
-def _send_data(link: Link, message: _Message, end_of_message: Callable[[], object], replies: int,
+def _send_data(link: Channel, message: _Transaction, end_of_message: Callable[[], object], replies: int,
                ahead: _Commands, allow_8bit: bool, while_waiting: Callable[[], None]
                ) -> Generator[Action, Any, list[Reply]]:
     """The dot-stuffed data and ``.`` (with the commands ``ahead`` in the same write);
@@ -409,7 +414,7 @@ def _send_data(link: Link, message: _Message, end_of_message: Callable[[], objec
     return (yield from _final_replies(link, final_write, len(ahead[1]), 0, replies, while_waiting))
 
 
-def _send_bdat(link: Link, envelope: Envelope, end_of_message: Callable[[], object], replies: int,
+def _send_bdat(link: Channel, envelope: Envelope, end_of_message: Callable[[], object], replies: int,
                ahead: _Commands, pipelined: bool, allow_8bit: bool, while_waiting: Callable[[], None]
                ) -> Generator[Action, Any, list[Reply]]:
     """The message in BDAT chunks, the last with the commands ``ahead``; the replies to LAST.

@@ -125,7 +125,7 @@ class AsyncSession(SessionCore, AsyncSessionVerbs):
 
     async def close(self) -> None:
         """``QUIT`` (ignoring its failure) and close the connection. Idempotent."""
-        if self._closed:
+        if self.closed:
             return
         try:
             await self._driver.run(self._goodbye())

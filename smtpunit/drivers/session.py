@@ -26,19 +26,16 @@ from ..core.commands import Envelope
 from ..core.conversation import close_session
 from ..core.reply import Reply
 from ..core.results import Outcome
-from ..core.state import ConversationOptions, SessionState
+from ..core.state import ConversationOptions, Phase, SessionState
 from ..core.transactions import transactions
-from ..core.verbs import MessageTuple, SessionVerbs
+from ..core.verbs import SessionVerbs
 from ..errors import SMTPConnectionClosed
 from ..interfaces import ISession
 from .blocking import Driver
 
-__all__ = ["Session", "SessionCore", "Message"]
+__all__ = ["Session", "SessionCore"]
 
 T = TypeVar("T")
-
-Message = MessageTuple
-"""One message for :meth:`Session.send_many`: ``(from_, to, header, lines)``."""
 
 
 class SessionCore:
@@ -50,7 +47,6 @@ class SessionCore:
     def __init__(self, state: SessionState, options: ConversationOptions) -> None:
         self._state = state
         self._options = options
-        self._closed = False
 
     @property
     def capabilities(self) -> Capabilities:
@@ -60,10 +56,10 @@ class SessionCore:
     @property
     def closed(self) -> bool:
         """True once the session was closed, or its connection broke."""
-        return self._closed
+        return self._state.phase is Phase.CLOSED
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self._state.phase is Phase.CLOSED:
             raise SMTPConnectionClosed("the session is closed")
 
     def _transactions(self, envelopes: list[Envelope], partial_delivery: Optional[bool]
@@ -80,15 +76,14 @@ class SessionCore:
 
     def _reset(self) -> Generator[Action, Any, None]:
         yield from expect(self._state.link, commands.rset(), "rset", 250)
-        self._state.needs_reset = False
+        self._state.reset()
 
     def _goodbye(self) -> Generator[Action, Any, None]:
         if not self._state.broken:
             yield from close_session(self._state)
 
     def _mark_closed(self) -> None:
-        self._closed = True
-        self._state.broken = True
+        self._state.close()
 
 
 @implementer(ISession)
@@ -128,7 +123,7 @@ class Session(SessionCore, SessionVerbs):
 
     def close(self) -> None:
         """``QUIT`` (ignoring its failure) and close the connection. Idempotent."""
-        if self._closed:
+        if self.closed:
             return
         try:
             self._driver.run(self._goodbye())

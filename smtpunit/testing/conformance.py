@@ -609,6 +609,11 @@ def _entry_points(server: MemoryServer) -> list[tuple[str, Callable[..., Any]]]:
         with smtpunit.Pool("mail.invalid", 25, size=1, tcp_connect=sync, **options) as pooled:
             return _through_session(verb, pooled, envelope, message)
 
+    def pool_session(verb: str, **options: Any) -> list[Any]:
+        with smtpunit.Pool("mail.invalid", 25, size=1, tcp_connect=sync, **options) as pooled, \
+                pooled.connect() as lent:
+            return _through_session(verb, lent, envelope, message)
+
     async def async_session(verb: str, **options: Any) -> list[Any]:
         opened = await smtpunit.aio.connect("mail.invalid", 25, tcp_connect=aio, **options)
         async with opened:
@@ -625,12 +630,18 @@ def _entry_points(server: MemoryServer) -> list[tuple[str, Callable[..., Any]]]:
     return [
         ("smtp_send_message", lambda **o: [smtpunit.smtp_send_message(
             "mail.invalid", *message, 25, tcp_connect=sync, **o)]),
+        ("send", lambda **o: [smtpunit.send("mail.invalid", *message, 25, tcp_connect=sync, **o)]),
         ("send_envelope", lambda **o: [smtpunit.send_envelope("mail.invalid", envelope, 25, tcp_connect=sync, **o)]),
+        ("send_many", lambda **o: smtpunit.send_many("mail.invalid", [message, message], 25, tcp_connect=sync, **o)),
         ("send_message", lambda **o: [smtpunit.send_message("mail.invalid", _email(), 25, tcp_connect=sync, **o)]),
         *((f"connect().{verb}", functools.partial(session, verb)) for verb in _SESSION_VERBS),
         *((f"Pool.{verb}", functools.partial(pool, verb)) for verb in _SESSION_VERBS),
+        *((f"Pool.connect().{verb}", functools.partial(pool_session, verb)) for verb in _SESSION_VERBS),
         ("aio.smtp_send_message", lambda **o: run(smtpunit.aio.smtp_send_message(
             "mail.invalid", *message, 25, tcp_connect=aio, **o))),
+        ("aio.send", lambda **o: run(smtpunit.aio.send("mail.invalid", *message, 25, tcp_connect=aio, **o))),
+        ("aio.send_many", lambda **o: run(smtpunit.aio.send_many(
+            "mail.invalid", [message, message], 25, tcp_connect=aio, **o))),
         ("aio.send_envelope", lambda **o: run(smtpunit.aio.send_envelope(
             "mail.invalid", envelope, 25, tcp_connect=aio, **o))),
         ("aio.send_message", lambda **o: run(smtpunit.aio.send_message(
@@ -656,9 +667,10 @@ def check_mailer(provider: Any) -> None:
 
     ``provider`` is linked as the ``ISMTP`` of a registry over the default one and made
     current (:data:`smtpunit.current_registry`). Through it, every entry point --
-    ``smtp_send_message``, ``send_envelope``, ``send_message``, a session's and a
-    :class:`~smtpunit.Pool`'s ``send``, ``send_message``, ``send_envelope`` and
-    ``send_many``, and each of these in :mod:`smtpunit.aio` -- sends a good message,
+    ``smtp_send_message``, ``send``, ``send_envelope``, ``send_message``, ``send_many``,
+    a session's, a :class:`~smtpunit.Pool`'s and a session lent by ``Pool.connect``'s
+    ``send``, ``send_message``, ``send_envelope`` and ``send_many``, and each of these
+    in :mod:`smtpunit.aio` -- sends a good message,
     with ``tcp_connect`` an in-memory transport (which a provider without connections
     may ignore), and must return a :class:`~smtpunit.core.results.SendResult` for each;
     a misspelled option must raise ``TypeError`` before anything is sent. A provider of

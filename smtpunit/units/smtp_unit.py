@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from zope.interface import implementer
 
-from ..core.actions import Link
+from ..core.actions import Channel
 from ..core.commands import Envelope, Line, check_credential, prepare_envelope
 from ..core.conversation import ConversationOptions, Credentials, SendResult, converse, open_or_quit
 from ..core.policy import TLSPolicy, is_loopback_name, refuse_plaintext_credentials
@@ -96,7 +96,7 @@ def _peer_name(connection: Any) -> str:
 
 def _opening_state(driver: Any) -> SessionState:
     """The state of a session about to be opened over ``driver``'s connection."""
-    return SessionState(Link(driver.parser, bool(driver.connection.secure), _server_is_local(driver)))
+    return SessionState(Channel(driver.parser, _server_is_local(driver)), secure=bool(driver.connection.secure))
 
 
 @contextmanager

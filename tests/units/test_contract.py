@@ -57,18 +57,18 @@ def test_the_smtp_unit_serves_every_entry_point():
 def test_the_outbox_serves_every_entry_point():
     outbox = Outbox()
     check_mailer(outbox)
-    assert len(outbox.messages) > 20
+    assert len(outbox.messages) == 32  # every entry point once, send_many twice
 
 
 def test_sendmail_serves_every_entry_point(tmp_path):
     check_mailer(fake_sendmail(tmp_path))
-    assert len(list(tmp_path.glob("message.*"))) > 20
+    assert len(list(tmp_path.glob("message.*"))) == 32
 
 
 def test_a_provider_of_the_racket_signature_alone_serves_every_entry_point():
     provider = RacketOnly()
     check_mailer(provider)
-    assert len(provider.sent) > 20
+    assert len(provider.sent) == 32
 
 
 def test_a_provider_that_breaks_an_entry_point_fails_the_check():
@@ -76,7 +76,7 @@ def test_a_provider_that_breaks_an_entry_point_fails_the_check():
         def open_session(self, server, port, options):
             raise RuntimeError("no sessions here")
 
-    with pytest.raises(ConformanceError, match="connect\\(\\).send: a good message was refused"):
+    with pytest.raises(ConformanceError, match="^check_mailer: send_many: a good message was refused"):
         check_mailer(NoSessions())
 
 
