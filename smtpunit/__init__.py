@@ -15,7 +15,7 @@ The layers, top to bottom: this facade (:mod:`smtpunit.smtp`, :mod:`smtpunit.aio
 
 from .core.policy import TLSPolicy
 from .core.results import RecipientResult, SendResult
-from .drivers.session import Session
+from .drivers.blocking import Session
 from .errors import (
     RecipientsRefused,
     SMTPConnectionClosed,

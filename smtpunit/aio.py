@@ -9,11 +9,13 @@
     async with await smtpunit.aio.connect(server, 587, tls_encode=True) as session:
         await session.send(from_, to, header, lines)
 
-The sans-IO core (:mod:`smtpunit.core.conversation`, :mod:`smtpunit.core.transactions`) is shared
-with the blocking API; only the driver differs. The connection comes from the
-registry's :class:`~smtpunit.interfaces.IAsyncTransport`; TLS needs an
-``ssl.SSLContext`` (``tls_encode=True``, a context, or an
-:class:`~smtpunit.providers.tls.SSLContextTLS`).
+The sans-IO core (:mod:`smtpunit.core.conversation`, :mod:`smtpunit.core.transactions`)
+and the driver (:mod:`smtpunit.drivers.aio`, from which the blocking one is generated)
+are those of the blocking API. The connection comes from the registry's
+:class:`~smtpunit.interfaces.IAsyncTransport`; STARTTLS takes any TLS provider that
+is an :class:`~smtpunit.interfaces.IAsyncTLSUpgrader` (``tls_encode=True``, an
+``ssl.SSLContext`` and :class:`~smtpunit.providers.tls.SSLContextTLS` are) or has an
+``ssl.SSLContext`` as its ``context``.
 """
 
 from __future__ import annotations

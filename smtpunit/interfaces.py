@@ -237,6 +237,23 @@ class ITLSUpgrader(Interface):
         """
 
 
+class IAsyncTLSUpgrader(Interface):
+    """:class:`ITLSUpgrader` for asyncio: STARTTLS over an :class:`IAsyncConnection`.
+
+    A TLS provider that also provides this works under both drivers. (A provider
+    with only ``wrap`` but an ``ssl.SSLContext`` as its ``context`` attribute works
+    under asyncio too: the connection's ``start_tls`` is given that context.)
+    """
+
+    async def wrap_async(connection, server_hostname, timeout):  # type: ignore[no-untyped-def]
+        """Perform the TLS handshake over ``connection`` and return the secure
+        :class:`IAsyncConnection` that replaces it (its ``secure`` is True; it may be
+        ``connection`` itself, upgraded in place).
+
+        Raise :class:`ssl.SSLError` or :class:`OSError` if the handshake fails.
+        """
+
+
 class ISASLExchange(Interface):
     """One run of a SASL mechanism, for one AUTH command."""
 

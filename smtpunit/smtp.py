@@ -157,7 +157,7 @@ def send_many(server_address: str, messages: Iterable[MessageTuple], port_no: in
 
 
 def connect(server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> MailSession:
-    """Open a session (a :class:`~smtpunit.drivers.session.Session` with the SMTP unit) to send
+    """Open a session (a :class:`~smtpunit.drivers.blocking.Session` with the SMTP unit) to send
     many messages over one connection.
 
     Takes the keyword arguments of :func:`smtp_send_message` (``auth_user``,

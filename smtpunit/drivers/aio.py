@@ -1,47 +1,66 @@
-"""The asyncio driver and session: conversations of the sans-IO core over an
-:class:`~smtpunit.interfaces.IAsyncConnection`, with the bounds of the blocking driver."""
+"""The asyncio driver and session, and the one source of the blocking ones.
+
+:class:`AsyncDriver` runs a conversation of the sans-IO core
+(:mod:`smtpunit.core.conversation`, :mod:`smtpunit.core.transactions`) over an
+:class:`~smtpunit.interfaces.IAsyncConnection`. It owns the clock: every reply has a
+deadline (a server that drips one byte a second is held to it), and the TLS
+handshake has its own. It turns the I/O's exceptions into smtpunit's and throws them
+back into the conversation, which decides what they mean. :class:`AsyncSession` is
+an open connection that sends many messages.
+
+:mod:`smtpunit.drivers.blocking` is generated from this module by
+``scripts/unasync.py`` (``async``/``await`` removed, ``Async`` names made blocking),
+so the two cannot drift; ``tests/drivers/test_unasync.py`` fails if it is stale.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterable
 from concurrent.futures import TimeoutError as FuturesTimeoutError
-from typing import Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
 from zope.interface import implementer
 
 from ..core.actions import Action, Receive, Send, UpgradeTLS
-from ..core.commands import Envelope
+from ..core.commands import Envelope, Line, prepare_envelope
 from ..core.reply import Reply, ReplyParser
-from ..core.results import Outcome
+from ..core.results import Outcome, SendResult
 from ..core.state import ConversationOptions, SessionState
-from ..core.verbs import AsyncSessionVerbs
+from ..core.verbs import MessageTuple, envelope_of_message, single
 from ..errors import SMTPError, SMTPTimeout, TLSHandshakeError
 from ..interfaces import IAsyncSession
 from ..options import Timeouts
-from .blocking import RECEIVE_SIZE, feed, handshake_errors, io_errors, server_label
+from .io import RECEIVE_SIZE, feed, handshake_errors, io_errors, server_label
 from .session import SessionCore
 
-__all__ = ["AsyncDriver", "AsyncSession"]
+if TYPE_CHECKING:  # pragma: no cover
+    from email.message import Message as EmailMessageType
+
+__all__ = ["AsyncDriver", "AsyncSession", "AsyncSessionVerbs"]
 
 T = TypeVar("T")
 
 
 class AsyncDriver:
-    """Drives conversations over an :class:`~smtpunit.interfaces.IAsyncConnection`.
+    """Drives conversations over one connection.
 
-    :param tls_context: the ``ssl.SSLContext`` for STARTTLS, if any.
-    :param server_hostname: the name TLS verifies.
+    :param connection: an :class:`~smtpunit.interfaces.IAsyncConnection` provider.
+    :param timeouts: the bounds on each wait.
+    :param tls: the TLS upgrader for STARTTLS, if any
+        (:class:`~smtpunit.interfaces.IAsyncTLSUpgrader`).
+    :param server_hostname: the name TLS verifies: the configured server name, even
+        when the connection was made to another address. Defaults to the connection's.
     :param port: the server's port, to name the server in errors.
     """
 
-    def __init__(self, connection: Any, timeouts: Timeouts, tls_context: Any, server_hostname: str,
-                 port: Optional[int] = None) -> None:
+    def __init__(self, connection: Any, timeouts: Timeouts, tls: Any = None,
+                 server_hostname: Optional[str] = None, port: Optional[int] = None) -> None:
         self.connection = connection
         self.timeouts = timeouts
-        self.tls_context = tls_context
-        self.server_hostname = server_hostname
-        self.server = server_label(server_hostname, port)
+        self.tls = tls
+        self.server_hostname = server_hostname if server_hostname is not None else connection.server_hostname
+        self.server = server_label(self.server_hostname, port)
         self.parser = ReplyParser()
 
     async def run(self, conversation: Generator[Action, Any, T]) -> T:
@@ -65,23 +84,23 @@ class AsyncDriver:
 
     async def _perform(self, action: Action) -> Optional[Reply]:
         if isinstance(action, Send):
-            try:
-                await self.connection.send(action.data, self.timeouts.reply)
-            except SMTPError:
-                raise  # the connection's own word (SMTPConnectionClosed: nothing was written)
-            except (OSError, FuturesTimeoutError) as exc:  # mapped only when it happens
-                with io_errors("writing to", "write", self.timeouts.reply):
-                    raise exc
+            await self._send(action.data)
             return None
         if isinstance(action, Receive):
             return await self._receive(action)
         if isinstance(action, UpgradeTLS):
-            if self.tls_context is None:
-                raise TLSHandshakeError("STARTTLS was negotiated but no TLS context is configured")
-            with handshake_errors(self.timeouts.tls_handshake, self.server):
-                await self.connection.start_tls(self.tls_context, self.server_hostname, self.timeouts.tls_handshake)
+            await self._upgrade()
             return None
         raise TypeError(f"unknown action {action!r}")  # pragma: no cover
+
+    async def _send(self, data: Union[bytes, memoryview]) -> None:
+        try:
+            await self.connection.send(data, self.timeouts.reply)
+        except SMTPError:
+            raise  # the connection's own word (SMTPConnectionClosed: nothing was written)
+        except (OSError, FuturesTimeoutError) as exc:  # TimeoutError included
+            with io_errors("writing to", "write", self.timeouts.reply):
+                raise exc
 
     async def _receive(self, action: Receive) -> Reply:
         reply = self.parser.next_reply()
@@ -94,25 +113,90 @@ class AsyncDriver:
             if remaining <= 0:
                 raise SMTPTimeout(action.phase, limit)
             try:
-                data = await self.connection.receive(RECEIVE_SIZE, remaining)
-            except (OSError, FuturesTimeoutError) as exc:
+                # A longer wait (after the data) in steps of a reply's bound: a socket
+                # keeps its timeout instead of switching it on every message.
+                data = await self.connection.receive(RECEIVE_SIZE, min(remaining, self.timeouts.reply))
+            except (TimeoutError, FuturesTimeoutError):
+                continue  # the deadline decides
+            except OSError as exc:
                 with io_errors("reading from", action.phase, limit):
                     raise exc
             reply = feed(self.parser, data, action)
         return reply
 
+    async def _upgrade(self) -> None:
+        if self.tls is None:
+            raise TLSHandshakeError("STARTTLS was negotiated but no TLS provider is configured")
+        with handshake_errors(self.timeouts.tls_handshake, self.server):
+            self.connection = await self.tls.wrap_async(
+                self.connection, self.server_hostname, self.timeouts.tls_handshake)
+
+
+class AsyncSessionVerbs:
+    """The verbs of a session, over its ``send_envelopes`` (which a session provides)."""
+
+    async def send_envelopes(self, envelopes: Iterable[Envelope], *,
+                             partial_delivery: Optional[bool] = None) -> list[Outcome]:  # pragma: no cover
+        raise NotImplementedError
+
+    async def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], *,
+                   partial_delivery: Optional[bool] = None) -> SendResult:
+        """Send one message; arguments as :func:`smtpunit.smtp_send_message`.
+
+        :raises smtpunit.errors.SMTPError: what stopped the message (the session goes
+            on unless the connection broke).
+        """
+        return await self.send_envelope(prepare_envelope(from_, to, header, message),
+                                        partial_delivery=partial_delivery)
+
+    async def send_message(self, message: EmailMessageType, *, from_: Optional[str] = None,
+                           to: Optional[Iterable[str]] = None, partial_delivery: Optional[bool] = None
+                           ) -> SendResult:
+        """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
+        return await self.send_envelope(envelope_of_message(message, from_, to), partial_delivery=partial_delivery)
+
+    async def send_envelope(self, envelope: Envelope, *, partial_delivery: Optional[bool] = None) -> SendResult:
+        """Send a checked :class:`~smtpunit.core.commands.Envelope`."""
+        return single(await self.send_envelopes([envelope], partial_delivery=partial_delivery))
+
+    async def send_many(self, messages: Iterable[MessageTuple], *, partial_delivery: Optional[bool] = None
+                        ) -> list[Outcome]:
+        """Send several messages (pipelined where the session can). Every message is
+        checked before anything is sent (bad input raises ``ValueError``, sends nothing).
+
+        :returns: per message, in order, its :class:`~smtpunit.core.results.SendResult` or
+            the :class:`~smtpunit.errors.SMTPError` that stopped it.
+        """
+        return await self.send_envelopes([prepare_envelope(*m) for m in messages],
+                                         partial_delivery=partial_delivery)
+
 
 @implementer(IAsyncSession)
 class AsyncSession(SessionCore, AsyncSessionVerbs):
-    """:class:`~smtpunit.drivers.session.Session` for asyncio. Use one per task at a time."""
+    """An open, greeted (and, as asked, encrypted and authenticated) connection.
+
+    Not safe to share: use one session per thread or task at a time, or a
+    :class:`~smtpunit.pool.Pool`.
+    """
 
     def __init__(self, driver: AsyncDriver, state: SessionState, options: ConversationOptions) -> None:
         super().__init__(state, options)
         self._driver = driver
 
+    @property
+    def connection(self) -> Any:
+        """The :class:`~smtpunit.interfaces.IAsyncConnection` the session runs over."""
+        return self._driver.connection
+
     async def send_envelopes(self, envelopes: Iterable[Envelope], *,
                              partial_delivery: Optional[bool] = None) -> list[Outcome]:
-        """Send checked envelopes; see :meth:`smtpunit.drivers.session.Session.send_envelopes`."""
+        """Send checked envelopes (from :func:`~smtpunit.core.commands.prepare_envelope`, ...),
+        pipelined when the server allows: each message's data shares a write with the
+        next message's envelope.
+
+        :returns: per envelope, in order, its :class:`~smtpunit.core.results.SendResult` or
+            the :class:`~smtpunit.errors.SMTPError` that stopped it.
+        """
         return await self._run(self._transactions(list(envelopes), partial_delivery))
 
     async def noop(self) -> Reply:
@@ -120,7 +204,7 @@ class AsyncSession(SessionCore, AsyncSessionVerbs):
         return await self._run(self._noop())
 
     async def reset(self) -> None:
-        """``RSET``."""
+        """``RSET``: abandon any transaction in progress."""
         await self._run(self._reset())
 
     async def close(self) -> None:

@@ -1,38 +1,49 @@
-"""The blocking driver: runs a :mod:`smtpunit.core.conversation` conversation over an
-:class:`~smtpunit.interfaces.IConnection`.
+# Generated from smtpunit/drivers/aio.py by scripts/unasync.py: do not edit.
+"""The blocking driver and session, generated from :mod:`smtpunit.drivers.aio` by
+``scripts/unasync.py``: do not edit, change the asyncio source and run the script.
 
-It owns the clock: every reply has a deadline (a server that drips one byte a
-second is held to it), and the TLS handshake has its own. It turns the I/O's
-exceptions into smtpunit's and throws them back into the conversation, which
-decides what they mean.
+:class:`Driver` runs a conversation of the sans-IO core over an
+:class:`~smtpunit.interfaces.IConnection`, with the same deadlines and the same
+errors as the asyncio driver; :class:`Session` is an open connection that sends many
+messages.
 """
 
 from __future__ import annotations
 
-import ssl
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable
 from concurrent.futures import TimeoutError as FuturesTimeoutError
-from contextlib import contextmanager
-from typing import Any, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
+
+from zope.interface import implementer
 
 from ..core.actions import Action, Receive, Send, UpgradeTLS
+from ..core.commands import Envelope, Line, prepare_envelope
 from ..core.reply import Reply, ReplyParser
-from ..errors import SMTPError, SMTPTimeout, SMTPTransportError, TLSHandshakeError
+from ..core.results import Outcome, SendResult
+from ..core.state import ConversationOptions, SessionState
+from ..core.verbs import MessageTuple, envelope_of_message, single
+from ..errors import SMTPError, SMTPTimeout, TLSHandshakeError
+from ..interfaces import ISession
 from ..options import Timeouts
+from .io import RECEIVE_SIZE, feed, handshake_errors, io_errors, server_label
+from .session import SessionCore
 
-__all__ = ["Driver", "feed", "io_errors", "handshake_errors", "server_label"]
+if TYPE_CHECKING:  # pragma: no cover
+    from email.message import Message as EmailMessageType
 
-RECEIVE_SIZE = 64 * 1024
+__all__ = ["Driver", "Session", "SessionVerbs"]
+
 T = TypeVar("T")
 
 
 class Driver:
-    """Drives conversations over one connection, blocking.
+    """Drives conversations over one connection.
 
     :param connection: an :class:`~smtpunit.interfaces.IConnection` provider.
     :param timeouts: the bounds on each wait.
-    :param tls: the :class:`~smtpunit.interfaces.ITLSUpgrader` for STARTTLS, if any.
+    :param tls: the TLS upgrader for STARTTLS, if any
+        (:class:`~smtpunit.interfaces.ITLSUpgrader`).
     :param server_hostname: the name TLS verifies: the configured server name, even
         when the connection was made to another address. Defaults to the connection's.
     :param port: the server's port, to name the server in errors.
@@ -82,7 +93,7 @@ class Driver:
             self.connection.send(data, self.timeouts.reply)
         except SMTPError:
             raise  # the connection's own word (SMTPConnectionClosed: nothing was written)
-        except OSError as exc:  # TimeoutError included
+        except (OSError, FuturesTimeoutError) as exc:  # TimeoutError included
             with io_errors("writing to", "write", self.timeouts.reply):
                 raise exc
 
@@ -100,7 +111,7 @@ class Driver:
                 # A longer wait (after the data) in steps of a reply's bound: a socket
                 # keeps its timeout instead of switching it on every message.
                 data = self.connection.receive(RECEIVE_SIZE, min(remaining, self.timeouts.reply))
-            except TimeoutError:
+            except (TimeoutError, FuturesTimeoutError):
                 continue  # the deadline decides
             except OSError as exc:
                 with io_errors("reading from", action.phase, limit):
@@ -112,43 +123,111 @@ class Driver:
         if self.tls is None:
             raise TLSHandshakeError("STARTTLS was negotiated but no TLS provider is configured")
         with handshake_errors(self.timeouts.tls_handshake, self.server):
-            self.connection = self.tls.wrap(self.connection, self.server_hostname, self.timeouts.tls_handshake)
+            self.connection = self.tls.wrap(
+                self.connection, self.server_hostname, self.timeouts.tls_handshake)
 
 
-def feed(parser: ReplyParser, data: bytes, action: Receive) -> Optional[Reply]:
-    """Give ``data`` to ``parser``; the next reply if it is complete. ``b""`` is EOF."""
-    if not data:
-        parser.feed_eof(action.phase)
-    parser.feed(data)
-    return parser.next_reply()
+class SessionVerbs:
+    """The verbs of a session, over its ``send_envelopes`` (which a session provides)."""
+
+    def send_envelopes(self, envelopes: Iterable[Envelope], *,
+                             partial_delivery: Optional[bool] = None) -> list[Outcome]:  # pragma: no cover
+        raise NotImplementedError
+
+    def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], *,
+                   partial_delivery: Optional[bool] = None) -> SendResult:
+        """Send one message; arguments as :func:`smtpunit.smtp_send_message`.
+
+        :raises smtpunit.errors.SMTPError: what stopped the message (the session goes
+            on unless the connection broke).
+        """
+        return self.send_envelope(prepare_envelope(from_, to, header, message),
+                                        partial_delivery=partial_delivery)
+
+    def send_message(self, message: EmailMessageType, *, from_: Optional[str] = None,
+                           to: Optional[Iterable[str]] = None, partial_delivery: Optional[bool] = None
+                           ) -> SendResult:
+        """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
+        return self.send_envelope(envelope_of_message(message, from_, to), partial_delivery=partial_delivery)
+
+    def send_envelope(self, envelope: Envelope, *, partial_delivery: Optional[bool] = None) -> SendResult:
+        """Send a checked :class:`~smtpunit.core.commands.Envelope`."""
+        return single(self.send_envelopes([envelope], partial_delivery=partial_delivery))
+
+    def send_many(self, messages: Iterable[MessageTuple], *, partial_delivery: Optional[bool] = None
+                        ) -> list[Outcome]:
+        """Send several messages (pipelined where the session can). Every message is
+        checked before anything is sent (bad input raises ``ValueError``, sends nothing).
+
+        :returns: per message, in order, its :class:`~smtpunit.core.results.SendResult` or
+            the :class:`~smtpunit.errors.SMTPError` that stopped it.
+        """
+        return self.send_envelopes([prepare_envelope(*m) for m in messages],
+                                         partial_delivery=partial_delivery)
 
 
-@contextmanager
-def io_errors(what: str, phase: str, limit: float) -> Iterator[None]:
-    """Turn the I/O's timeouts and failures into smtpunit's errors."""
-    try:
-        yield
-    except (TimeoutError, FuturesTimeoutError):  # asyncio's, before Python 3.11
-        raise SMTPTimeout(phase, limit) from None
-    except OSError as exc:
-        raise SMTPTransportError(f"{what} the server failed: {exc}") from exc
+@implementer(ISession)
+class Session(SessionCore, SessionVerbs):
+    """An open, greeted (and, as asked, encrypted and authenticated) connection.
 
+    Not safe to share: use one session per thread or task at a time, or a
+    :class:`~smtpunit.pool.Pool`.
+    """
 
-@contextmanager
-def handshake_errors(limit: float, server: str) -> Iterator[None]:
-    """Turn a failed STARTTLS handshake with ``server`` (its :func:`server_label`) into
-    :class:`~smtpunit.errors.TLSHandshakeError`."""
-    try:
-        yield
-    except (TimeoutError, FuturesTimeoutError):
-        raise SMTPTimeout("starttls", limit) from None
-    except (ssl.SSLError, ssl.CertificateError, OSError, ValueError, TypeError) as exc:
-        # ValueError, TypeError: a TLS provider that cannot work with this connection.
-        raise TLSHandshakeError(f"TLS handshake (STARTTLS) with {server} failed: {exc}") from exc
+    def __init__(self, driver: Driver, state: SessionState, options: ConversationOptions) -> None:
+        super().__init__(state, options)
+        self._driver = driver
 
+    @property
+    def connection(self) -> Any:
+        """The :class:`~smtpunit.interfaces.IConnection` the session runs over."""
+        return self._driver.connection
 
-def server_label(host: str, port: Optional[int]) -> str:
-    """``host:port`` (``[host]:port`` for an IPv6 address), or ``host`` alone."""
-    if port is None:
-        return host
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    def send_envelopes(self, envelopes: Iterable[Envelope], *,
+                             partial_delivery: Optional[bool] = None) -> list[Outcome]:
+        """Send checked envelopes (from :func:`~smtpunit.core.commands.prepare_envelope`, ...),
+        pipelined when the server allows: each message's data shares a write with the
+        next message's envelope.
+
+        :returns: per envelope, in order, its :class:`~smtpunit.core.results.SendResult` or
+            the :class:`~smtpunit.errors.SMTPError` that stopped it.
+        """
+        return self._run(self._transactions(list(envelopes), partial_delivery))
+
+    def noop(self) -> Reply:
+        """``NOOP``: a health check. A failure closes the session."""
+        return self._run(self._noop())
+
+    def reset(self) -> None:
+        """``RSET``: abandon any transaction in progress."""
+        self._run(self._reset())
+
+    def close(self) -> None:
+        """``QUIT`` (ignoring its failure) and close the connection. Idempotent."""
+        if self.closed:
+            return
+        try:
+            self._driver.run(self._goodbye())
+        finally:
+            self._abort()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _run(self, conversation: Generator[Action, Any, T]) -> T:
+        self._check_open()
+        try:
+            result = self._driver.run(conversation)
+        except BaseException:
+            self._abort()
+            raise
+        if self._state.broken:
+            self._abort()
+        return result
+
+    def _abort(self) -> None:
+        self._mark_closed()
+        self._driver.close()

@@ -1,6 +1,7 @@
-"""Sessions: one connection, many messages (blocking).
+"""What the blocking and asyncio sessions share: their state, and the conversations
+they run (each with its own driver).
 
-Open one with :func:`smtpunit.connect`::
+Open a session with :func:`smtpunit.connect` (or :func:`smtpunit.aio.connect`)::
 
     with smtpunit.connect("mail.example.org", 587, tls_encode=True) as session:
         session.send("a@example.org", ["b@example.org"], header, lines)
@@ -14,10 +15,8 @@ the server waited for data) is closed, and the session with it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Generator, Iterable
+from collections.abc import Generator
 from typing import Any, Optional, TypeVar
-
-from zope.interface import implementer
 
 from ..core import commands, parameters
 from ..core.actions import Action, expect
@@ -28,12 +27,9 @@ from ..core.reply import Reply
 from ..core.results import Outcome
 from ..core.state import ConversationOptions, Phase, SessionState
 from ..core.transactions import transactions
-from ..core.verbs import SessionVerbs
 from ..errors import SMTPConnectionClosed
-from ..interfaces import ISession
-from .blocking import Driver
 
-__all__ = ["Session", "SessionCore"]
+__all__ = ["SessionCore"]
 
 T = TypeVar("T")
 
@@ -84,69 +80,3 @@ class SessionCore:
 
     def _mark_closed(self) -> None:
         self._state.close()
-
-
-@implementer(ISession)
-class Session(SessionCore, SessionVerbs):
-    """An open, greeted (and, as asked, encrypted and authenticated) connection.
-
-    Not thread-safe: use one session per thread, or a :class:`~smtpunit.pool.Pool`.
-    """
-
-    def __init__(self, driver: Driver, state: SessionState, options: ConversationOptions) -> None:
-        super().__init__(state, options)
-        self._driver = driver
-
-    @property
-    def connection(self) -> Any:
-        """The :class:`~smtpunit.interfaces.IConnection` the session runs over."""
-        return self._driver.connection
-
-    def send_envelopes(self, envelopes: Iterable[Envelope], *, partial_delivery: Optional[bool] = None
-                       ) -> list[Outcome]:
-        """Send checked envelopes (from :func:`~smtpunit.core.commands.prepare_envelope`, ...),
-        pipelined when the server allows: each message's data shares a write with the
-        next message's envelope.
-
-        :returns: per envelope, in order, its :class:`~smtpunit.core.results.SendResult` or
-            the :class:`~smtpunit.errors.SMTPError` that stopped it.
-        """
-        return self._run(self._transactions(list(envelopes), partial_delivery))
-
-    def noop(self) -> Reply:
-        """``NOOP``: a health check. A failure closes the session."""
-        return self._run(self._noop())
-
-    def reset(self) -> None:
-        """``RSET``: abandon any transaction in progress."""
-        self._run(self._reset())
-
-    def close(self) -> None:
-        """``QUIT`` (ignoring its failure) and close the connection. Idempotent."""
-        if self.closed:
-            return
-        try:
-            self._driver.run(self._goodbye())
-        finally:
-            self._abort()
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
-
-    def _run(self, conversation: Generator[Action, Any, T]) -> T:
-        self._check_open()
-        try:
-            result = self._driver.run(conversation)
-        except BaseException:
-            self._abort()
-            raise
-        if self._state.broken:
-            self._abort()
-        return result
-
-    def _abort(self) -> None:
-        self._mark_closed()
-        self._driver.close()

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from zope.interface import implementer
 
-from ..interfaces import IConnection, ITLSUpgrader, ITransport
+from ..interfaces import IAsyncTLSUpgrader, IConnection, ITLSUpgrader, ITransport
 from .tcp import SocketConnection, TCPTransport
 
 __all__ = ["CallableTLS", "ImplicitTLSTransport", "SSLContextTLS", "TLSFromTheStart", "default_context"]
@@ -48,7 +48,7 @@ def _socket_of(connection: Any) -> socket.socket:
     return sock
 
 
-@implementer(ITLSUpgrader)
+@implementer(ITLSUpgrader, IAsyncTLSUpgrader)
 class SSLContextTLS:
     """STARTTLS with an ``ssl.SSLContext``.
 
@@ -74,6 +74,12 @@ class SSLContextTLS:
         with _no_orphan_socket():
             secure = self.context.wrap_socket(sock, server_hostname=server_hostname)
         return SocketConnection(secure, server_hostname, secure=True, loopback=connection.loopback)
+
+    async def wrap_async(self, connection: Any, server_hostname: str, timeout: float
+                         ) -> Any:
+        """Upgrade ``connection`` in place (its ``start_tls``), checking ``server_hostname``."""
+        await connection.start_tls(self.context, server_hostname, timeout)
+        return connection
 
 
 @contextmanager

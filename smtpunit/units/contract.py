@@ -30,7 +30,9 @@ from ..core.capabilities import Capabilities
 from ..core.commands import Envelope, Line, check_port, check_server_address, prepare_envelope
 from ..core.reply import Reply
 from ..core.results import Outcome, RecipientResult, SendResult
-from ..core.verbs import AsyncSessionVerbs, MessageTuple, SessionVerbs, envelope_of_message
+from ..core.verbs import MessageTuple, envelope_of_message
+from ..drivers.aio import AsyncSessionVerbs
+from ..drivers.blocking import SessionVerbs
 from ..errors import SMTPConnectionClosed, SMTPError
 from ..interfaces import IAsyncSession, IMailer, ISession
 from ..options import SendOptions

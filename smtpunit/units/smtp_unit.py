@@ -22,8 +22,7 @@ from ..core.commands import Envelope, Line, check_credential, prepare_envelope
 from ..core.conversation import ConversationOptions, Credentials, SendResult, converse, open_or_quit
 from ..core.policy import TLSPolicy, is_loopback_name, refuse_plaintext_credentials
 from ..core.state import SessionState
-from ..drivers.blocking import Driver
-from ..drivers.session import Session
+from ..drivers.blocking import Driver, Session
 from ..errors import (
     InvalidArgument,
     SASLError,
@@ -32,7 +31,7 @@ from ..errors import (
     SMTPTransportError,
     TLSHandshakeError,
 )
-from ..interfaces import IAsyncTransport, IMailer, ISASLMechanism, ITLSUpgrader, ITransport
+from ..interfaces import IAsyncTLSUpgrader, IAsyncTransport, IMailer, ISASLMechanism, ITLSUpgrader, ITransport
 from ..options import SendOptions, Timeouts
 from ..providers.tcp import TCPTransport, as_connection
 from ..providers.tls import CallableTLS, SSLContextTLS, TLSFromTheStart
@@ -123,15 +122,23 @@ def _implicit_tls_hint(plan: _Plan) -> Iterator[None]:
         raise
 
 
-def _ssl_context(tls: Any) -> Optional[ssl.SSLContext]:
-    """The ``ssl.SSLContext`` behind a TLS provider, as asyncio needs one."""
-    if tls is None:
-        return None
+def _ssl_context(tls: Any) -> ssl.SSLContext:
+    """The ``ssl.SSLContext`` behind a TLS provider, as asyncio's implicit TLS needs one."""
     context = getattr(tls, "context", None)
     if not isinstance(context, ssl.SSLContext):
-        raise InvalidArgument(
-            "with asyncio, tls_encode must be True, an ssl.SSLContext or a provider with an SSLContext .context")
+        raise InvalidArgument("with asyncio, implicit TLS needs tls_encode True, an ssl.SSLContext or a "
+                              "provider with an SSLContext .context")
     return context
+
+
+def _async_tls(tls: Any) -> Any:
+    """The TLS provider as the asyncio driver takes it (an ``IAsyncTLSUpgrader``)."""
+    if tls is None or IAsyncTLSUpgrader.providedBy(tls):
+        return tls
+    if isinstance(getattr(tls, "context", None), ssl.SSLContext):
+        return SSLContextTLS(tls.context)
+    raise InvalidArgument("with asyncio, tls_encode must be True, an ssl.SSLContext, an IAsyncTLSUpgrader "
+                          f"(with wrap_async) or a provider with an SSLContext .context, not {tls!r}")
 
 
 @implementer(IMailer)
@@ -153,7 +160,7 @@ class SMTPUnit(MailProvider):
         return self._run(self._connect(server, port, plan), envelope, plan)
 
     def open_session(self, server: str, port: int, options: SendOptions) -> Session:
-        """A :class:`~smtpunit.drivers.session.Session`: connected, greeted, encrypted and
+        """A :class:`~smtpunit.drivers.blocking.Session`: connected, greeted, encrypted and
         authenticated as asked, ready to send many messages."""
         plan = self._plan(server, port, options)
         driver = Driver(self._connect(server, port, plan), plan.timeouts, plan.tls, plan.server_name, port)
@@ -233,7 +240,8 @@ class SMTPUnit(MailProvider):
     async def _async_driver(self, server: str, port: int, plan: _Plan) -> AsyncDriver:
         from ..drivers.aio import AsyncDriver
 
-        context = _ssl_context(plan.tls)
+        tls = _async_tls(plan.tls)
+        implicit = _ssl_context(plan.tls) if plan.policy is TLSPolicy.IMPLICIT else None
         tcp_connect = plan.tcp_connect
         if tcp_connect is None:
             transport = self._imports(IAsyncTransport)
@@ -241,10 +249,9 @@ class SMTPUnit(MailProvider):
             transport = tcp_connect
         else:
             raise InvalidArgument(f"with asyncio, tcp_connect must be an IAsyncTransport, not {tcp_connect!r}")
-        implicit = context if plan.policy is TLSPolicy.IMPLICIT else None
         with _connect_errors(server, port, plan.timeouts.connect):
             connection = await transport.connect(server, port, plan.timeouts.connect, implicit)
-        return AsyncDriver(connection, plan.timeouts, context, plan.server_name, port)
+        return AsyncDriver(connection, plan.timeouts, tls, plan.server_name, port)
 
     # -- internals ------------------------------------------------------------------
 

@@ -1,0 +1,86 @@
+"""A TLS provider of one's own (neither SSLContextTLS nor an SSLContext) works under
+both drivers: blocking through ``wrap``, asyncio through ``wrap_async``."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+import pytest
+from conftest import HOST
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+import smtpunit
+import smtpunit.aio
+from smtpunit import errors
+from smtpunit.interfaces import IAsyncTLSUpgrader, ITLSUpgrader
+from smtpunit.providers.tcp import SocketConnection
+
+HEADER = "Subject: custom TLS\r\n\r\n"
+
+
+@implementer(ITLSUpgrader, IAsyncTLSUpgrader)
+class PinnedTLS:
+    """Trusts one CA only, and counts the handshakes it made (no ``.context``)."""
+
+    def __init__(self, certs) -> None:
+        self._context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        certs.ca.configure_trust(self._context)
+        self.handshakes: list[str] = []
+
+    def wrap(self, connection, server_hostname, timeout):
+        sock = connection.socket
+        sock.settimeout(timeout)
+        secure = self._context.wrap_socket(sock, server_hostname=server_hostname)
+        self.handshakes.append("blocking")
+        return SocketConnection(secure, server_hostname, secure=True, loopback=connection.loopback)
+
+    async def wrap_async(self, connection, server_hostname, timeout):
+        await connection.start_tls(self._context, server_hostname, timeout)
+        self.handshakes.append("asyncio")
+        return connection
+
+
+@implementer(ITLSUpgrader)
+class BlockingOnly:
+    def wrap(self, connection, server_hostname, timeout):  # pragma: no cover - never reached
+        raise AssertionError("not used")
+
+
+def test_the_custom_provider_verifies_as_both_signatures(certs):
+    provider = PinnedTLS(certs)
+    assert verifyObject(ITLSUpgrader, provider) and verifyObject(IAsyncTLSUpgrader, provider)
+
+
+def test_a_custom_tls_provider_works_blocking_and_under_asyncio(start_server, certs):
+    server = start_server(starttls=True, require_starttls=True)
+    tls = PinnedTLS(certs)
+    smtpunit.smtp_send_message(HOST, "a@example.org", ["b@example.org"], HEADER, ["1"], server.port, tls_encode=tls)
+    asyncio.run(smtpunit.aio.smtp_send_message(HOST, "a@example.org", ["b@example.org"], HEADER, ["2"],
+                                               server.port, tls_encode=tls))
+
+    async def session() -> None:
+        async with await smtpunit.aio.connect(HOST, server.port, tls_encode=tls) as opened:
+            await opened.send("a@example.org", ["b@example.org"], HEADER, ["3"])
+
+    asyncio.run(session())
+    assert tls.handshakes == ["blocking", "asyncio", "asyncio"]
+    assert [m.tls for m in server.handler.messages] == [True, True, True]
+
+
+def test_the_custom_provider_still_refuses_a_certificate_it_does_not_trust(start_server, wrong_name_certs):
+    server = start_server(starttls=True, require_starttls=True, server_context=wrong_name_certs.server_context)
+    tls = PinnedTLS(wrong_name_certs)  # the right CA, the wrong host name
+    with pytest.raises(errors.TLSHandshakeError):
+        asyncio.run(smtpunit.aio.smtp_send_message(HOST, "a@example.org", ["b@example.org"], HEADER, ["x"],
+                                                   server.port, tls_encode=tls))
+    assert server.handler.mail_commands == []
+
+
+def test_a_blocking_only_provider_is_refused_under_asyncio_before_connecting(start_server):
+    server = start_server(starttls=True, require_starttls=True)
+    with pytest.raises(errors.InvalidArgument, match="wrap_async"):
+        asyncio.run(smtpunit.aio.smtp_send_message(HOST, "a@example.org", ["b@example.org"], HEADER, ["x"],
+                                                   server.port, tls_encode=BlockingOnly()))
+    assert server.handler.mail_commands == []
