@@ -20,7 +20,7 @@ A provider of the Racket signature alone (:class:`~smtpunit.interfaces.ISMTP`, o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Optional, Protocol, TypeVar, Union
 
 from zope.interface import implementer
@@ -298,22 +298,34 @@ class MailProvider:
         raise NotImplementedError(f"{type(self).__name__} does not send over a given connection")
 
     # -- the verbs (``smtp^`` and the rest of the public API) ---------------------------
+    # Each checks its options, its message(s) and the server, in that order, before
+    # anything is sent; a misspelled option is a TypeError naming the verb.
 
     def smtp_send_message(self, server_address: str, from_: str, to: Iterable[str], header: Line,
                           message: Iterable[Line], port_no: int = 25, **options: Unpack[SendKeywords]
                           ) -> SendResult:
         """Connect to ``server_address``:``port_no`` and send one message; see
         :func:`smtpunit.smtp_send_message` for the keyword ``options``."""
-        checked = SendOptions.of("smtp_send_message", options)
-        envelope = prepare_envelope(from_, to, header, message)
-        return self.deliver(*check_target(server_address, port_no), envelope, checked)
+        return self.deliver(*_one_shot("smtp_send_message", server_address, port_no, options,
+                                       lambda: prepare_envelope(from_, to, header, message)))
 
     def send(self, server_address: str, from_: str, to: Iterable[str], header: Line,
              message: Iterable[Line], port_no: int = 25, **options: Unpack[SendKeywords]) -> SendResult:
         """:meth:`smtp_send_message` under the verb every entry point shares."""
-        checked = SendOptions.of("send", options)
-        envelope = prepare_envelope(from_, to, header, message)
-        return self.deliver(*check_target(server_address, port_no), envelope, checked)
+        return self.deliver(*_one_shot("send", server_address, port_no, options,
+                                       lambda: prepare_envelope(from_, to, header, message)))
+
+    def send_envelope(self, server_address: str, envelope: Envelope, port_no: int = 25,
+                      **options: Unpack[SendKeywords]) -> SendResult:
+        """Send a checked :class:`~smtpunit.core.commands.Envelope` in one connection."""
+        return self.deliver(*_one_shot("send_envelope", server_address, port_no, options, lambda: envelope))
+
+    def send_message(self, server_address: str, message: EmailMessageType, port_no: int = 25, *,
+                     from_: Optional[str] = None, to: Optional[Iterable[str]] = None,
+                     **options: Unpack[SendKeywords]) -> SendResult:
+        """Send an :class:`email.message.EmailMessage` in one connection."""
+        return self.deliver(*_one_shot("send_message", server_address, port_no, options,
+                                       lambda: envelope_of_message(message, from_, to)))
 
     def send_many(self, server_address: str, messages: Iterable[MessageTuple], port_no: int = 25,
                   **options: Unpack[SendKeywords]) -> list[Outcome]:
@@ -324,78 +336,76 @@ class MailProvider:
         :returns: per message, in order, its :class:`~smtpunit.core.results.SendResult` or
             the :class:`~smtpunit.errors.SMTPError` that stopped it.
         """
-        checked = SendOptions.of("send_many", options, chunking=True)
-        envelopes = [prepare_envelope(*m) for m in messages]
-        with self.open_session(*check_target(server_address, port_no), checked) as session:
+        server, port, envelopes, checked = _many("send_many", server_address, port_no, options, messages)
+        with self.open_session(server, port, checked) as session:
             return list(session.send_envelopes(envelopes))
-
-    def send_envelope(self, server_address: str, envelope: Envelope, port_no: int = 25,
-                      **options: Unpack[SendKeywords]) -> SendResult:
-        """Send a checked :class:`~smtpunit.core.commands.Envelope` in one connection."""
-        checked = SendOptions.of("send_envelope", options)
-        return self.deliver(*check_target(server_address, port_no), envelope, checked)
-
-    def send_message(self, server_address: str, message: EmailMessageType, port_no: int = 25, *,
-                     from_: Optional[str] = None, to: Optional[Iterable[str]] = None,
-                     **options: Unpack[SendKeywords]) -> SendResult:
-        """Send an :class:`email.message.EmailMessage` in one connection."""
-        checked = SendOptions.of("send_message", options)
-        envelope = envelope_of_message(message, from_, to)
-        return self.deliver(*check_target(server_address, port_no), envelope, checked)
 
     def connect(self, server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> MailSession:
         """Open a session to send many messages over one connection (BDAT when offered,
         unless ``chunking=False``)."""
-        checked = SendOptions.of("connect", options, chunking=True)
-        return self.open_session(*check_target(server_address, port_no), checked)
+        return self.open_session(*_session("connect", server_address, port_no, options))
 
     async def smtp_send_message_async(self, server_address: str, from_: str, to: Iterable[str], header: Line,
                                       message: Iterable[Line], port_no: int = 25,
                                       **options: Unpack[SendKeywords]) -> SendResult:
         """:meth:`smtp_send_message` for asyncio."""
-        checked = SendOptions.of("aio.smtp_send_message", options)
-        envelope = prepare_envelope(from_, to, header, message)
-        target = check_target(server_address, port_no)
-        return await self.deliver_async(*target, envelope, checked)
+        return await self.deliver_async(*_one_shot("aio.smtp_send_message", server_address, port_no, options,
+                                                   lambda: prepare_envelope(from_, to, header, message)))
 
     async def send_async(self, server_address: str, from_: str, to: Iterable[str], header: Line,
                          message: Iterable[Line], port_no: int = 25,
                          **options: Unpack[SendKeywords]) -> SendResult:
         """:meth:`send` for asyncio."""
-        checked = SendOptions.of("aio.send", options)
-        envelope = prepare_envelope(from_, to, header, message)
-        target = check_target(server_address, port_no)
-        return await self.deliver_async(*target, envelope, checked)
-
-    async def send_many_async(self, server_address: str, messages: Iterable[MessageTuple], port_no: int = 25,
-                              **options: Unpack[SendKeywords]) -> list[Outcome]:
-        """:meth:`send_many` for asyncio."""
-        checked = SendOptions.of("aio.send_many", options, chunking=True)
-        envelopes = [prepare_envelope(*m) for m in messages]
-        async with await self.open_session_async(*check_target(server_address, port_no), checked) as session:
-            return list(await session.send_envelopes(envelopes))
+        return await self.deliver_async(*_one_shot("aio.send", server_address, port_no, options,
+                                                   lambda: prepare_envelope(from_, to, header, message)))
 
     async def send_envelope_async(self, server_address: str, envelope: Envelope, port_no: int = 25,
                                   **options: Unpack[SendKeywords]) -> SendResult:
         """:meth:`send_envelope` for asyncio."""
-        checked = SendOptions.of("aio.send_envelope", options)
-        target = check_target(server_address, port_no)
-        return await self.deliver_async(*target, envelope, checked)
+        return await self.deliver_async(*_one_shot("aio.send_envelope", server_address, port_no, options,
+                                                   lambda: envelope))
 
     async def send_message_async(self, server_address: str, message: EmailMessageType, port_no: int = 25, *,
                                  from_: Optional[str] = None, to: Optional[Iterable[str]] = None,
                                  **options: Unpack[SendKeywords]) -> SendResult:
         """:meth:`send_message` for asyncio."""
-        checked = SendOptions.of("aio.send_message", options)
-        envelope = envelope_of_message(message, from_, to)
-        target = check_target(server_address, port_no)
-        return await self.deliver_async(*target, envelope, checked)
+        return await self.deliver_async(*_one_shot("aio.send_message", server_address, port_no, options,
+                                                   lambda: envelope_of_message(message, from_, to)))
+
+    async def send_many_async(self, server_address: str, messages: Iterable[MessageTuple], port_no: int = 25,
+                              **options: Unpack[SendKeywords]) -> list[Outcome]:
+        """:meth:`send_many` for asyncio."""
+        server, port, envelopes, checked = _many("aio.send_many", server_address, port_no, options, messages)
+        async with await self.open_session_async(server, port, checked) as session:
+            return list(await session.send_envelopes(envelopes))
 
     async def connect_async(self, server_address: str, port_no: int = 25,
                             **options: Unpack[SendKeywords]) -> AsyncMailSession:
         """:meth:`connect` for asyncio: an open :class:`~smtpunit.interfaces.IAsyncSession`."""
-        checked = SendOptions.of("aio.connect", options, chunking=True)
-        return await self.open_session_async(*check_target(server_address, port_no), checked)
+        return await self.open_session_async(*_session("aio.connect", server_address, port_no, options))
+
+
+def _one_shot(verb: str, server_address: str, port_no: int, options: Mapping[str, Any],
+              envelope: Callable[[], Envelope]) -> tuple[str, int, Envelope, SendOptions]:
+    """The checked arguments of a one-message ``verb``: server, port, envelope, options."""
+    checked = SendOptions.of(verb, options)
+    made = envelope()
+    return (*check_target(server_address, port_no), made, checked)
+
+
+def _many(verb: str, server_address: str, port_no: int, options: Mapping[str, Any],
+          messages: Iterable[MessageTuple]) -> tuple[str, int, list[Envelope], SendOptions]:
+    """The checked arguments of a ``send_many``: server, port, envelopes, options."""
+    checked = SendOptions.of(verb, options, chunking=True)
+    envelopes = [prepare_envelope(*m) for m in messages]
+    return (*check_target(server_address, port_no), envelopes, checked)
+
+
+def _session(verb: str, server_address: str, port_no: int, options: Mapping[str, Any]
+             ) -> tuple[str, int, SendOptions]:
+    """The checked arguments of a ``connect``: server, port, options (BDAT on by default)."""
+    checked = SendOptions.of(verb, options, chunking=True)
+    return (*check_target(server_address, port_no), checked)
 
 
 class _Primitives(MailProvider):
