@@ -108,7 +108,7 @@ class ISession(Interface):
     """An open session: many messages, one after the other (pipelined where it can).
 
     Its verbs (``send``, ``send_message``, ``send_envelope``, ``send_many``) are
-    :class:`~smtpunit.units.contract.SessionVerbs` over :meth:`send_envelopes`.
+    :class:`~smtpunit.drivers.blocking.SessionVerbs` over :meth:`send_envelopes`.
     """
 
     capabilities = Attribute("What the server advertised (a Capabilities; empty without a connection).")

@@ -38,7 +38,7 @@ from zope.interface.verify import verifyObject
 
 from ..core.policy import is_loopback_name
 from ..errors import SASLError
-from ..interfaces import ISMTP, IConnection, ISASLExchange, ISASLMechanism, ITLSUpgrader, ITransport
+from ..interfaces import ISMTP, IConnection, IMailer, ISASLExchange, ISASLMechanism, ITLSUpgrader, ITransport
 from ..providers.tcp import TCPTransport
 from .memory import AsyncMemoryTransport, MemoryServer, MemoryTransport
 from .scripted import Close, Expect, Peer, Reply, ScriptedServer, StartTLS, Step
@@ -680,7 +680,9 @@ def check_mailer(provider: Any) -> None:
 
     check = "check_mailer"
     _verify(check, ISMTP, provider, f"provider {provider!r}")
-    registry = smtpunit.link(smtpunit.provide(ISMTP, provider), bases=(smtpunit.default_registry(),))
+    # The provider takes the place of the real client under every signature it serves.
+    exports = (ISMTP, IMailer) if IMailer.providedBy(provider) else ISMTP
+    registry = smtpunit.link(smtpunit.provide(exports, provider), bases=(smtpunit.default_registry(),))
     with smtpunit.current_registry.parameterize(registry):
         for name, send in _entry_points(MemoryServer()):
             try:

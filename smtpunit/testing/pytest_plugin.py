@@ -5,14 +5,17 @@ Installed with smtpunit, the plugin loads itself (the ``pytest11`` entry point
 no test sees another's registry, outbox or server.
 
 * ``smtp_registry`` -- a fresh :func:`smtpunit.default_registry`, installed as
-  :data:`smtpunit.current_registry` for the test and restored after it.
+  :data:`smtpunit.current_registry` for the test and restored after it. Its
+  ``smtp@`` is linked into it, so a provider the test registers there
+  (``smtp_registry.registerUtility(transport, ITransport)``) carries the sends.
 * ``smtp_outbox`` -- an :class:`~smtpunit.testing.outbox.Outbox` linked as the
-  ``ISMTP`` of a registry layered over ``smtp_registry`` and installed as the
-  current registry: ``smtpunit.smtp_send_message(...)`` anywhere in the code under
-  test lands in the outbox.
-* ``smtp_memory_server`` -- a :class:`~smtpunit.testing.memory.MemoryServer` whose
-  :class:`~smtpunit.testing.memory.MemoryTransport` is linked over
-  ``smtp_registry`` and installed: the real client runs, with no network.
+  ``ISMTP`` (and ``IMailer``) of a registry layered over ``smtp_registry`` and
+  installed as the current registry: ``smtpunit.smtp_send_message(...)`` anywhere in
+  the code under test lands in the outbox.
+* ``smtp_memory_server`` -- a :class:`~smtpunit.testing.memory.MemoryServer`:
+  ``smtp@`` and ``lmtp@`` are linked again over ``smtp_registry`` with its
+  :class:`~smtpunit.testing.memory.MemoryTransport`, and that registry is installed:
+  the real client runs, with no network.
 * ``scripted_smtp_server`` -- a factory: ``scripted_smtp_server(script, **options)``
   returns a started :class:`~smtpunit.testing.scripted.ScriptedServer`; each is closed
   after the test, and a script mismatch fails the test (as an error at teardown).
@@ -35,8 +38,8 @@ from typing import Any
 import pytest
 from zope.interface.registry import Components
 
-from ..interfaces import ISMTP, ITransport
-from ..units.builtin import default_registry
+from ..interfaces import ISMTP, IMailer, ITransport
+from ..units.builtin import default_registry, lmtp_unit, smtp_unit
 from ..units.linking import link, provide
 from ..units.lookup import current_registry
 from .memory import MemoryServer, MemoryTransport
@@ -60,7 +63,8 @@ def smtp_outbox(smtp_registry: Components) -> Iterator[Outbox]:
     """An :class:`~smtpunit.testing.outbox.Outbox` that every module-level send of the
     test goes to."""
     outbox = Outbox()
-    with current_registry.parameterize(link(provide(ISMTP, outbox), bases=(smtp_registry,), name="smtp_outbox")):
+    registry = link(provide((ISMTP, IMailer), outbox), bases=(smtp_registry,), name="smtp_outbox")
+    with current_registry.parameterize(registry):
         yield outbox
 
 
@@ -69,7 +73,9 @@ def smtp_memory_server(smtp_registry: Components) -> Iterator[MemoryServer]:
     """A :class:`~smtpunit.testing.memory.MemoryServer` that every module-level send of
     the test reaches, through the real client, with no network."""
     server = MemoryServer()
-    registry = link(provide(ITransport, MemoryTransport(server)), bases=(smtp_registry,), name="smtp_memory_server")
+    # The units are linked again so that their ITransport import is this registry's.
+    registry = link(smtp_unit, lmtp_unit, provide(ITransport, MemoryTransport(server)), bases=(smtp_registry,),
+                    name="smtp_memory_server")
     with current_registry.parameterize(registry):
         yield server
 

@@ -1,21 +1,24 @@
 """The built-in units and the default linked registry.
 
-======================  ====================================  ==========================================
-unit                    exports                               imports
-======================  ====================================  ==========================================
-``smtp@``               ``ISMTP``                             ``ITransport``, ``IAsyncTransport``,
-                                                              ``ITLSUpgrader``, ``ISASLMechanism['*']``
-``lmtp@``               ``ISMTP['lmtp']``                     the same
-``itransport@``         ``ITransport``                        ``ITransport['tcp']`` (or as configured)
-``iasynctransport@``    ``IAsyncTransport``                   ``IAsyncTransport['tcp']`` (or as configured)
-``itlsupgrader@``       ``ITLSUpgrader``                      ``ITLSUpgrader['ssl']`` (or as configured)
-(entry points)          ``ITransport['tcp']``,                nothing
+======================  ========================================  ==============================================
+unit                    exports                                   imports
+======================  ========================================  ==============================================
+``smtp@``               ``ISMTP``, ``IMailer``                    ``ITransport``, ``IAsyncTransport``,
+                                                                  ``ITLSUpgrader``, ``ISASLMechanism['*']``
+``lmtp@``               ``ISMTP['lmtp']``, ``IMailer['lmtp']``    the same
+``itransport@``         ``ITransport``                            ``ITransport['tcp']`` (or as configured)
+``iasynctransport@``    ``IAsyncTransport``                       ``IAsyncTransport['tcp']`` (or as configured)
+``itlsupgrader@``       ``ITLSUpgrader``                          ``ITLSUpgrader['ssl']`` (or as configured)
+(entry points)          ``ITransport['tcp']``,                    nothing
                         ``ITLSUpgrader['ssl']``,
                         ``ISASLMechanism['PLAIN']``, ...
-======================  ====================================  ==========================================
+======================  ========================================  ==============================================
 
 Every provider but the ``ISMTP`` units comes from the entry points
-(:mod:`smtpunit.units.discovery`), smtpunit's own included.
+(:mod:`smtpunit.units.discovery`), smtpunit's own included. The unnamed
+``ITransport``, ``IAsyncTransport`` and ``ITLSUpgrader`` are
+:class:`~smtpunit.units.linking.Alias` objects of the named ones: they follow an
+in-place change of the named slot.
 """
 
 from __future__ import annotations
@@ -29,26 +32,29 @@ from zope.interface.interface import InterfaceClass
 from zope.interface.registry import Components
 
 from ..errors import ContractViolation
-from ..interfaces import ISMTP, IAsyncTransport, ISASLMechanism, ITLSUpgrader, ITransport
+from ..interfaces import ISMTP, IAsyncTransport, IMailer, ISASLMechanism, ITLSUpgrader, ITransport
 from .discovery import Discovery, discover, make_provider
-from .linking import ALL, Imports, Slot, Unit, link
+from .linking import ALL, Slot, Unit, alias, link
 from .smtp_unit import SMTPUnit
 
 __all__ = ["smtp_unit", "lmtp_unit", "default_units", "default_registry"]
 
 smtp_unit = Unit(
     "smtp@",
-    exports=ISMTP,
+    exports=(ISMTP, IMailer),
     factory=SMTPUnit,
     imports=(ITransport, IAsyncTransport, ITLSUpgrader, Slot(ISASLMechanism, ALL)),
 )
-"""Racket's ``smtp@``: exports ``ISMTP`` and imports the seams.
+"""Racket's ``smtp@``: exports ``ISMTP`` and ``IMailer`` (one provider, an
+:class:`~smtpunit.units.smtp_unit.SMTPUnit`) and imports the seams.
 
-``invoke(smtp_unit)`` links it over :func:`default_registry` and returns the client."""
+``invoke(smtp_unit)`` links it over :func:`default_registry` and returns the client.
+To give it other imports, link it again:
+``link(smtp_unit, provide(ITransport, transport), bases=(default_registry(),))``."""
 
 lmtp_unit = Unit(
     "lmtp@",
-    exports=Slot(ISMTP, "lmtp"),
+    exports=(Slot(ISMTP, "lmtp"), Slot(IMailer, "lmtp")),
     factory=functools.partial(SMTPUnit, lmtp=True),
     imports=smtp_unit.imports,
 )
@@ -61,10 +67,7 @@ def _default_slot(interface: InterfaceClass, choice: Any, found: Discovery) -> U
     provider named ``choice``, or ``choice`` itself (a provider or a dotted path)."""
     label = f"{interface.__name__.lower()}@"
     if isinstance(choice, str) and choice in found.names(interface):
-        def alias(imports: Imports) -> Any:
-            return imports(interface, choice)
-
-        return Unit(label, interface, alias, imports=(Slot(interface, choice),))
+        return alias(label, interface, choice)
     return Unit(label, interface, functools.partial(_configured, interface, choice))
 
 
@@ -97,7 +100,7 @@ def default_units(
     """
     found = discover(strict=strict)
     overrides = {Slot(ISASLMechanism, name): target for name, target in (sasl or {}).items()}
-    units = [u for u in found.units if u.export_slot not in overrides]
+    units = [u for u in found.units if overrides.keys().isdisjoint(u.export_slots)]
     units += [Unit(f"configured {slot}", slot, functools.partial(_configured, ISASLMechanism, target, slot.name))
               for slot, target in overrides.items()]
     return (
@@ -112,6 +115,12 @@ def default_units(
 
 def default_registry(**config: Any) -> Components:
     """A new registry with the default units linked; change it freely.
+
+    Its ``smtp@`` and ``lmtp@`` look their imports up in it at each call: a provider
+    registered in place, ``registry.registerUtility(transport, ITransport)`` (or under
+    a named slot: ``registry.registerUtility(transport, ITransport, "tcp")`` reaches
+    the unnamed alias of ``"tcp"``), is used from then on, also when ``ISMTP`` is
+    invoked through a registry layered over this one.
 
     Takes the keyword arguments of :func:`default_units`.
     """

@@ -23,14 +23,18 @@ def invoke(
     registry: Union[Components, Unit], interface: Optional[InterfaceClass] = None, name: str = ""
 ) -> Any:
     """Racket's ``invoke-unit``: the provider of ``interface`` (default ``ISMTP``)
-    under ``name``, as seen through ``registry``.
+    under ``name``, as seen through ``registry`` -- what zope.interface's
+    ``registry.getUtility(interface, name)`` returns (an
+    :class:`~smtpunit.units.linking.Alias` followed to its target), whichever way the
+    registry is layered. A unit with imports got them from the registry it was linked
+    into, which may be a base of ``registry``.
 
     ``registry`` may also be a :class:`Unit`, as in Racket's ``(invoke-unit smtp@)``:
     the unit is linked over a new default registry
     (:func:`smtpunit.units.builtin.default_registry`), whose providers fill its imports, and
-    its export is returned (``interface`` and ``name`` default to the unit's export).
-    So ``invoke(smtp_unit)`` is the SMTP client with the default transports, TLS and
-    SASL mechanisms.
+    its export is returned (``interface`` and ``name`` default to the unit's first
+    export). So ``invoke(smtp_unit)`` is the SMTP client with the default transports,
+    TLS and SASL mechanisms.
 
     :raises TypeError: ``registry`` is neither a registry nor a unit.
     :raises MissingImport: a unit imports a signature the default registry does not

@@ -1,8 +1,9 @@
 """The implementation of :class:`~smtpunit.interfaces.ISMTP` over imported providers.
 
 :class:`SMTPUnit` is what the ``smtp@`` unit makes when it is invoked: it takes its
-transport, TLS upgrader and SASL mechanism from the registry it was invoked
-through, at each call, so each can be swapped on its own.
+transport, TLS upgrader and SASL mechanism from the registry it was linked into,
+at each call, so each can be swapped on its own (in place, or by linking ``smtp@``
+again with another provider).
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ class SMTPUnit(MailProvider):
     """Sends mail with the providers it imports: the ``smtp@`` unit (and ``lmtp@``).
 
     :param imports: the :class:`~smtpunit.units.linking.Imports` view of the registry
-        the unit was invoked through.
+        the unit was linked into.
     :param lmtp: speak LMTP (RFC 2033) instead of SMTP, as the ``lmtp@`` unit does.
     """
 

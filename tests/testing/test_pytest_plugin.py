@@ -7,12 +7,15 @@ import smtpunit
 pytest_plugins = ["pytester"]
 
 INNER_TESTS = '''
+import socket
+
 import pytest
 import smtpunit
+from zope.interface.registry import Components
 from smtpunit import ISMTP, invoke
-from smtpunit.interfaces import ITransport
+from smtpunit.interfaces import IMailer, ITransport
 from smtpunit.units.linking import resolve
-from smtpunit.testing import Expect, Outbox, MemoryTransport, Reply, ScriptMismatch, standard_session
+from smtpunit.testing import Expect, MemoryServer, Outbox, MemoryTransport, Reply, ScriptMismatch, standard_session
 
 HEADER = "Subject: plugin\\r\\n\\r\\n"
 seen = {}
@@ -21,6 +24,15 @@ seen = {}
 def send(port=25, **options):
     return smtpunit.smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"], port,
                                       **options)
+
+
+def send_to_loopback(smtp=None):
+    """Send to a closed port of 127.0.0.1: if the TCP transport is wrongly used, it is refused there."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        return (smtp or smtpunit).smtp_send_message("127.0.0.1", "a@example.org", ["b@example.org"], HEADER, ["x"],
+                                                    port)
 
 
 def test_outbox_catches_module_level_sends(smtp_outbox, smtp_registry):
@@ -52,6 +64,38 @@ def test_memory_server_runs_the_real_client(smtp_memory_server):
     (message,) = smtp_memory_server.messages
     assert message.recipients == ("b@example.org",) and result.reply.code == 250
     assert bytes(smtp_memory_server.received).startswith(b"EHLO localhost\\r\\n")
+
+
+def test_memory_server_serves_lmtp_too(smtp_memory_server, smtp_registry):
+    with pytest.raises(smtpunit.errors.SMTPReplyError):  # it speaks no LMTP, but it is reached
+        send_to_loopback(invoke(smtpunit.current_registry(), ISMTP, "lmtp"))
+    assert bytes(smtp_memory_server.received).startswith(b"LHLO localhost\\r\\n")
+    assert invoke(smtp_registry, ITransport).__class__.__name__ == "TCPTransport"  # left as it was
+
+
+def test_a_transport_registered_in_the_registry_carries_the_sends(smtp_registry):
+    server = MemoryServer()
+    smtp_registry.registerUtility(MemoryTransport(server), ITransport)
+    send_to_loopback()
+    assert len(server.messages) == 1
+
+
+def test_a_transport_registered_under_its_name_reaches_the_unnamed_alias(smtp_registry):
+    server = MemoryServer()
+    smtp_registry.registerUtility(MemoryTransport(server), ITransport, "tcp")
+    send_to_loopback()
+    assert len(server.messages) == 1
+
+
+def test_the_registry_under_the_outbox_keeps_its_own_wiring(smtp_outbox, smtp_registry):
+    server = MemoryServer()
+    smtp_registry.registerUtility(MemoryTransport(server), ITransport)
+    send()
+    assert len(smtp_outbox.messages) == 1 and invoke(smtpunit.current_registry(), IMailer) is smtp_outbox
+    host = Components("host", bases=(smtpunit.current_registry(),))
+    with pytest.raises(smtpunit.errors.SMTPReplyError):  # smtp_registry's lmtp@ through two layers
+        send_to_loopback(invoke(host, ISMTP, "lmtp"))
+    assert bytes(server.received).startswith(b"LHLO localhost\\r\\n")
 
 
 def test_without_fixtures_the_default_registry_is_back():
@@ -92,7 +136,7 @@ def test_the_plugin_is_registered_through_its_entry_point(pytester):
 def test_fixtures_isolate_tests_and_report_mismatches(pytester):
     pytester.makepyfile(test_inner=INNER_TESTS)
     outcome = pytester.runpytest(*QUIET)
-    outcome.assert_outcomes(passed=9, errors=1)
+    outcome.assert_outcomes(passed=13, errors=1)
     outcome.stdout.fnmatch_lines([
         "*ERROR at teardown of test_a_script_mismatch_fails_at_teardown*",
         "*ScriptMismatch: connection 0, step 1 Expect(b'HELO'): expected a line starting with b'HELO'*",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
-from zope.interface import implementer
+from conftest import HOST, free_port
+from zope.interface import Interface, implementer
 from zope.interface.registry import Components
 from zope.interface.verify import verifyObject
 
 import smtpunit
 from smtpunit import ISMTP, Unit, errors, invoke, link, provide
-from smtpunit.interfaces import IAsyncTransport, IConnection, ISASLMechanism, ITLSUpgrader, ITransport
+from smtpunit.interfaces import IAsyncTransport, IConnection, IMailer, ISASLMechanism, ITLSUpgrader, ITransport
 from smtpunit.providers import (
     CallableTLS,
     ImplicitTLSTransport,
@@ -31,9 +35,11 @@ from smtpunit.testing import (
     accept_envelope,
     standard_session,
 )
-from smtpunit.units.linking import Slot, resolve
+from smtpunit.units.linking import ALL, Alias, Slot, resolve, resolve_all, unaliased
+from smtpunit.units.smtp_unit import SMTPUnit
 
 HEADER = "Subject: registry\r\n\r\n"
+NOWHERE = free_port()  # on 127.0.0.1: a send that wrongly takes the TCP transport is refused there
 
 
 def memory_registry(server: MemoryServer, *, bases=None):
@@ -42,6 +48,28 @@ def memory_registry(server: MemoryServer, *, bases=None):
              provide(IAsyncTransport, AsyncTCPTransport()),
              Unit("tls@", ITLSUpgrader, SSLContextTLS), Unit("plain@", Slot(ISASLMechanism, "PLAIN"), PlainMechanism)]
     return link(*units)
+
+
+@implementer(ITransport)
+class LoggingTransport:
+    """A wrapper unit's provider: imports ITransport, exports ITransport."""
+
+    def __init__(self, imports, logged):
+        self.imports = imports
+        self.logged = logged
+
+    def connect(self, host, port, timeout):
+        self.logged.append(host)
+        return self.imports(ITransport).connect(host, port, timeout)  # looked up now, in the bases
+
+
+def logging_unit(logged):
+    return Unit("logging@", ITransport, lambda imports: LoggingTransport(imports, logged), imports=(ITransport,))
+
+
+def send_through(registry, *args):
+    """Send through the ISMTP provider of ``registry`` (or the slot ``args`` name)."""
+    return invoke(registry, *args).smtp_send_message(HOST, "a@example.org", ["b@example.org"], HEADER, ["x"], NOWHERE)
 
 
 def test_the_smtp_module_is_the_default_unit():
@@ -108,22 +136,30 @@ def test_whole_ismtp_swapped_for_an_outbox():
     assert message.lines == (b".dot", b"raw") and message.server == "mail.invalid"
 
 
-def test_host_registry_layered_over_smtpunit_replaces_only_the_transport():
+def test_linking_smtp_again_over_smtpunit_replaces_only_the_transport():
     base = smtpunit.default_registry()
-    host = Components("host", bases=(base,))
     server = MemoryServer()
-    host.registerUtility(MemoryTransport(server), ITransport)
-    invoke(host).smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"])
+    registry = link(smtpunit.smtp_unit, provide(ITransport, MemoryTransport(server)), bases=(base,))
+    send_through(registry)
     assert len(server.messages) == 1
+    assert invoke(registry) is not invoke(base)
     assert isinstance(resolve(base, ITransport), TCPTransport)
-    assert isinstance(resolve(host, ITLSUpgrader), SSLContextTLS)  # still smtpunit's
+    assert isinstance(resolve(registry, ITLSUpgrader), SSLContextTLS)  # still smtpunit's
 
 
-def test_linked_layer_over_a_base_overrides_the_transport():
-    server = MemoryServer()
-    layered = link(provide(ITransport, MemoryTransport(server)), bases=(smtpunit.default_registry(),))
-    invoke(layered).smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"])
-    assert len(server.messages) == 1
+def test_a_layer_over_smtpunit_does_not_rewire_the_smtp_linked_below_it():
+    # Racket's static linking: smtp@ took its imports from the registry it was linked
+    # into; a layer over it replacing the transport leaves it alone.
+    base = smtpunit.default_registry()
+    ignored, used = MemoryServer(), MemoryServer()
+    host = Components("host", bases=(base,))
+    host.registerUtility(MemoryTransport(ignored), ITransport)
+    layered = link(provide(ITransport, MemoryTransport(ignored)), bases=(base,))
+    base.registerUtility(MemoryTransport(used), ITransport)
+    for registry in (host, layered):
+        assert invoke(registry) is base.getUtility(ISMTP)
+        send_through(registry)
+    assert (len(ignored.messages), len(used.messages)) == (0, 2)
 
 
 def test_two_providers_for_one_slot_conflict():
@@ -269,20 +305,206 @@ def test_an_import_cycle_is_reported_by_the_units_names():
         link(a, b)  # it recursed without end before
 
 
-def test_a_unit_importing_what_it_replaces_is_no_cycle():
-    server = MemoryServer()
+def test_a_unit_importing_what_it_exports_gets_the_bases_provider():
+    server, later = MemoryServer(), MemoryServer()
     base = link(provide(ITransport, MemoryTransport(server)), bases=(smtpunit.default_registry(),))
     logged = []
+    registry = link(logging_unit(logged), smtpunit.smtp_unit, bases=(base,))  # no cycle: the import is base's
+    host = Components("host", bases=(registry,))
+    assert isinstance(resolve(host, ITransport), LoggingTransport)
+    for through in (registry, host):  # once it recursed without end through a host
+        send_through(through)
+    assert logged == [HOST] * 2 and len(server.messages) == 2
+    base.registerUtility(MemoryTransport(later), ITransport)  # an in-place change of the base reaches it
+    send_through(host)
+    assert len(logged) == 3 and (len(server.messages), len(later.messages)) == (2, 1)
 
-    @implementer(ITransport)
-    class Logging:
+
+def test_a_unit_importing_all_of_a_signature_it_exports_under_a_name_gets_the_bases_one():
+    @implementer(ISASLMechanism)
+    class Wrapped:
+        name = "PLAIN"
+
         def __init__(self, imports):
-            self.inner = imports.registry.__bases__[0].getUtility(ITransport)
+            self.imports = imports
 
-        def connect(self, host, port, timeout):
-            logged.append(host)
-            return self.inner.connect(host, port, timeout)
+        def start(self, username, password):
+            return self.imports.all(ISASLMechanism)["PLAIN"].start(username, password)
 
-    registry = link(smtpunit.Unit("logging@", ITransport, Logging, imports=(ITransport,)), bases=(base,))
-    invoke(registry).smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"])
-    assert logged == ["mail.invalid"] and len(server.messages) == 1
+    registry = link(Unit("wrapped@", Slot(ISASLMechanism, "PLAIN"), Wrapped, imports=(Slot(ISASLMechanism, ALL),)),
+                    bases=(smtpunit.default_registry(),))
+    wrapped = resolve(registry, ISASLMechanism, "PLAIN")
+    assert isinstance(wrapped, Wrapped) and set(resolve_all(registry, ISASLMechanism)) >= {"PLAIN", "LOGIN"}
+    seen = wrapped.imports.all(ISASLMechanism)
+    assert isinstance(seen["PLAIN"], PlainMechanism) and set(seen) >= {"PLAIN", "LOGIN"}
+    plain = PlainMechanism().start("user", "secret").initial_response()
+    assert wrapped.start("user", "secret").initial_response() == plain
+
+
+# -- one registration: zope's own lookup ------------------------------------------------------
+
+
+def every_slot(*registries):
+    return sorted({(r.provided, r.name) for registry in registries for r in registry.registeredUtilities()},
+                  key=lambda slot: (slot[0].__name__, slot[1]))
+
+
+def test_every_unit_is_a_utility_so_zope_finds_the_smtp_unit():
+    registry = smtpunit.default_registry()
+    smtp = registry.getUtility(ISMTP)
+    assert isinstance(smtp, SMTPUnit) and smtp is registry.getUtility(IMailer) is invoke(registry)
+    lmtp = registry.getUtility(ISMTP, "lmtp")
+    assert lmtp is registry.getUtility(IMailer, "lmtp") is invoke(registry, ISMTP, "lmtp")
+    assert lmtp.lmtp and not smtp.lmtp
+    assert registry.getUtility(ITransport, "tcp") is resolve(registry, ITransport)
+    assert smtpunit.smtp_unit.export_slots == (Slot(ISMTP), Slot(IMailer))
+    assert smtpunit.smtp_unit.export_slot == Slot(ISMTP)
+    assert isinstance(invoke(smtpunit.smtp_unit), SMTPUnit)  # a bare unit: its first export
+
+
+@pytest.mark.parametrize("order", ["BC", "CB"])
+def test_invoke_and_resolve_agree_with_zope_on_a_diamond(order):
+    top = smtpunit.default_registry()
+    left, right = MemoryServer(), MemoryServer()
+    sides = {"B": link(provide(ITransport, MemoryTransport(left)), bases=(top,), name="B"),
+             "C": link(provide(ITransport, MemoryTransport(right)), bases=(top,), name="C")}
+    bases = tuple(sides[side] for side in order)
+    plain = Components("D", bases=bases)
+    linked = link(smtpunit.smtp_unit, bases=bases, name="D linked")
+    for diamond in (plain, linked):
+        slots = every_slot(top, *bases, diamond)
+        assert len(slots) > 10
+        for interface, name in slots:
+            provider = diamond.getUtility(interface, name)
+            assert resolve(diamond, interface, name) is unaliased(provider)
+            assert invoke(diamond, interface, name) is unaliased(provider)
+            if not isinstance(provider, Alias):
+                assert resolve(diamond, interface, name) is provider
+        named = {name: unaliased(p) for name, p in diamond.getUtilitiesFor(ISASLMechanism) if name}
+        assert resolve_all(diamond, ISASLMechanism) == named
+        assert invoke(diamond) is diamond.getUtility(ISMTP)
+        assert resolve(diamond, ITransport) is sides[order[0]].getUtility(ITransport)  # zope's C3 order
+    assert plain.getUtility(ISMTP) is top.getUtility(ISMTP)  # linked into the top: the top's imports
+    assert linked.getUtility(ISMTP) is not top.getUtility(ISMTP)
+    send_through(linked)
+    near, far = (left, right) if order == "BC" else (right, left)
+    assert (len(near.messages), len(far.messages)) == (1, 0)
+
+
+class IGreeter(Interface):
+    def greet():
+        """Say hello."""
+
+
+class IFarewell(Interface):
+    def leave():
+        """Say goodbye."""
+
+
+@implementer(IGreeter, IFarewell)
+class Both:
+    def greet(self):
+        return "hello"
+
+    def leave(self):
+        return "bye"
+
+
+def test_a_unit_may_export_several_signatures():
+    registry = link(Unit("both@", (IGreeter, Slot(IFarewell, "polite")), Both))
+    both = registry.getUtility(IGreeter)
+    assert isinstance(both, Both) and both is registry.getUtility(IFarewell, "polite") is invoke(registry, IGreeter)
+    assert registry.queryUtility(IFarewell) is None  # only the slots exported
+    assert registry.getUtility(IFarewell, "polite").leave() == "bye"
+
+
+def test_conflicts_are_found_per_exported_slot():
+    both = Unit("both@", (IGreeter, Slot(IFarewell, "polite")), Both)
+    with pytest.raises(errors.ConflictingExports, match=r"'both@' and 'Both' both export IFarewell\['polite'\]"):
+        link(both, provide(IFarewell, Both(), "polite"))
+    link(both, provide(IFarewell, Both()))  # another name: no conflict
+
+
+def test_every_exported_signature_is_verified():
+    @implementer(IGreeter)
+    class GreeterOnly:
+        def greet(self):
+            return "hello"
+
+    with pytest.raises(errors.ContractViolation, match="does not honour IFarewell"):
+        link(Unit("half@", (IGreeter, IFarewell), GreeterOnly))
+
+    @implementer(IGreeter, ISASLMechanism)
+    class LowerCase:
+        name = "plain"
+
+        def greet(self):
+            return "hello"
+
+        def start(self, username, password):
+            raise NotImplementedError
+
+    with pytest.raises(errors.ContractViolation, match="upper-case"):
+        link(Unit("lower@", (IGreeter, Slot(ISASLMechanism, "PLAIN")), LowerCase))
+
+
+@pytest.mark.parametrize("exports, error", [((), ValueError), ((IGreeter, IGreeter), ValueError),
+                                            (Slot(IGreeter, ALL), ValueError), ("IGreeter", TypeError)])
+def test_a_unit_must_export_distinct_slots(exports, error):
+    with pytest.raises(error):
+        Unit("bad@", exports, Both)
+
+
+# -- late binding: imports looked up at each call, in the registry linked into ----------------
+
+
+@pytest.mark.parametrize("name", ["", "tcp"])  # "": replaces the alias; "tcp": what the alias stands for
+def test_a_transport_registered_in_place_is_used_by_smtp_also_through_layers(name):
+    registry = smtpunit.default_registry()
+    smtp = invoke(registry)
+    host = Components("host", bases=(registry,))
+    outboxed = link(provide((ISMTP, IMailer), Outbox()), bases=(registry,))
+    with pytest.raises(errors.SMTPTransportError, match="could not connect"):
+        send_through(host)  # the TCP transport, refused on a closed port of 127.0.0.1
+    server = MemoryServer()
+    registry.registerUtility(MemoryTransport(server), ITransport, name)  # after smtp@ used its imports
+    smtp.smtp_send_message(HOST, "a@example.org", ["b@example.org"], HEADER, ["x"], NOWHERE)
+    send_through(host)
+    assert len(server.messages) == 2
+    assert isinstance(resolve(host, ITransport), MemoryTransport)
+    with pytest.raises(errors.SMTPReplyError):  # the memory server speaks no LMTP, but it is reached
+        send_through(outboxed, ISMTP, "lmtp")
+    assert bytes(server.received).endswith(b"LHLO localhost\r\nQUIT\r\n")
+
+
+def test_an_alias_follows_its_named_slot_at_each_call():
+    registry = smtpunit.default_registry()
+    unnamed = registry.getUtility(ITransport)
+    assert isinstance(unnamed, Alias) and ITransport.providedBy(unnamed) and verifyObject(ITransport, unnamed)
+    assert unaliased(unnamed) is registry.getUtility(ITransport, "tcp")
+    server = MemoryServer()
+    registry.registerUtility(MemoryTransport(server), ITransport, "tcp")
+    assert isinstance(resolve(registry, ITransport), MemoryTransport)
+    assert unnamed.connect(HOST, NOWHERE, 1.0).server_hostname == HOST  # forwarded
+    assert server.connections == 1
+
+
+def test_aliases_going_round_are_a_lookup_error():
+    registry = smtpunit.default_registry()
+    registry.registerUtility(registry.getUtility(ITransport), ITransport, "tcp")
+    with pytest.raises(LookupError, match=r"aliases go round in a cycle: ITransport\['tcp'\]"):
+        resolve(registry, ITransport)
+
+
+def test_linked_registries_and_their_providers_are_collected():
+    base = smtpunit.default_registry()
+    refs = []
+    for _ in range(200):
+        registry = link(smtpunit.smtp_unit, logging_unit([]), bases=(base,))
+        wrapper = resolve(Components("host", bases=(registry,)), ITransport)
+        wrapper.imports(ITransport)  # the wrapper's view of the bases is made
+        refs += [weakref.ref(registry), weakref.ref(invoke(registry)), weakref.ref(wrapper)]
+        refs.append(weakref.ref(smtpunit.default_registry()))
+    del registry, wrapper
+    gc.collect()
+    assert [ref for ref in refs if ref() is not None] == []
