@@ -24,13 +24,15 @@ The tree::
     │   ├── SMTPConnectionClosed              the server closed the connection mid-conversation
     │   └── SMTPOutcomeUnknown                dropped after the final "." and before its reply
     ├── SMTPTimeout (TimeoutError)            a bounded wait ran out (the connection is closed)
-    ├── SMTPStateError (RuntimeError)         a step the conversation's state does not allow (a bug)
     └── LinkError                             units could not be linked into a registry
         ├── MissingImport                     a unit imports a signature no unit exports
         ├── ConflictingExports                two units export the same signature
         ├── ImportCycle                       the imports of linked units go round in a cycle
         ├── ContractViolation                 a provider fails verifyObject or an invariant
         └── DiscoveryError                    entry-point providers failed to load (strict mode)
+
+    SMTPStateError (RuntimeError)             a step the conversation's state does not allow: a
+                                              bug, never the server's doing, so no SMTPError
 
 Every reply error carries the reply code, the enhanced status code when the server
 sent one, the reply text, the command that failed (with credentials redacted) and
@@ -167,10 +169,11 @@ class SMTPProtocolError(SMTPError):
     """The server broke the reply grammar or a size limit; the connection is closed."""
 
 
-class SMTPStateError(SMTPError, RuntimeError):
+class SMTPStateError(RuntimeError):
     """A step the conversation's state does not allow (see :mod:`smtpunit.core.state`),
     such as a command while the server takes message data: a bug in a driver or a
-    provider, never the server's doing."""
+    provider, never the server's doing. Not an :class:`SMTPError`, so that no handler
+    of the server's failures takes it for one."""
 
 
 # -- TLS and security ----------------------------------------------------------

@@ -167,16 +167,18 @@ class _Batch:
         self.chunking = options.chunking and capabilities.supports("CHUNKING")
         self.allow_8bit = capabilities.supports("8BITMIME")
         self.sent_ahead = False  # the next message's commands went out with the last data
+        self.ended = False  # the message under way was written to its end
 
     def failed(self, error: SMTPReplyError) -> None:
         """Decide what a refused message leaves behind."""
-        if error.phase != "data-end":
-            # Refused before its end: nothing went ahead. Refused at its end: the next
-            # message's envelope went with the "." and stands.
-            self.sent_ahead = False
+        if self.state.broken:
+            return  # only closing is left already (a refused RSET)
         if self.state.phase is Phase.IN_DATA or error.code == 421:
             self.state.broke()  # only closing is left
-        elif error.phase != "data-end" and self.state.phase is not Phase.QUIT_SENT:
+        elif not self.ended:
+            # Refused before its end: nothing went ahead, and the transaction is reset.
+            # (Refused at or after its end: what went ahead with the end stands.)
+            self.sent_ahead = False
             self.state.refused_before_data()
 
     def opening(self, message: _Transaction) -> _Commands:
@@ -204,6 +206,7 @@ class _Batch:
 
     def send(self, message: _Transaction) -> Generator[Action, Any, SendResult]:
         envelope = message.envelope
+        self.ended = False
         if self.pipelined:
             rcpt_replies = yield from self._pipelined_envelope(message)
         else:
@@ -222,18 +225,23 @@ class _Batch:
             try:
                 finals = yield from _send_bdat(self.link, envelope, self.options.end_of_message, replies, ahead,
                                                self.pipelined, self.allow_8bit, while_waiting)
-            except SMTPReplyError:  # a chunk refused, read after the last write: QUIT went with it
-                if quit_sent:
-                    self.state.message_done(quit_sent=True)
+            except SMTPReplyError:
+                if self.pipelined:  # a chunk refused, read after the last write and what went with it
+                    self._ended(ahead_wire, quit_sent)
                 raise
         else:
             finals = yield from _send_data(self.link, message, self.options.end_of_message, replies, ahead,
                                            self.allow_8bit, while_waiting)
-        self.state.message_done(quit_sent)
-        self.sent_ahead = bool(ahead_wire)
+        self._ended(ahead_wire, quit_sent)
         if len(results) != len(rcpt_replies):  # made while waiting, unless that was skipped
             results = _recipient_results(envelope, rcpt_replies)
         return _result(results, finals, self.options)
+
+    def _ended(self, ahead_wire: bytes, quit_sent: bool) -> None:
+        """The message was written to its end, with ``ahead_wire``, and its replies read."""
+        self.ended = True
+        self.state.message_done(quit_sent)
+        self.sent_ahead = bool(ahead_wire) and not quit_sent
 
     def _ahead(self, message: _Transaction) -> _Commands:
         """What goes in the write that ends ``message``, and its wire bytes: the next
@@ -341,7 +349,7 @@ def _result(results: list[RecipientResult], finals: list[Reply], options: Conver
         data_replies = iter(finals)
         results = [RecipientResult(r.address, r.reply, next(data_replies)) if r.accepted else r for r in results]
         result = SendResult(tuple(results), finals[-1])
-        if result.refused and not options.partial_delivery:
+        if result.refused and (not options.partial_delivery or not result.accepted):  # none took it: not sent
             first = result.refused[0]
             raise RecipientsRefused(first.data_reply or first.reply, ".", "data-end", result.recipients)
         return result

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Generator
-from typing import Any, Optional, TypeVar
+from typing import Any, Optional
 
 from ..core import commands, parameters
 from ..core.actions import Action, expect
@@ -30,9 +30,6 @@ from ..core.transactions import transactions
 from ..errors import SMTPConnectionClosed
 
 __all__ = ["SessionCore"]
-
-T = TypeVar("T")
-
 
 class SessionCore:
     """What sync and asyncio sessions share: the state, and the conversations they run.
@@ -60,6 +57,8 @@ class SessionCore:
 
     def _transactions(self, envelopes: list[Envelope], partial_delivery: Optional[bool]
                       ) -> Generator[Action, Any, list[Outcome]]:
+        if partial_delivery is not None and not isinstance(partial_delivery, bool):
+            raise TypeError(f"partial_delivery must be True, False or None, not {partial_delivery!r}")
         options = dataclasses.replace(
             self._options,
             end_of_message=parameters.smtp_sending_end_of_message(),

@@ -38,11 +38,11 @@ from typing import Any
 import pytest
 from zope.interface.registry import Components
 
-from ..interfaces import ISMTP, IMailer, ITransport
+from ..interfaces import ISMTP, IAsyncTransport, IMailer, ITransport
 from ..units.builtin import default_registry, lmtp_unit, smtp_unit
 from ..units.linking import link, provide
 from ..units.lookup import current_registry
-from .memory import MemoryServer, MemoryTransport
+from .memory import AsyncMemoryTransport, MemoryServer, MemoryTransport
 from .outbox import Outbox
 from .replay import ReplayServer
 from .scripted import ScriptedServer
@@ -73,8 +73,10 @@ def smtp_memory_server(smtp_registry: Components) -> Iterator[MemoryServer]:
     """A :class:`~smtpunit.testing.memory.MemoryServer` that every module-level send of
     the test reaches, through the real client, with no network."""
     server = MemoryServer()
-    # The units are linked again so that their ITransport import is this registry's.
-    registry = link(smtp_unit, lmtp_unit, provide(ITransport, MemoryTransport(server)), bases=(smtp_registry,),
+    # The units are linked again so that their transports are this registry's: the
+    # blocking and the asyncio one, so that no send of the test reaches the network.
+    registry = link(smtp_unit, lmtp_unit, provide(ITransport, MemoryTransport(server)),
+                    provide(IAsyncTransport, AsyncMemoryTransport(server)), bases=(smtp_registry,),
                     name="smtp_memory_server")
     with current_registry.parameterize(registry):
         yield server

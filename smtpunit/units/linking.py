@@ -192,7 +192,7 @@ class Imports:
 
     def _provider(self, slot: Slot) -> Any:
         """What the registry holds for an imported slot now (an alias not followed)."""
-        found = _query(self._source(self._checked(slot)), slot)
+        found = _query(self._source(self._one(slot)), slot)
         if found is _MISSING:
             raise LookupError(f"no provider for {slot}")
         return found
@@ -201,6 +201,11 @@ class Imports:
         if slot not in self._allowed:
             raise LookupError(f"unit {self._unit.name!r} does not import {slot}")
         return slot
+
+    def _one(self, slot: Slot) -> Slot:
+        if slot.name == ALL:
+            raise LookupError(f"{slot} names every provider: ask imports.all({slot.interface.__name__})")
+        return self._checked(slot)
 
     def _source(self, slot: Slot) -> Components:
         return self._bases() if _own(self._exports, slot) else self._registry
@@ -236,7 +241,18 @@ class Alias:
         # does its state, which may be missing while it is being built.
         if attribute.startswith("__") or attribute.startswith("_alias_"):
             raise AttributeError(attribute)
-        return getattr(unaliased(self), attribute)
+        try:
+            target = unaliased(self)
+        except LookupError as exc:  # hasattr() and getattr(..., default) must still work
+            raise AttributeError(f"{attribute}: {exc}") from exc
+        return getattr(target, attribute)
+
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        # A setting is the target's, as every reading is: an alias keeps only its own state.
+        if attribute.startswith("_alias_") or attribute.startswith("__"):
+            object.__setattr__(self, attribute, value)
+        else:
+            setattr(unaliased(self), attribute, value)
 
     def _alias_step(self) -> Any:
         """What the slot this alias stands for holds now (maybe another alias)."""
@@ -345,7 +361,7 @@ def _check_exports(units: Iterable[Unit]) -> None:
 def _register(registry: Components, unit: Unit, provider: Any) -> None:
     _verify(unit, provider)
     for slot in unit.export_slots:
-        registry.registerUtility(provider, slot.interface, slot.name)
+        registry.registerUtility(provider, slot.interface, slot.name, event=False)  # a host's subscribers: not ours
 
 
 def _exporters_of(imported: Slot, unit: Unit, units: Iterable[Unit]) -> list[Unit]:

@@ -45,7 +45,7 @@ def invoke(
         slot = registry.export_slot
         registry = _link_over_defaults(registry)
         if interface is None:
-            interface, name = slot.interface, slot.name
+            interface, name = slot.interface, name or slot.name
     elif not isinstance(registry, Components):
         raise TypeError(
             "invoke takes a registry (a zope.interface.registry.Components, as link() and "

@@ -108,3 +108,14 @@ def test_end_of_message_failure_closes_the_session(start_server):
             session.send(*message(1))
     assert session.closed
     assert server.handler.messages == []
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1, "false"])
+def test_an_ill_typed_partial_delivery_is_refused_before_anything_is_sent(start_server, value):
+    server = start_server()
+    with smtpunit.connect(HOST, server.port) as session:
+        with pytest.raises(TypeError, match="partial_delivery"):
+            session.send("a@example.org", ["b@example.org"], "Subject: s\r\n\r\n", ["x"], partial_delivery=value)
+        assert not session.closed
+        session.send("a@example.org", ["b@example.org"], "Subject: s\r\n\r\n", ["y"], partial_delivery=False)
+    assert server.handler.mail_commands == ["a@example.org"]

@@ -66,6 +66,18 @@ def test_memory_server_runs_the_real_client(smtp_memory_server):
     assert bytes(smtp_memory_server.received).startswith(b"EHLO localhost\\r\\n")
 
 
+def test_memory_server_takes_asyncio_sends_too(smtp_memory_server):
+    import asyncio
+    import smtpunit.aio
+
+    with socket.socket() as closed:  # if the TCP transport is wrongly used, it is refused here
+        closed.bind(("127.0.0.1", 0))
+        result = asyncio.run(smtpunit.aio.smtp_send_message(
+            "127.0.0.1", "a@example.org", ["b@example.org"], HEADER, ["hi"], closed.getsockname()[1]))
+    (message,) = smtp_memory_server.messages
+    assert message.recipients == ("b@example.org",) and result.reply.code == 250
+
+
 def test_memory_server_serves_lmtp_too(smtp_memory_server, smtp_registry):
     with pytest.raises(smtpunit.errors.SMTPReplyError):  # it speaks no LMTP, but it is reached
         send_to_loopback(invoke(smtpunit.current_registry(), ISMTP, "lmtp"))
@@ -136,7 +148,7 @@ def test_the_plugin_is_registered_through_its_entry_point(pytester):
 def test_fixtures_isolate_tests_and_report_mismatches(pytester):
     pytester.makepyfile(test_inner=INNER_TESTS)
     outcome = pytester.runpytest(*QUIET)
-    outcome.assert_outcomes(passed=13, errors=1)
+    outcome.assert_outcomes(passed=14, errors=1)
     outcome.stdout.fnmatch_lines([
         "*ERROR at teardown of test_a_script_mismatch_fails_at_teardown*",
         "*ScriptMismatch: connection 0, step 1 Expect(b'HELO'): expected a line starting with b'HELO'*",

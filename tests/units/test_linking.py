@@ -496,6 +496,56 @@ def test_aliases_going_round_are_a_lookup_error():
         resolve(registry, ITransport)
 
 
+def test_an_alias_of_an_empty_slot_has_no_attributes_rather_than_raising():
+    registry = smtpunit.default_registry()
+    unnamed = registry.getUtility(ITransport)
+    registry.unregisterUtility(provided=ITransport, name="tcp")
+    assert not hasattr(unnamed, "connect")
+    assert getattr(unnamed, "connect", None) is None
+    with pytest.raises(AttributeError, match="no provider for ITransport\\['tcp'\\]"):
+        _ = unnamed.connect
+
+
+def test_a_setting_on_an_alias_is_its_targets():
+    registry = smtpunit.default_registry()
+    unnamed, named = registry.getUtility(ITLSUpgrader), registry.getUtility(ITLSUpgrader, "ssl")
+    unnamed.flag = "set through the alias"
+    assert named.flag == "set through the alias" and "flag" not in vars(unnamed)
+
+
+def test_an_all_slot_is_asked_for_with_all():
+    seen = []
+
+    def factory(imports):
+        with pytest.raises(LookupError, match=r"imports.all\(ISASLMechanism\)"):
+            imports(ISASLMechanism, ALL)
+        seen.append(sorted(imports.all(ISASLMechanism)))
+        return MemoryTransport()
+
+    link(Unit("sasl user@", Slot(ITransport, "user"), factory, imports=(Slot(ISASLMechanism, ALL),)),
+         bases=(smtpunit.default_registry(),))
+    assert seen and "PLAIN" in seen[0]
+
+
+def test_invoking_a_unit_honours_the_name_asked_for():
+    unit = Unit("both@", (Slot(ITransport, "a"), Slot(ITransport, "b")), lambda: MemoryTransport())
+    assert isinstance(invoke(unit, ITransport, "b"), MemoryTransport)
+    with pytest.raises(LookupError, match=r"ITransport\['c'\]"):
+        invoke(unit, name="c")
+
+
+def test_linking_tells_no_event_subscriber_of_the_host():
+    import zope.event
+
+    heard = []
+    zope.event.subscribers.append(heard.append)
+    try:
+        link(provide(ITransport, MemoryTransport(), "quiet"), bases=(smtpunit.default_registry(),))
+    finally:
+        zope.event.subscribers.remove(heard.append)
+    assert heard == []
+
+
 def test_linked_registries_and_their_providers_are_collected():
     base = smtpunit.default_registry()
     refs = []
