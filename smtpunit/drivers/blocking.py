@@ -125,6 +125,9 @@ class Driver:
         with handshake_errors(self.timeouts.tls_handshake, self.server):
             self.connection = self.tls.wrap(
                 self.connection, self.server_hostname, self.timeouts.tls_handshake)
+        if not getattr(self.connection, "secure", False):  # else AUTH would go as if encrypted
+            raise TLSHandshakeError(f"the TLS provider {self.tls!r} left the connection to {self.server} "
+                                    "unencrypted after STARTTLS")
 
 
 class SessionVerbs:

@@ -84,3 +84,25 @@ def test_a_blocking_only_provider_is_refused_under_asyncio_before_connecting(sta
         asyncio.run(smtpunit.aio.smtp_send_message(HOST, "a@example.org", ["b@example.org"], HEADER, ["x"],
                                                    server.port, tls_encode=BlockingOnly()))
     assert server.handler.mail_commands == []
+
+
+@implementer(ITLSUpgrader, IAsyncTLSUpgrader)
+class NoEncryption:
+    """Claims to upgrade, and leaves the connection as it was."""
+
+    def wrap(self, connection, server_hostname, timeout):
+        return connection
+
+    async def wrap_async(self, connection, server_hostname, timeout):
+        return connection
+
+
+def test_a_provider_that_does_not_encrypt_fails_the_handshake_before_auth(start_server):
+    server = start_server(starttls=True, require_starttls=True, auth=True)
+    for send in (lambda **o: smtpunit.smtp_send_message(HOST, "a@example.org", ["b@example.org"], HEADER, ["x"],
+                                                         server.port, **o),
+                 lambda **o: asyncio.run(smtpunit.aio.smtp_send_message(
+                     HOST, "a@example.org", ["b@example.org"], HEADER, ["x"], server.port, **o))):
+        with pytest.raises(errors.TLSHandshakeError, match="unencrypted"):
+            send(tls_encode=NoEncryption(), auth_user="user", auth_passwd="secret")
+    assert server.handler.mail_commands == []
