@@ -84,11 +84,11 @@ def log_commands(commands: Iterable[Command]) -> None:
             transcript.debug("C: %s", command.display)
 
 
-def send_commands(link: Channel, commands: Iterable[Command], wire: Optional[bytes] = None
+def send_commands(channel: Channel, commands: Iterable[Command], wire: Optional[bytes] = None
                   ) -> Generator[Action, Any, None]:
     """Write ``commands`` in one piece (a PIPELINING group, or a single command);
     ``wire``, if given, is their bytes, already joined."""
-    if link.parser.has_pending_input:
+    if channel.parser.has_pending_input:
         raise SMTPProtocolError("the server sent data nobody asked for")
     if wire is None:
         wire = encode_commands(commands)
@@ -97,29 +97,30 @@ def send_commands(link: Channel, commands: Iterable[Command], wire: Optional[byt
     yield Send(wire)
 
 
-def receive(link: Channel, phase: str, final: bool = False) -> Generator[Action, Any, Reply]:
+def receive(channel: Channel, phase: str, final: bool = False) -> Generator[Action, Any, Reply]:
     """The next reply -- one already received (pipelined replies come together), or
     one the driver waits for -- logged."""
-    (reply,) = yield from receive_all(link, (phase,), final)
+    (reply,) = yield from receive_all(channel, (phase,), final)
     return reply
 
 
-def receive_all(link: Channel, phases: Sequence[str], final: bool = False) -> Generator[Action, Any, list[Reply]]:
+def receive_all(channel: Channel, phases: Sequence[str], final: bool = False) -> Generator[Action, Any, list[Reply]]:
     """The replies to a PIPELINING group, one per phase in ``phases``, logged."""
     count = len(phases)
     replies: list[Reply] = []
     try:
-        replies += link.parser.next_replies(count)
+        replies += channel.parser.next_replies(count)
         while len(replies) < count:
             replies.append((yield Receive(phases[len(replies)], final)))
             if len(replies) < count:
-                replies += link.parser.next_replies(count - len(replies))
+                replies += channel.parser.next_replies(count - len(replies))
     finally:  # what came is logged even if the rest never does
-        if link.secrets:
-            replies[:] = [_redacted(reply, phase, link.secrets) for reply, phase in zip(replies, phases, strict=False)]
+        if channel.secrets:
+            secrets = channel.secrets
+            replies[:] = [_redacted(reply, phase, secrets) for reply, phase in zip(replies, phases, strict=False)]
         if transcript.isEnabledFor(logging.DEBUG):
             for reply in replies:
-                _log_reply(reply.redacted(link.secrets) if link.secrets else reply)
+                _log_reply(reply.redacted(channel.secrets) if channel.secrets else reply)
     return replies
 
 
@@ -134,16 +135,16 @@ def _log_reply(reply: Reply) -> None:
         transcript.debug("S: %d%s%s", reply.code, separator, sanitize(line, limit=1000))
 
 
-def exchange(link: Channel, command: Optional[Command], phase: str) -> Generator[Action, Any, Reply]:
+def exchange(channel: Channel, command: Optional[Command], phase: str) -> Generator[Action, Any, Reply]:
     """Send ``command`` (if any) and return the reply to it."""
     if command is not None:
-        yield from send_commands(link, (command,))
-    return (yield from receive(link, phase))
+        yield from send_commands(channel, (command,))
+    return (yield from receive(channel, phase))
 
 
-def expect(link: Channel, command: Optional[Command], phase: str, *codes: int) -> Generator[Action, Any, Reply]:
+def expect(channel: Channel, command: Optional[Command], phase: str, *codes: int) -> Generator[Action, Any, Reply]:
     """Like :func:`exchange`, raising :class:`~smtpunit.errors.SMTPReplyError` for other codes."""
-    reply = yield from exchange(link, command, phase)
+    reply = yield from exchange(channel, command, phase)
     if reply.code not in codes:
         raise SMTPReplyError(reply, command.display if command else "(connect)", phase)
     return reply

@@ -79,7 +79,7 @@ class Credentials:
 
 
 def authenticate(
-    link: Channel, credentials: Credentials, capabilities: Capabilities, max_challenges: int
+    channel: Channel, credentials: Credentials, capabilities: Capabilities, max_challenges: int
 ) -> Generator[Action, Any, None]:
     """Run AUTH with the mechanism ``credentials`` choose for ``capabilities``.
 
@@ -90,9 +90,9 @@ def authenticate(
     mechanism = credentials.choose(capabilities)
     session = mechanism.start(credentials.username, credentials.password)
     initial = session.initial_response()
-    link.hide(credentials.password, *_base64(credentials.password.encode("utf-8"), initial))
+    channel.hide(credentials.password, *_base64(credentials.password.encode("utf-8"), initial))
     command = commands.auth(mechanism.name, initial)
-    reply = yield from exchange(link, command, "auth")
+    reply = yield from exchange(channel, command, "auth")
     challenges = 0
     while reply.code == 334:
         challenges += 1
@@ -102,12 +102,12 @@ def authenticate(
             challenge = base64.b64decode(reply.text.encode("ascii"), validate=True)
             answer = session.respond(challenge)
         except (SMTPProtocolError, SASLError, binascii.Error, UnicodeEncodeError, ValueError) as exc:
-            yield from exchange(link, commands.AUTH_CANCEL, "auth")
+            yield from exchange(channel, commands.AUTH_CANCEL, "auth")
             if isinstance(exc, (SMTPProtocolError, SASLError)):
                 raise
             raise SMTPProtocolError(f"the server sent an AUTH challenge that cannot be answered: {exc}") from exc
-        link.hide(*_base64(answer))
-        reply = yield from exchange(link, commands.auth_response(answer), "auth")
+        channel.hide(*_base64(answer))
+        reply = yield from exchange(channel, commands.auth_response(answer), "auth")
     if reply.code != 235:
         raise SMTPAuthenticationError(reply, command.display, "auth")
     session.finish()

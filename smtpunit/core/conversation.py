@@ -96,7 +96,7 @@ def open_or_quit(state: SessionState, options: ConversationOptions) -> Generator
     """
     # Before any byte: credentials that could only go in plaintext are refused.
     refuse_plaintext_credentials(bool(options.credentials), secure=state.secure or options.starttls.promises_tls,
-                                 local=state.link.loopback, allowed=options.allow_insecure_auth)
+                                 local=state.channel.loopback, allowed=options.allow_insecure_auth)
     try:
         return (yield from open_session(state, options))
     except (SMTPReplyError, SMTPInputError, SMTPSecurityError, StartTLSNotOffered, SASLError) as exc:
@@ -111,29 +111,29 @@ def open_or_quit(state: SessionState, options: ConversationOptions) -> Generator
 def open_session(state: SessionState, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
     """Greeting, EHLO, STARTTLS and AUTH as ``options`` ask; returns the capabilities
     that count (after TLS, only those announced over TLS)."""
-    link = state.link
-    yield from expect(link, None, "greeting", 220)
-    capabilities = yield from _hello(link, options)
+    channel = state.channel
+    yield from expect(channel, None, "greeting", 220)
+    capabilities = yield from _hello(channel, options)
     wants_tls = options.starttls in (TLSPolicy.STARTTLS, TLSPolicy.OPPORTUNISTIC) and not state.secure
     if wants_tls:
         capabilities = yield from _starttls(state, capabilities, options)
     if options.credentials:  # judged again: opportunistic STARTTLS may have left it plaintext
-        refuse_plaintext_credentials(True, secure=state.secure, local=link.loopback,
+        refuse_plaintext_credentials(True, secure=state.secure, local=channel.loopback,
                                      allowed=options.allow_insecure_auth)
-        yield from authenticate(link, options.credentials, capabilities, options.max_auth_challenges)
+        yield from authenticate(channel, options.credentials, capabilities, options.max_auth_challenges)
     state.opened(capabilities)
     return capabilities
 
 
-def _hello(link: Channel, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
+def _hello(channel: Channel, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
     command = commands.lhlo(options.ehlo_name) if options.lmtp else commands.ehlo(options.ehlo_name)
-    reply = yield from expect(link, command, "ehlo", 250)
+    reply = yield from expect(channel, command, "ehlo", 250)
     return Capabilities.from_ehlo_reply(reply)
 
 
 def _starttls(state: SessionState, capabilities: Capabilities, options: ConversationOptions
               ) -> Generator[Action, Any, Capabilities]:
-    link = state.link
+    channel = state.channel
     required = options.starttls is TLSPolicy.STARTTLS
     if not capabilities.supports("STARTTLS"):
         if required:
@@ -141,19 +141,19 @@ def _starttls(state: SessionState, capabilities: Capabilities, options: Conversa
         transcript.debug("-- STARTTLS not offered: continuing in plaintext (opportunistic) --")
         return capabilities
     command = commands.starttls()
-    reply = yield from exchange(link, command, "starttls")
+    reply = yield from exchange(channel, command, "starttls")
     if reply.code != 220:
         if required or reply.code == 421:
             raise StartTLSRefused(reply, command.display, "starttls")
         transcript.debug("-- STARTTLS refused: continuing in plaintext (opportunistic) --")
         return capabilities
-    if link.parser.has_pending_input:
+    if channel.parser.has_pending_input:
         raise SMTPProtocolError("the server sent plaintext after its 220 to STARTTLS (response injection)")
     yield UpgradeTLS()
     state.tls_established()
     transcript.debug("-- TLS established --")
     # RFC 3207 section 4.2: forget everything learnt before TLS and greet again.
-    return (yield from _hello(link, options))
+    return (yield from _hello(channel, options))
 
 
 # -- closing ---------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def close_session(state: SessionState) -> Generator[Action, Any, None]:
     the outcome is already decided."""
     try:
         quit_sent = state.phase is Phase.QUIT_SENT
-        yield from exchange(state.link, None if quit_sent else commands.quit(), "quit")
+        yield from exchange(state.channel, None if quit_sent else commands.quit(), "quit")
     except (SMTPError, OSError) as exc:
         transcript.debug("QUIT failed, ignored: %s", exc)
     finally:

@@ -89,7 +89,7 @@ _AWAITS_COMMAND = frozenset((Phase.OPENING, Phase.READY, Phase.RESET_DUE))
 class SessionState:
     """The state of one conversation, from the greeting to QUIT, across messages.
 
-    :ivar link: the connection as the conversation sees it.
+    :ivar channel: the connection as the conversation sees it.
     :ivar secure: the connection is encrypted (implicit TLS, or after STARTTLS).
     :ivar quit_after: the conversation ends after the messages it is given: with
         PIPELINING, QUIT may go in the same write as the last message's end.
@@ -97,7 +97,7 @@ class SessionState:
     :ivar phase: the :class:`Phase`; changed only by the transitions below.
     """
 
-    link: Channel
+    channel: Channel
     secure: bool = False
     quit_after: bool = False
     capabilities: Capabilities = field(default_factory=Capabilities)

@@ -160,7 +160,7 @@ class _Batch:
 
     def __init__(self, state: SessionState, options: ConversationOptions) -> None:
         self.state = state
-        self.link = state.link
+        self.channel = state.channel
         self.options = options
         capabilities = state.capabilities
         self.pipelined = capabilities.supports("PIPELINING")
@@ -223,14 +223,14 @@ class _Batch:
         quit_sent = bool(ahead_wire) and message.following is None
         if self.chunking:
             try:
-                finals = yield from _send_bdat(self.link, envelope, self.options.end_of_message, replies, ahead,
+                finals = yield from _send_bdat(self.channel, envelope, self.options.end_of_message, replies, ahead,
                                                self.pipelined, self.allow_8bit, while_waiting)
             except SMTPReplyError:
                 if self.pipelined:  # a chunk refused, read after the last write and what went with it
                     self._ended(ahead_wire, quit_sent)
                 raise
         else:
-            finals = yield from _send_data(self.link, message, self.options.end_of_message, replies, ahead,
+            finals = yield from _send_data(self.channel, message, self.options.end_of_message, replies, ahead,
                                            self.allow_8bit, while_waiting)
         self._ended(ahead_wire, quit_sent)
         if len(results) != len(rcpt_replies):  # made while waiting, unless that was skipped
@@ -268,7 +268,7 @@ class _Batch:
 
     def _reset_reply(self) -> Generator[Action, Any, None]:
         self.state.reset()
-        reply = yield from receive(self.link, "rset")
+        reply = yield from receive(self.channel, "rset")
         if reply.code != 250:
             self.state.broke()
             raise SMTPReplyError(reply, "RSET", "rset")
@@ -278,14 +278,14 @@ class _Batch:
         return the replies to the RCPTs (their results are made after the data is
         written, unless a refusal needs them now)."""
         if not self.sent_ahead:
-            yield from send_commands(self.link, *self.group(message))
+            yield from send_commands(self.channel, *self.group(message))
             self._prepare(message)  # while the server answers (else it was made with the last data)
         self.sent_ahead = False
         if self.state.phase is Phase.RESET_DUE:
             yield from self._reset_reply()
         envelope = message.envelope
         count = len(envelope.recipients)
-        replies = yield from receive_all(self.link, _phases(count, self.chunking))
+        replies = yield from receive_all(self.channel, _phases(count, self.chunking))
         mail_reply = replies[0]
         rcpt_replies = replies[1 : count + 1]
         data_reply = None if self.chunking else replies[-1]
@@ -304,17 +304,17 @@ class _Batch:
         the replies to the RCPTs."""
         if self.state.phase is Phase.RESET_DUE:
             self.state.reset()
-            yield from expect(self.link, _RSET, "rset", 250)
-        yield from expect(self.link, message.mail, "mail", 250)
+            yield from expect(self.channel, _RSET, "rset", 250)
+        yield from expect(self.channel, message.mail, "mail", 250)
         envelope = message.envelope
         rcpt_replies: list[Reply] = []
         for rcpt in envelope.rcpt_commands:
-            rcpt_replies.append((yield from exchange(self.link, rcpt, "rcpt")))
+            rcpt_replies.append((yield from exchange(self.channel, rcpt, "rcpt")))
             if not accepts_recipient(rcpt_replies[-1]):  # the earlier ones were judged already
                 _judge_recipients(_recipient_results(envelope, rcpt_replies), self.options, complete=False)
         _judge_replies(envelope, rcpt_replies, self.options, complete=True)
         if not self.chunking:
-            yield from expect(self.link, _DATA, "data", 354)
+            yield from expect(self.channel, _DATA, "data", 354)
             self.state.data_begun()
         return rcpt_replies
 
@@ -358,8 +358,8 @@ def _result(results: list[RecipientResult], finals: list[Reply], options: Conver
     return SendResult(tuple(results), finals[0])
 
 
-def _final_replies(link: Channel, final_write: Union[bytes, memoryview], after_end: int, unanswered: int, replies: int,
-                   while_waiting: Callable[[], None]) -> Generator[Action, Any, list[Reply]]:
+def _final_replies(channel: Channel, final_write: Union[bytes, memoryview], after_end: int, unanswered: int,
+                   replies: int, while_waiting: Callable[[], None]) -> Generator[Action, Any, list[Reply]]:
     """Write ``final_write`` (which completes the message, then holds ``after_end``
     octets of commands sent ahead), run ``while_waiting``, and read the replies:
     ``unanswered`` to earlier BDAT chunks, then ``replies`` to the end. Any failure of
@@ -382,8 +382,8 @@ def _final_replies(link: Channel, final_write: Union[bytes, memoryview], after_e
         raise _outcome_unknown(exc) from exc
     try:
         while_waiting()
-        chunk_replies = (yield from receive_all(link, ("bdat",) * unanswered, final=True)) if unanswered else []
-        finals = yield from receive_all(link, ("data-end",) * replies, final=True)
+        chunk_replies = (yield from receive_all(channel, ("bdat",) * unanswered, final=True)) if unanswered else []
+        finals = yield from receive_all(channel, ("data-end",) * replies, final=True)
     except _CONNECTION_FAILURES as exc:
         raise _outcome_unknown(exc) from exc
     for reply in chunk_replies:
@@ -398,12 +398,12 @@ def _outcome_unknown(error: Exception) -> SMTPOutcomeUnknown:
     )
 
 
-def _send_data(link: Channel, message: _Transaction, end_of_message: Callable[[], object], replies: int,
+def _send_data(channel: Channel, message: _Transaction, end_of_message: Callable[[], object], replies: int,
                ahead: _Commands, allow_8bit: bool, while_waiting: Callable[[], None]
                ) -> Generator[Action, Any, list[Reply]]:
     """The dot-stuffed data and ``.`` (with the commands ``ahead`` in the same write);
     the replies."""
-    if link.parser.has_pending_input:
+    if channel.parser.has_pending_input:
         raise SMTPProtocolError("the server sent data nobody asked for after its 354 to DATA")
     transcript.debug("C: <message data>")
     final_write = message.final_write
@@ -419,10 +419,10 @@ def _send_data(link: Channel, message: _Transaction, end_of_message: Callable[[]
     end_of_message()  # if it raises, the "." is never sent
     transcript.debug("C: .")
     log_commands(ahead[0])
-    return (yield from _final_replies(link, final_write, len(ahead[1]), 0, replies, while_waiting))
+    return (yield from _final_replies(channel, final_write, len(ahead[1]), 0, replies, while_waiting))
 
 
-def _send_bdat(link: Channel, envelope: Envelope, end_of_message: Callable[[], object], replies: int,
+def _send_bdat(channel: Channel, envelope: Envelope, end_of_message: Callable[[], object], replies: int,
                ahead: _Commands, pipelined: bool, allow_8bit: bool, while_waiting: Callable[[], None]
                ) -> Generator[Action, Any, list[Reply]]:
     """The message in BDAT chunks, the last with the commands ``ahead``; the replies to LAST.
@@ -439,14 +439,14 @@ def _send_bdat(link: Channel, envelope: Envelope, end_of_message: Callable[[], o
         yield Send(b"BDAT %d\r\n" % len(chunk) + chunk)
         unanswered += 1
         if not pipelined:
-            _check_bdat((yield from receive(link, "bdat")))
+            _check_bdat((yield from receive(channel, "bdat")))
             unanswered = 0
         chunk = following
     end_of_message()  # if it raises, LAST is never sent
     transcript.debug("C: BDAT %d LAST", len(chunk))
     log_commands(ahead[0])
     last = b"BDAT %d LAST\r\n" % len(chunk) + chunk + ahead[1]
-    return (yield from _final_replies(link, last, len(ahead[1]), unanswered, replies, while_waiting))
+    return (yield from _final_replies(channel, last, len(ahead[1]), unanswered, replies, while_waiting))
 
 
 def _check_bdat(reply: Reply) -> None:

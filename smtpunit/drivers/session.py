@@ -67,10 +67,10 @@ class SessionCore:
         return transactions(self._state, envelopes, options)
 
     def _noop(self) -> Generator[Action, Any, Reply]:
-        return expect(self._state.link, commands.noop(), "noop", 250)
+        return expect(self._state.channel, commands.noop(), "noop", 250)
 
     def _reset(self) -> Generator[Action, Any, None]:
-        yield from expect(self._state.link, commands.rset(), "rset", 250)
+        yield from expect(self._state.channel, commands.rset(), "rset", 250)
         self._state.reset()
 
     def _goodbye(self) -> Generator[Action, Any, None]:
