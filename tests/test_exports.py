@@ -75,3 +75,27 @@ def test_asyncio_sessions_have_the_sending_verbs_as_coroutines(session):
 @pytest.mark.parametrize("verb", SEND_VERBS + ("connect", "smtp_send_message"))
 def test_the_aio_verbs_are_coroutines(verb):
     assert inspect.iscoroutinefunction(getattr(smtpunit.aio, verb))
+
+
+def parameters(function) -> list[tuple[str, object]]:
+    """A callable's parameters by name and kind, ``self`` left out."""
+    return [(p.name, p.kind) for p in inspect.signature(function).parameters.values() if p.name != "self"]
+
+
+@pytest.mark.parametrize("verb", (*SEND_VERBS, "connect", "smtp_send_message"))
+def test_a_verb_takes_the_same_arguments_at_every_entry_point_that_connects(verb):
+    expected = parameters(getattr(smtpunit, verb))
+    if verb == "smtp_send_message":  # Racket's keywords, spelled out at the module: compare the rest
+        expected = [p for p in expected if p[1] is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        assert parameters(getattr(smtpunit.aio, verb))[-1][0] == "options"
+        expected.append(("options", inspect.Parameter.VAR_KEYWORD))
+    assert parameters(getattr(smtpunit.aio, verb)) == expected
+    assert parameters(getattr(MailProvider, verb)) == expected
+    assert parameters(getattr(MailProvider, f"{verb}_async")) == expected
+
+
+@pytest.mark.parametrize("verb", SEND_VERBS)
+def test_a_session_verb_takes_the_same_arguments_on_every_kind_of_session(verb):
+    expected = parameters(getattr(smtpunit.Session, verb))
+    for where in (AsyncSession, OneShotSession, ThreadedAsyncSession, smtpunit.Pool):
+        assert parameters(getattr(where, verb)) == expected, where.__name__
