@@ -184,7 +184,7 @@ SYNC_CLIENTS: dict[str, SyncClient] = {
     "smtpunit.send_many": smtpunit_send_many,
     "smtpunit.send": smtpunit_send,
     "smtpunit.smtp_send_message": smtpunit_one_shot,
-    "smtpunit.send_envelopes(raw)": smtpunit_raw,
+    "smtpunit.Session.send_envelopes(raw)": smtpunit_raw,
     FLOOR: pipelining_floor,
     "smtplib": smtplib_client,
 }

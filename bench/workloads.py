@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 SMTP_SOURCE = "smtp-source"
 FLOOR = "floor (raw socket, 1 RT/msg)"  # bench/clients.py: pipelining_floor
-RAW = ("smtpunit.send_envelopes(raw)",)
+RAW = ("smtpunit.Session.send_envelopes(raw)",)
 ONE_CONN_CLIENTS = ("smtpunit.send_many", "smtpunit.send", "smtplib", "aiosmtplib", SMTP_SOURCE)
 
 

@@ -77,5 +77,5 @@ async def send_message(server_address: str, message: EmailMessage, port_no: int 
 
 async def connect(server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> AsyncMailSession:
     """:func:`smtpunit.connect` for asyncio: an open session
-    (:class:`AsyncSession` with the SMTP unit)."""
+    (:class:`~smtpunit.drivers.aio.AsyncSession` with the SMTP unit)."""
     return await current_mailer().connect_async(server_address, port_no, **options)

@@ -116,7 +116,7 @@ class Pool:
 
     def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], *,
              partial_delivery: Optional[bool] = None) -> SendResult:
-        """Send one message on a pooled session; see :meth:`smtpunit.drivers.blocking.Session.send`."""
+        """Send one message on a pooled session; see :meth:`smtpunit.drivers.blocking.SessionVerbs.send`."""
         return self.send_envelope(prepare_envelope(from_, to, header, message), partial_delivery=partial_delivery)
 
     def send_message(self, message: EmailMessage, *, from_: Optional[str] = None,
@@ -129,7 +129,7 @@ class Pool:
     def send_many(self, messages: Iterable[MessageTuple], *, partial_delivery: Optional[bool] = None
                   ) -> list[Outcome]:
         """Send several messages on one pooled session, pipelined; see
-        :meth:`smtpunit.drivers.blocking.Session.send_many`. (Unlike :meth:`send_envelope`,
+        :meth:`smtpunit.drivers.blocking.SessionVerbs.send_many`. (Unlike :meth:`send_envelope`,
         a batch is not retried on a fresh connection.)"""
         envelopes = [prepare_envelope(*m) for m in messages]
         session, _ = self._acquire()

@@ -1,5 +1,5 @@
 """The package's shape: no import cycle (imports inside functions included), a small
-root, and the layers importing downwards only."""
+root, the layers importing downwards only, and the tests laid out as the package."""
 
 from __future__ import annotations
 
@@ -24,25 +24,37 @@ MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
 
 
 def _type_checking_only(tree: ast.AST) -> set[int]:
-    """The nodes under ``if TYPE_CHECKING:``, which never run."""
+    """The nodes in the body of ``if TYPE_CHECKING:``, which never runs (its ``else:``
+    branch always does)."""
     skipped: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skipped.update(id(inner) for inner in ast.walk(node))
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            skipped.update(id(inner) for statement in node.body for inner in ast.walk(statement))
     return skipped
+
+
+def _packages_of(module: str) -> set[str]:
+    """The packages ``module`` is in: ``a.b.c`` is in ``a`` and ``a.b``."""
+    parts = module.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts))}
 
 
 def imported_modules(name: str, source: str, is_package: bool) -> set[str]:
     """The smtpunit modules ``source`` imports anywhere: at the top, in functions, in
-    methods (not under ``if TYPE_CHECKING:``)."""
+    methods (not in the body of ``if TYPE_CHECKING:``).
+
+    What an import names always counts (``from smtpunit import Pool`` imports
+    ``smtpunit``, whoever does it); so do the packages of what it names, whose
+    ``__init__`` runs first, except the importer's own packages, already being imported
+    when it runs."""
     tree = ast.parse(source)
     skipped = _type_checking_only(tree)
-    found: set[str] = set()
+    named: set[str] = set()
     for node in ast.walk(tree):
         if id(node) in skipped:
             continue
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+            named.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 package = name.split(".") if is_package else name.split(".")[:-1]
@@ -52,13 +64,10 @@ def imported_modules(name: str, source: str, is_package: bool) -> set[str]:
                 base = node.module or ""
             for alias in node.names:
                 submodule = f"{base}.{alias.name}"
-                found.add(submodule if submodule in MODULES else base)
-    found = {module for module in found if module in MODULES}
-    # Importing a module runs its packages' __init__ first: those are imported too,
-    # except the importer's own packages (already being imported when it runs).
-    own = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1 + is_package)}
-    packages = {".".join(module.split(".")[:i]) for module in found for i in range(1, module.count(".") + 1)}
-    return (found | packages) - own - {name}
+                named.add(submodule if submodule in MODULES else base)
+    named = {module for module in named if module in MODULES}
+    packages = set().union(*map(_packages_of, named)) - _packages_of(name)
+    return (named | packages) - {name}
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -112,9 +121,27 @@ def test_the_cycle_finder_sees_imports_inside_functions():
     assert cycles({"smtpunit.a": {"smtpunit.b"}, "smtpunit.b": {"smtpunit.a"}}) == [["smtpunit.a", "smtpunit.b"]]
 
 
+def test_an_import_of_the_importers_own_package_counts():
+    # the root: the facade, which imports everything
+    assert imported_modules("smtpunit.core.state", "from smtpunit import Pool\n", False) == {"smtpunit"}
+    assert imported_modules("smtpunit.core.state", "from .. import Pool\n", False) == {"smtpunit"}
+    assert imported_modules("smtpunit.units.lookup", "import smtpunit.units\n", False) == {"smtpunit.units"}
+    # but not the packages on the way to a module, already being imported
+    assert imported_modules("smtpunit.core.state", "from .. import errors\n", False) == {"smtpunit.errors"}
+    assert imported_modules("smtpunit.core.state", "import smtpunit.core.reply\n", False) == {
+        "smtpunit.core.reply"}
+
+
 def test_type_checking_imports_do_not_count():
     source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .smtp import x\n"
     assert imported_modules("smtpunit.errors", source, False) == set()
+
+
+def test_the_else_of_type_checking_counts():
+    source = "if TYPE_CHECKING:\n    from .smtp import x\nelse:\n    from .pool import x\n"
+    assert imported_modules("smtpunit.errors", source, False) == {"smtpunit.pool"}
+    source = "if not typing.TYPE_CHECKING:\n    from .smtp import x\n"
+    assert imported_modules("smtpunit.errors", source, False) == {"smtpunit.smtp"}
 
 
 def test_at_most_a_dozen_modules_at_the_root():
@@ -122,22 +149,76 @@ def test_at_most_a_dozen_modules_at_the_root():
     assert len(root) <= 12, root
 
 
+# The root modules every layer but the core may use: errors, signatures, options.
+SUPPORT = ("smtpunit.errors", "smtpunit.interfaces", "smtpunit.options")
 LAYERS = {
-    # a module of the left layer never imports one of the right ones
-    "smtpunit.core": ("smtpunit.drivers", "smtpunit.units", "smtpunit.providers", "smtpunit.testing",
-                      "smtpunit.cli", "smtpunit.smtp", "smtpunit.aio", "smtpunit.pool", "smtpunit.options"),
-    "smtpunit.drivers": ("smtpunit.units.builtin", "smtpunit.units.lookup", "smtpunit.units.smtp_unit",
-                         "smtpunit.testing", "smtpunit.cli", "smtpunit.smtp", "smtpunit.aio", "smtpunit.pool"),
-    "smtpunit.providers": ("smtpunit.testing", "smtpunit.cli", "smtpunit.smtp", "smtpunit.aio", "smtpunit.pool"),
-    "smtpunit.units": ("smtpunit.testing", "smtpunit.cli", "smtpunit.smtp", "smtpunit.aio", "smtpunit.pool"),
+    # a module of the layer (the longest key it is in) imports, besides its own layer,
+    # only these modules and packages (and the packages on the way to them)
+    "smtpunit.core": ("smtpunit.errors", "smtpunit.interfaces"),
+    "smtpunit.drivers": ("smtpunit.core", *SUPPORT),
+    # the mail contract every provider serves, the session verbs over the drivers
+    "smtpunit.units.contract": ("smtpunit.drivers", "smtpunit.core", *SUPPORT),
+    # a transport, TLS or SASL provider, or a whole mail provider (sendmail) built on
+    # the mail contract: nothing else of the units, and no driver of its own
+    "smtpunit.providers": ("smtpunit.units.contract", "smtpunit.core", *SUPPORT),
+    "smtpunit.units": ("smtpunit.providers", "smtpunit.drivers", "smtpunit.core", *SUPPORT),
+    # the facade, each module on its own (testing and cli, on top, may use anything)
+    **{facade: ("smtpunit.units", "smtpunit.providers", "smtpunit.drivers", "smtpunit.core", *SUPPORT)
+       for facade in ("smtpunit.smtp", "smtpunit.aio", "smtpunit.pool")},
 }
+
+
+def _is_in(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def layer_of(module: str) -> str | None:
+    """The innermost layer ``module`` is in, if any."""
+    return max((layer for layer in LAYERS if _is_in(module, layer)), key=len, default=None)
+
+
+def may_import(layer: str, module: str) -> bool:
+    """Whether a module of ``layer`` may import ``module``."""
+    allowed = (layer, *LAYERS[layer])
+    return (any(_is_in(module, below) for below in allowed)
+            or any(below.startswith(module + ".") and module != "smtpunit" for below in allowed))
+
+
+def test_the_layers_are_checked_as_stated():
+    assert layer_of("smtpunit.units.contract") == "smtpunit.units.contract"
+    assert layer_of("smtpunit.units.lookup") == "smtpunit.units"
+    assert may_import("smtpunit.providers", "smtpunit.units.contract")
+    assert may_import("smtpunit.providers", "smtpunit.units")  # its package, on the way
+    assert not may_import("smtpunit.providers", "smtpunit.units.lookup")
+    assert not may_import("smtpunit.providers", "smtpunit.drivers.blocking")
+    assert not may_import("smtpunit.units.contract", "smtpunit.units.lookup")
+    assert not may_import("smtpunit.core", "smtpunit")
+    assert not may_import("smtpunit.core", "smtpunit.options")
 
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
 def test_a_layer_imports_only_the_layers_below_it(layer):
-    graph = import_graph()
-    upward = sorted((module, imported) for module, imports in graph.items()
-                    if module == layer or module.startswith(layer + ".")
-                    for imported in imports
-                    if any(imported == above or imported.startswith(above + ".") for above in LAYERS[layer]))
+    upward = sorted((module, imported) for module, imports in import_graph().items() if layer_of(module) == layer
+                    for imported in imports if not may_import(layer, imported))
     assert upward == []
+
+
+def test_every_layer_has_modules():
+    assert all(any(layer_of(module) == layer for module in MODULES) for layer in LAYERS)
+
+
+TESTS = Path(__file__).resolve().parent
+# Subpackages of smtpunit whose tests are all elsewhere (none today): each is named.
+WITHOUT_TESTS: frozenset[str] = frozenset()
+
+
+def test_the_tests_mirror_the_package():
+    """tests/core holds the tests of smtpunit.core, and so on: every test directory is a
+    subpackage of smtpunit, every subpackage has one."""
+    subpackages = {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
+    test_directories = {path.name for path in TESTS.iterdir()
+                        if path.is_dir() and not path.name.startswith(("_", "."))}
+    assert test_directories - subpackages == set(), "test directories that are no subpackage of smtpunit"
+    assert subpackages - WITHOUT_TESTS - test_directories == set(), "subpackages with no test directory"
+    assert WITHOUT_TESTS <= subpackages - test_directories, "WITHOUT_TESTS is stale"
+    assert [name for name in test_directories if not any((TESTS / name).glob("test_*.py"))] == []

@@ -1,0 +1,1 @@
+"""The ``smtpunit`` command: ``send``, ``bulk`` and ``demo``."""

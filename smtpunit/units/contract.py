@@ -214,7 +214,7 @@ class ThreadedAsyncSession(AsyncSessionVerbs):
 
     async def send_envelopes(self, envelopes: Iterable[Envelope], *,
                              partial_delivery: Optional[bool] = None) -> list[Outcome]:
-        """See :meth:`SessionVerbs.send_envelopes`."""
+        """See :meth:`smtpunit.drivers.blocking.Session.send_envelopes`."""
         return await self._call(self._session.send_envelopes, list(envelopes), partial_delivery=partial_delivery)
 
     async def noop(self) -> Reply:

@@ -302,7 +302,7 @@ def test_options_checked_once_are_kept_by_value_and_identity():
             SendOptions.of("connect", {"partial_delivery": ill_typed})
     assert SendOptions.of("connect", {}, chunking=True).chunking is True
     assert SendOptions.of("connect", {}).chunking is None
-    from smtpunit import options as send_options
+    from smtpunit import options
 
     SendOptions.of("connect", {"auth_user": "u", "auth_passwd": "kept-nowhere"})
-    assert not any(o.auth_passwd for o in send_options._CHECKED.values())  # no password kept
+    assert not any(o.auth_passwd for o in options._CHECKED.values())  # no password kept
