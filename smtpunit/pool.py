@@ -23,10 +23,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Optional
 
-from .core.commands import Envelope, Line, prepare_envelope
+from .core.commands import Envelope
 from .core.parameters import smtp_sending_server
 from .core.results import Outcome, SendResult
-from .core.verbs import MessageTuple, single
+from .core.verbs import single
+from .drivers.blocking import SessionVerbs
 from .errors import (
     InvalidArgument,
     SMTPConnectionClosed,
@@ -40,7 +41,6 @@ from .units.contract import check_target
 from .units.lookup import current_mailer
 
 if TYPE_CHECKING:  # pragma: no cover
-    from email.message import EmailMessage
 
     from typing_extensions import Unpack
 
@@ -73,7 +73,7 @@ def _never_accepted(error: BaseException) -> bool:
     return isinstance(error, _STALE_CONNECTION)
 
 
-class Pool:
+class Pool(SessionVerbs):
     """Up to ``size`` sessions to ``server_address``:``port_no``, shared by threads.
 
     :param size: the most sessions open at once; senders wait for a free one.
@@ -114,24 +114,12 @@ class Pool:
         self._closed = False
         self._available = threading.Condition()
 
-    def send(self, from_: str, to: Iterable[str], header: Line, message: Iterable[Line], *,
-             partial_delivery: Optional[bool] = None) -> SendResult:
-        """Send one message on a pooled session; see :meth:`smtpunit.drivers.blocking.SessionVerbs.send`."""
-        return self.send_envelope(prepare_envelope(from_, to, header, message), partial_delivery=partial_delivery)
-
-    def send_message(self, message: EmailMessage, *, from_: Optional[str] = None,
-                     to: Optional[Iterable[str]] = None, partial_delivery: Optional[bool] = None) -> SendResult:
-        """Send an :class:`email.message.EmailMessage`; see :func:`smtpunit.send_message`."""
-        from .core.email_message import envelope_of
-
-        return self.send_envelope(envelope_of(message, from_, to), partial_delivery=partial_delivery)
-
-    def send_many(self, messages: Iterable[MessageTuple], *, partial_delivery: Optional[bool] = None
-                  ) -> list[Outcome]:
-        """Send several messages on one pooled session, pipelined; see
-        :meth:`smtpunit.drivers.blocking.SessionVerbs.send_many`. (Unlike :meth:`send_envelope`,
-        a batch is not retried on a fresh connection.)"""
-        envelopes = [prepare_envelope(*m) for m in messages]
+    def send_envelopes(self, envelopes: Iterable[Envelope], *, partial_delivery: Optional[bool] = None
+                       ) -> list[Outcome]:
+        """Send several checked envelopes on one pooled session, pipelined; what
+        :meth:`~smtpunit.drivers.blocking.SessionVerbs.send_many` runs. (Unlike
+        :meth:`send_envelope`, a batch is not retried on a fresh connection.)"""
+        envelopes = list(envelopes)
         session, _ = self._acquire()
         try:
             return list(session.send_envelopes(envelopes, partial_delivery=partial_delivery))
