@@ -222,8 +222,6 @@ def check_address(address: object, role: str, *, allow_empty: bool = False) -> s
     :param allow_empty: accept ``""`` (the null reverse-path of bounces).
     :raises InvalidAddress: for control characters, ``<``, ``>``, whitespace or ``""``.
     """
-    if isinstance(address, str) and (address or allow_empty) and _SAFE_ADDRESS.fullmatch(address):
-        return address  # the common case, in one match
     if not isinstance(address, str):
         raise InvalidAddress(f"{role} address must be a str, not {type(address).__name__}")
     if not address and not allow_empty:

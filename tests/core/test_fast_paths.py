@@ -1,4 +1,5 @@
-"""The C-speed fast paths agree with the careful, line-by-line logic they shortcut.
+"""The fast paths of the core agree with the careful, line-by-line logic they shortcut
+(what each saves: bench/fast_paths.py).
 
 Each check below has a fast path (one join, one regex, one cache lookup) and a slow
 path kept to name the error. These properties compare the fast path with a
