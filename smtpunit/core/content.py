@@ -49,8 +49,8 @@ Line = Union[str, bytes]
 
 _EIGHT_BIT = re.compile(rb"[\x80-\xff]")
 # A line that starts with "." (its LF is the end of the line before: only CRLF is let
-# through). The regular expression's tight loop in C finds it in about half the time
-# of the scan of bytes.replace or bytes.find for three octets (100 KB: 31 vs 69 us).
+# through). The regular expression's tight loop in C finds it sooner than the scan of
+# bytes.replace or bytes.find for three octets (figures: bench/RESULTS.rst).
 _DOT_LINE = re.compile(rb"\n\.")
 _BARE_LF = re.compile(rb"(?<!\r)\n")  # an LF without its CR
 

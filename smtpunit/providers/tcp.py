@@ -25,6 +25,9 @@ from ..interfaces import IConnection, ITransport
 __all__ = ["HangUpWatch", "SocketConnection", "TCPTransport", "as_connection", "socket_unsent"]
 
 
+_POLLRDHUP: Optional[int] = getattr(select, "POLLRDHUP", None) if hasattr(select, "poll") else None
+
+
 class HangUpWatch:
     """Tells, without blocking or reading, whether the peer has closed (or reset) a
     connection: a ``poll`` for hang-up on its descriptor. On systems without
@@ -33,9 +36,9 @@ class HangUpWatch:
     def __init__(self, fileno: int) -> None:
         self._fileno = fileno
         self._poll: Optional[select.poll] = None
-        if hasattr(select, "poll") and hasattr(select, "POLLRDHUP") and fileno >= 0:
+        if _POLLRDHUP is not None and fileno >= 0:
             self._poll = select.poll()
-            self._poll.register(fileno, select.POLLRDHUP)
+            self._poll.register(fileno, _POLLRDHUP)
 
     def hung_up(self) -> bool:
         """True if the peer has closed its side (or reset the connection) without
@@ -189,6 +192,37 @@ class TCPTransport:
 
     def connect(self, host: str, port: int, timeout: float) -> SocketConnection:
         """Open a TCP connection to ``host``:``port``."""
-        sock = socket.create_connection((host, port), timeout=timeout)
+        family = _address_family(host)
+        if family is None:  # a name: resolved, each of its addresses tried in turn
+            sock = socket.create_connection((host, port), timeout=timeout)
+            loopback = None  # told by the socket's peer
+        else:  # an address: nothing to resolve, and it is the peer
+            sock = _connect_address(family, host, port, timeout)
+            loopback = _is_loopback_address(host)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return SocketConnection(sock, host)
+        return SocketConnection(sock, host, loopback=loopback)
+
+
+@functools.lru_cache(maxsize=256)
+def _address_family(host: str) -> Optional[int]:
+    """The family of ``host`` if it is an IPv4 or IPv6 address as the system writes
+    them (without a zone); ``None`` for anything else, which ``getaddrinfo`` resolves."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):  # ValueError: a NUL in the text
+            continue
+        return family
+    return None
+
+
+def _connect_address(family: int, address: str, port: int, timeout: float) -> socket.socket:
+    """``socket.create_connection`` for an address, without its ``getaddrinfo``."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock

@@ -8,13 +8,12 @@ again with another provider).
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import ssl
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import TimeoutError as FuturesTimeoutError
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 from zope.interface import implementer
 
@@ -67,8 +66,9 @@ class _ProcedureTransport:
         return as_connection(self.procedure(host, port), host)
 
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(NamedTuple):
+    """How one call sends: made at each call (a tuple, the cheapest to make)."""
+
     options: ConversationOptions
     tls: Any
     timeouts: Timeouts
@@ -76,6 +76,27 @@ class _Plan:
     policy: TLSPolicy
     port: Optional[int] = None
     tcp_connect: Any = None
+
+
+def _conversation_options(ehlo_name: str, starttls: TLSPolicy, end_of_message: Callable[[], object],
+                          allow_insecure_auth: bool, partial_delivery: bool, lmtp: bool, chunking: bool
+                          ) -> ConversationOptions:
+    """The :class:`ConversationOptions` without credentials for these settings, made
+    once and shared: they are frozen, and a loop of sends asks for the same ones.
+    ``end_of_message`` is keyed by identity, kept alive by the entry."""
+    key = (ehlo_name, starttls, id(end_of_message), allow_insecure_auth, partial_delivery, lmtp, chunking)
+    shared = _SHARED_OPTIONS.get(key)
+    if shared is None:
+        if len(_SHARED_OPTIONS) >= _SHARED_LIMIT:
+            _SHARED_OPTIONS.clear()
+        shared = _SHARED_OPTIONS[key] = ConversationOptions(
+            ehlo_name, starttls, end_of_message=end_of_message, allow_insecure_auth=allow_insecure_auth,
+            partial_delivery=partial_delivery, lmtp=lmtp, chunking=chunking)
+    return shared
+
+
+_SHARED_OPTIONS: dict[tuple[Any, ...], ConversationOptions] = {}
+_SHARED_LIMIT = 64  # then emptied: few distinct settings recur in a process
 
 
 def _server_is_local(driver: Any) -> bool:
@@ -99,28 +120,42 @@ def _opening_state(driver: Any) -> SessionState:
     return SessionState(Channel(driver.parser, _server_is_local(driver)), secure=bool(driver.connection.secure))
 
 
-@contextmanager
-def _connect_errors(server: str, port: int, timeout: float) -> Iterator[None]:
-    try:
-        yield
-    except (TimeoutError, FuturesTimeoutError):  # asyncio's, before Python 3.11
-        raise SMTPTimeout("connect", timeout) from None
-    except ssl.SSLError as exc:
-        raise TLSHandshakeError(f"TLS handshake with {server}:{port} failed: {exc}") from exc
-    except OSError as exc:
-        raise SMTPTransportError(f"could not connect to {server}:{port}: {exc}") from exc
+# The two context managers below are classes, not @contextmanager generators: every
+# send enters both, and a generator's set-up costs more than the rest of either.
 
 
-@contextmanager
-def _implicit_tls_hint(plan: _Plan) -> Iterator[None]:
+class _ConnectErrors:
+    """Turn a failure to connect to ``server``:``port`` into smtpunit's errors."""
+
+    def __init__(self, server: str, port: int, timeout: float) -> None:
+        self.server, self.port, self.timeout = server, port, timeout
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Optional[type[BaseException]], exc: Optional[BaseException], traceback: Any) -> None:
+        if isinstance(exc, (TimeoutError, FuturesTimeoutError)):  # asyncio's, before Python 3.11
+            raise SMTPTimeout("connect", self.timeout) from None
+        if isinstance(exc, ssl.SSLError):
+            raise TLSHandshakeError(f"TLS handshake with {self.server}:{self.port} failed: {exc}") from exc
+        if isinstance(exc, OSError):
+            raise SMTPTransportError(f"could not connect to {self.server}:{self.port}: {exc}") from exc
+
+
+class _ImplicitTLSHint:
     """Say what to do when a server on the SMTPS port stays silent or hangs up instead
     of greeting: it waits for TLS from the first byte."""
-    try:
-        yield
-    except (SMTPTimeout, SMTPConnectionClosed) as exc:
-        if plan.port == 465 and plan.policy is not TLSPolicy.IMPLICIT and exc.phase == "greeting":
+
+    def __init__(self, plan: _Plan) -> None:
+        self.plan = plan
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Optional[type[BaseException]], exc: Optional[BaseException], traceback: Any) -> None:
+        if (isinstance(exc, (SMTPTimeout, SMTPConnectionClosed)) and exc.phase == "greeting"
+                and self.plan.port == 465 and self.plan.policy is not TLSPolicy.IMPLICIT):
             exc.args = (f"{exc}; port 465 takes TLS from the first byte (SMTPS): use tls_policy='implicit'",)
-        raise
 
 
 def _ssl_context(tls: Any) -> ssl.SSLContext:
@@ -167,7 +202,7 @@ class SMTPUnit(MailProvider):
         driver = Driver(self._connect(server, port, plan), plan.timeouts, plan.tls, plan.server_name, port)
         state = _opening_state(driver)
         try:
-            with _implicit_tls_hint(plan):
+            with _ImplicitTLSHint(plan):
                 driver.run(open_or_quit(state, plan.options))
         except BaseException:
             driver.close()
@@ -215,7 +250,7 @@ class SMTPUnit(MailProvider):
         plan = self._plan(server, port, options, asyncio=True)
         driver = await self._async_driver(server, port, plan)
         try:
-            with _implicit_tls_hint(plan):
+            with _ImplicitTLSHint(plan):
                 return await driver.run(converse(driver.parser, envelope, plan.options,
                                                  secure=bool(driver.connection.secure),
                                                  loopback=_server_is_local(driver)))
@@ -231,7 +266,7 @@ class SMTPUnit(MailProvider):
         driver = await self._async_driver(server, port, plan)
         state = _opening_state(driver)
         try:
-            with _implicit_tls_hint(plan):
+            with _ImplicitTLSHint(plan):
                 await driver.run(open_or_quit(state, plan.options))
         except BaseException:
             driver.close()
@@ -250,7 +285,7 @@ class SMTPUnit(MailProvider):
             transport = tcp_connect
         else:
             raise InvalidArgument(f"with asyncio, tcp_connect must be an IAsyncTransport, not {tcp_connect!r}")
-        with _connect_errors(server, port, plan.timeouts.connect):
+        with _ConnectErrors(server, port, plan.timeouts.connect):
             connection = await transport.connect(server, port, plan.timeouts.connect, implicit)
         return AsyncDriver(connection, plan.timeouts, tls, plan.server_name, port)
 
@@ -272,21 +307,17 @@ class SMTPUnit(MailProvider):
         policy = options.policy
         tls = self._tls(True if options.tls_encode is None else options.tls_encode) \
             if policy is not TLSPolicy.NONE else None
-        conversation = ConversationOptions(
-            ehlo_name=self.smtp_sending_server(),
-            starttls=policy,
-            credentials=self._credentials(options.auth_user, options.auth_passwd, options.auth_mechanism),
-            end_of_message=self.smtp_sending_end_of_message(),
-            allow_insecure_auth=options.allow_insecure_auth,
-            partial_delivery=options.partial_delivery,
-            lmtp=self.lmtp,
-            chunking=bool(options.chunking),
-        )
+        conversation = _conversation_options(
+            self.smtp_sending_server(), policy, self.smtp_sending_end_of_message(), options.allow_insecure_auth,
+            options.partial_delivery, self.lmtp, bool(options.chunking))
+        credentials = self._credentials(options.auth_user, options.auth_passwd, options.auth_mechanism)
+        if credentials is not None:  # options of its own: a password is not kept beyond its call
+            conversation = dataclasses.replace(conversation, credentials=credentials)
         return _Plan(conversation, tls, options.timeouts, server_name, policy, port, options.tcp_connect)
 
     def _connect(self, server: str, port: int, plan: _Plan) -> Any:
         transport = self._transport(plan.tcp_connect, plan)
-        with _connect_errors(server, port, plan.timeouts.connect):
+        with _ConnectErrors(server, port, plan.timeouts.connect):
             return transport.connect(server, port, plan.timeouts.connect)
 
     def _credentials(
@@ -353,7 +384,7 @@ class SMTPUnit(MailProvider):
                 secure=bool(connection.secure),
                 loopback=_server_is_local(driver),
             )
-            with _implicit_tls_hint(plan):
+            with _ImplicitTLSHint(plan):
                 return driver.run(conversation)
         finally:
             driver.close()
