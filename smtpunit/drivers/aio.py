@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterable
-from concurrent.futures import TimeoutError as FuturesTimeoutError
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
 from zope.interface import implementer
@@ -31,7 +30,7 @@ from ..core.verbs import MessageTuple, envelope_of_message, single
 from ..errors import SMTPError, SMTPTimeout, TLSHandshakeError
 from ..interfaces import IAsyncSession
 from ..options import Timeouts
-from .io import RECEIVE_SIZE, feed, handshake_errors, io_errors, server_label
+from .io import RECEIVE_SIZE, TIMEOUT_ERRORS, feed, handshake_errors, io_errors, server_label
 from .session import SessionCore
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,7 +97,7 @@ class AsyncDriver:
             await self.connection.send(data, self.timeouts.reply)
         except SMTPError:
             raise  # the connection's own word (SMTPConnectionClosed: nothing was written)
-        except (OSError, FuturesTimeoutError) as exc:  # TimeoutError included
+        except (OSError, *TIMEOUT_ERRORS) as exc:
             with io_errors("writing to", "write", self.timeouts.reply):
                 raise exc
 
@@ -116,7 +115,7 @@ class AsyncDriver:
                 # A longer wait (after the data) in steps of a reply's bound: a socket
                 # keeps its timeout instead of switching it on every message.
                 data = await self.connection.receive(RECEIVE_SIZE, min(remaining, self.timeouts.reply))
-            except (TimeoutError, FuturesTimeoutError):
+            except TIMEOUT_ERRORS:
                 continue  # the deadline decides
             except OSError as exc:
                 with io_errors("reading from", action.phase, limit):

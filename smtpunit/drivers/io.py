@@ -3,6 +3,7 @@ I/O's exceptions into smtpunit's."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FuturesTimeoutError
@@ -13,9 +14,12 @@ from ..core.actions import Receive
 from ..core.reply import Reply, ReplyParser
 from ..errors import SMTPTimeout, SMTPTransportError, TLSHandshakeError
 
-__all__ = ["RECEIVE_SIZE", "feed", "io_errors", "handshake_errors", "server_label"]
+__all__ = ["RECEIVE_SIZE", "TIMEOUT_ERRORS", "feed", "io_errors", "handshake_errors", "server_label"]
 
 RECEIVE_SIZE = 64 * 1024
+
+TIMEOUT_ERRORS = tuple({TimeoutError, FuturesTimeoutError, asyncio.TimeoutError})
+"""A wait that ran out: one class from Python 3.11, three before it."""
 
 
 def feed(parser: ReplyParser, data: bytes, action: Receive) -> Optional[Reply]:
@@ -31,7 +35,7 @@ def io_errors(what: str, phase: str, limit: float) -> Iterator[None]:
     """Turn the I/O's timeouts and failures into smtpunit's errors."""
     try:
         yield
-    except (TimeoutError, FuturesTimeoutError):  # asyncio's, before Python 3.11
+    except TIMEOUT_ERRORS:
         raise SMTPTimeout(phase, limit) from None
     except OSError as exc:
         raise SMTPTransportError(f"{what} the server failed: {exc}") from exc
@@ -43,7 +47,7 @@ def handshake_errors(limit: float, server: str) -> Iterator[None]:
     :class:`~smtpunit.errors.TLSHandshakeError`."""
     try:
         yield
-    except (TimeoutError, FuturesTimeoutError):
+    except TIMEOUT_ERRORS:
         raise SMTPTimeout("starttls", limit) from None
     except (ssl.SSLError, ssl.CertificateError, OSError, ValueError, TypeError) as exc:
         # ValueError, TypeError: a TLS provider that cannot work with this connection.

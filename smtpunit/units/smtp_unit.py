@@ -11,18 +11,18 @@ from __future__ import annotations
 import dataclasses
 import socket
 import ssl
-from collections.abc import Callable, Iterable
-from concurrent.futures import TimeoutError as FuturesTimeoutError
+from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 from zope.interface import implementer
 
-from ..core.actions import Channel
+from ..core.actions import Action, Channel, UpgradeTLS
 from ..core.commands import Envelope, Line, check_credential, prepare_envelope
 from ..core.conversation import ConversationOptions, Credentials, SendResult, converse, open_or_quit
 from ..core.policy import TLSPolicy, is_loopback_name, refuse_plaintext_credentials
 from ..core.state import SessionState
 from ..drivers.blocking import Driver, Session
+from ..drivers.io import TIMEOUT_ERRORS
 from ..errors import (
     InvalidArgument,
     SASLError,
@@ -36,9 +36,9 @@ from ..options import SendOptions, Timeouts
 from ..providers.tcp import TCPTransport, as_connection
 from ..providers.tls import CallableTLS, SSLContextTLS, TLSFromTheStart
 from .contract import MailProvider
-from .linking import Imports
+from .linking import Imports, unaliased
 
-if TYPE_CHECKING:  # pragma: no cover -- asyncio is imported only when used
+if TYPE_CHECKING:  # pragma: no cover
     from ..drivers.aio import AsyncDriver, AsyncSession
 
 __all__ = ["SMTPUnit", "TLSEncode", "TCPConnect"]
@@ -134,7 +134,7 @@ class _ConnectErrors:
         return None
 
     def __exit__(self, kind: Optional[type[BaseException]], exc: Optional[BaseException], traceback: Any) -> None:
-        if isinstance(exc, (TimeoutError, FuturesTimeoutError)):  # asyncio's, before Python 3.11
+        if isinstance(exc, TIMEOUT_ERRORS):
             raise SMTPTimeout("connect", self.timeout) from None
         if isinstance(exc, ssl.SSLError):
             raise TLSHandshakeError(f"TLS handshake with {self.server}:{self.port} failed: {exc}") from exc
@@ -158,13 +158,9 @@ class _ImplicitTLSHint:
             exc.args = (f"{exc}; port 465 takes TLS from the first byte (SMTPS): use tls_policy='implicit'",)
 
 
-def _ssl_context(tls: Any) -> ssl.SSLContext:
-    """The ``ssl.SSLContext`` behind a TLS provider, as asyncio's implicit TLS needs one."""
-    context = getattr(tls, "context", None)
-    if not isinstance(context, ssl.SSLContext):
-        raise InvalidArgument("with asyncio, implicit TLS needs tls_encode True, an ssl.SSLContext or a "
-                              "provider with an SSLContext .context")
-    return context
+def _handshake() -> Generator[Action, Any, None]:
+    """The TLS handshake alone, as a conversation: implicit TLS by the provider."""
+    yield UpgradeTLS()
 
 
 def _async_tls(tls: Any) -> Any:
@@ -277,7 +273,10 @@ class SMTPUnit(MailProvider):
         from ..drivers.aio import AsyncDriver
 
         tls = _async_tls(plan.tls)
-        implicit = _ssl_context(plan.tls) if plan.policy is TLSPolicy.IMPLICIT else None
+        # Implicit TLS: the transport's own (given a context), else the provider's
+        # handshake before the greeting.
+        context = getattr(plan.tls, "context", None) if plan.policy is TLSPolicy.IMPLICIT else None
+        implicit = context if isinstance(context, ssl.SSLContext) else None
         tcp_connect = plan.tcp_connect
         if tcp_connect is None:
             transport = self._imports(IAsyncTransport)
@@ -287,7 +286,14 @@ class SMTPUnit(MailProvider):
             raise InvalidArgument(f"with asyncio, tcp_connect must be an IAsyncTransport, not {tcp_connect!r}")
         with _ConnectErrors(server, port, plan.timeouts.connect):
             connection = await transport.connect(server, port, plan.timeouts.connect, implicit)
-        return AsyncDriver(connection, plan.timeouts, tls, plan.server_name, port)
+        driver = AsyncDriver(connection, plan.timeouts, tls, plan.server_name, port)
+        if plan.policy is TLSPolicy.IMPLICIT and implicit is None:
+            try:
+                await driver.run(_handshake())
+            except BaseException:
+                driver.close()
+                raise
+        return driver
 
     # -- internals ------------------------------------------------------------------
 
@@ -296,7 +302,7 @@ class SMTPUnit(MailProvider):
             # Known before connecting when the registry's transport is plain TCP: a server
             # not named as this machine gets no plaintext credentials.
             if asyncio:
-                from ..providers.async_tcp import AsyncTCPTransport  # asyncio only when used
+                from ..providers.async_tcp import AsyncTCPTransport
 
                 plain = isinstance(self._imports(IAsyncTransport), AsyncTCPTransport)
             else:
@@ -365,7 +371,7 @@ class SMTPUnit(MailProvider):
         if tls_encode is True:
             return self._imports(ITLSUpgrader)
         if ITLSUpgrader.providedBy(tls_encode):
-            return tls_encode
+            return unaliased(tls_encode)  # a registry's unnamed slot, given as it is: what it stands for
         if isinstance(tls_encode, ssl.SSLContext):
             return SSLContextTLS(tls_encode)
         if callable(tls_encode):

@@ -106,3 +106,21 @@ def test_a_provider_that_does_not_encrypt_fails_the_handshake_before_auth(start_
         with pytest.raises(errors.TLSHandshakeError, match="unencrypted"):
             send(tls_encode=NoEncryption(), auth_user="user", auth_passwd="secret")
     assert server.handler.mail_commands == []
+
+
+def test_implicit_tls_by_a_provider_of_ones_own_works_under_asyncio_too(start_server, certs):
+    server = start_server(implicit_tls=True)
+    tls = PinnedTLS(certs)
+    asyncio.run(smtpunit.aio.smtp_send_message(HOST, "a@example.org", ["b@example.org"], HEADER, ["x"],
+                                               server.port, tls_encode=tls, tls_policy="implicit"))
+    assert tls.handshakes == ["asyncio"] and server.handler.messages[0].tls
+
+
+def test_a_registrys_unnamed_tls_slot_given_as_tls_encode_is_what_it_stands_for(start_server, certs):
+    server = start_server(starttls=True, require_starttls=True)
+    registry = smtpunit.default_registry()
+    registry.registerUtility(PinnedTLS(certs), ITLSUpgrader, "ssl")
+    given = registry.getUtility(ITLSUpgrader)  # the alias of the named slot
+    asyncio.run(smtpunit.aio.smtp_send_message(HOST, "a@example.org", ["b@example.org"], HEADER, ["x"],
+                                               server.port, tls_encode=given))
+    assert registry.getUtility(ITLSUpgrader, "ssl").handshakes == ["asyncio"]
