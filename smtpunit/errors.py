@@ -22,6 +22,7 @@ The tree::
     ├── SASLError                             a SASL challenge made no sense, or the server failed to prove itself
     ├── SMTPTransportError (ConnectionError)  connecting, reading or writing failed
     │   ├── SMTPConnectionClosed              the server closed the connection mid-conversation
+    │   ├── RealConnectionRefused             a real connection while test doubles are installed
     │   └── SMTPOutcomeUnknown                dropped after the final "." and before its reply
     ├── SMTPTimeout (TimeoutError)            a bounded wait ran out (the connection is closed)
     └── LinkError                             units could not be linked into a registry
@@ -68,6 +69,7 @@ __all__ = [
     "SMTPTransportError",
     "SMTPConnectionClosed",
     "SMTPOutcomeUnknown",
+    "RealConnectionRefused",
     "SMTPTimeout",
     "SMTPStateError",
     "LinkError",
@@ -223,6 +225,11 @@ class SMTPConnectionClosed(SMTPTransportError):
     def __init__(self, message: str, phase: Optional[str] = None) -> None:
         super().__init__(message)
         self.phase = phase
+
+
+class RealConnectionRefused(SMTPTransportError):
+    """A real SMTP connection (or a run of sendmail) was refused: test doubles are
+    installed (:mod:`smtpunit.providers.guard`), so nothing may leave the process."""
 
 
 class SMTPOutcomeUnknown(SMTPTransportError):

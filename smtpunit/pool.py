@@ -38,7 +38,7 @@ from .errors import (
 )
 from .options import SendOptions
 from .units.contract import check_target
-from .units.lookup import current_mailer
+from .units.lookup import current_mailer, installed_mailer, installed_registry
 
 if TYPE_CHECKING:  # pragma: no cover
 
@@ -103,13 +103,16 @@ class Pool(SessionVerbs):
 
             def connect() -> Any:
                 # Sessions open in whichever thread sends: give them the pool's EHLO name.
+                # A registry installed for the process (a test double) wins, even over
+                # the one current when the pool was made.
                 with smtp_sending_server.parameterize(ehlo_name):
-                    return mailer.open_session(server, port, checked)
+                    return (installed_mailer() or mailer).open_session(server, port, checked)
 
         self._connect = connect
         self.size = size
         self.idle_timeout = idle_timeout
-        self._idle: list[tuple[Any, float]] = []  # (session, when it was put back), most recent last
+        # (session, when it was put back, the registry installed for the process then), most recent last
+        self._idle: list[tuple[Any, float, Any]] = []
         self._open = 0
         self._closed = False
         self._available = threading.Condition()
@@ -171,7 +174,7 @@ class Pool(SessionVerbs):
             idle, self._idle = self._idle, []
             self._open -= len(idle)
             self._available.notify_all()
-        for session, _ in idle:
+        for session, _, _ in idle:
             session.close()
 
     def __enter__(self) -> Pool:
@@ -193,9 +196,11 @@ class Pool(SessionVerbs):
                     if self._closed:
                         raise SMTPConnectionClosed("the pool is closed")
                     while self._idle and not fresh:
-                        session, since = self._idle.pop()
+                        session, since, installed = self._idle.pop()
+                        # A session opened under another installed registry (a test's double)
+                        # is not reused: each send goes where the registry of now says.
                         if session.closed or time.monotonic() - since > self.idle_timeout \
-                                or _server_went_away(session):
+                                or installed is not installed_registry() or _server_went_away(session):
                             stale.append(session)
                             self._open -= 1
                             continue
@@ -206,7 +211,7 @@ class Pool(SessionVerbs):
                     if fresh and self._idle:
                         # Every slot is held, some by idle sessions: one gives way, else a
                         # retry would wait for a slot that no sender is going to free.
-                        session, _ = self._idle.pop(0)
+                        session, _, _ = self._idle.pop(0)
                         stale.append(session)
                         self._open -= 1
                         continue
@@ -229,7 +234,7 @@ class Pool(SessionVerbs):
                 self._available.notify()
                 keep = False
             else:
-                self._idle.append((session, time.monotonic()))
+                self._idle.append((session, time.monotonic(), installed_registry()))
                 self._available.notify()
                 keep = True
         if not keep:

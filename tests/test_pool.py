@@ -62,7 +62,7 @@ def test_idle_sessions_are_closed_after_the_idle_timeout(start_server):
     server = start_server()
     with smtpunit.Pool(HOST, server.port, size=1, idle_timeout=0.2) as pool:
         pool.send("a@example.org", ["b@example.org"], HEADER, ["1"])
-        (first, _), = pool._idle
+        (first, _, _), = pool._idle
         time.sleep(0.4)
         pool.send("a@example.org", ["b@example.org"], HEADER, ["2"])
         assert first.closed

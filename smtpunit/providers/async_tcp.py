@@ -17,6 +17,7 @@ from zope.interface import implementer
 
 from ..errors import SMTPConnectionClosed, SMTPProtocolError
 from ..interfaces import IAsyncConnection, IAsyncTransport
+from . import guard
 from .tcp import HangUpWatch, _peer_is_loopback, socket_unsent
 
 __all__ = ["AsyncTCPTransport", "AsyncConnection", "BUFFER_LIMIT"]
@@ -221,6 +222,7 @@ class AsyncTCPTransport:
     async def connect(self, host: str, port: int, timeout: float,
                       ssl_context: Optional[ssl.SSLContext] = None) -> AsyncConnection:
         """Open a connection (TLS from the start with ``ssl_context``)."""
+        guard.check(f"TCP to {host}:{port}, asyncio")
         loop = asyncio.get_running_loop()
         transport, protocol = await asyncio.wait_for(
             loop.create_connection(_StreamProtocol, host, port, ssl=ssl_context,

@@ -39,6 +39,7 @@ from ..errors import InvalidAddress, InvalidArgument, SMTPTimeout, SMTPTransport
 from ..interfaces import IMailer
 from ..options import SendOptions, Timeouts
 from ..units.contract import MailProvider
+from . import guard
 
 __all__ = ["DEFAULT_SENDMAIL", "SendmailError", "SendmailSMTP"]
 
@@ -177,6 +178,7 @@ class SendmailSMTP(MailProvider):
         data = b"".join(envelope.content.bdat_pieces(True))  # the message as it is: no dot-stuffing
         end_of_message: Callable[[], object] = self.smtp_sending_end_of_message()
         argv = self.argv(envelope)
+        guard.check(f"sendmail {self.path}")
         try:
             process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, close_fds=True)

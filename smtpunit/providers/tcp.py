@@ -21,6 +21,7 @@ from zope.interface import implementer
 
 from ..errors import InvalidArgument, SMTPConnectionClosed
 from ..interfaces import IConnection, ITransport
+from . import guard
 
 __all__ = ["HangUpWatch", "SocketConnection", "TCPTransport", "as_connection", "socket_unsent"]
 
@@ -192,6 +193,7 @@ class TCPTransport:
 
     def connect(self, host: str, port: int, timeout: float) -> SocketConnection:
         """Open a TCP connection to ``host``:``port``."""
+        guard.check(f"TCP to {host}:{port}")
         family = _address_family(host)
         if family is None:  # a name: resolved, each of its addresses tried in turn
             sock = socket.create_connection((host, port), timeout=timeout)

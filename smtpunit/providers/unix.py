@@ -9,6 +9,7 @@ from typing import Union
 from zope.interface import implementer
 
 from ..interfaces import ITransport
+from . import guard
 from .tcp import SocketConnection
 
 __all__ = ["UnixSocketTransport"]
@@ -27,6 +28,7 @@ class UnixSocketTransport:
 
     def connect(self, host: str, port: int, timeout: float) -> SocketConnection:
         """Open a stream connection to :attr:`path`."""
+        guard.check(f"Unix socket {self.path}")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)

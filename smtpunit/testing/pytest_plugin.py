@@ -23,15 +23,19 @@ no test sees another's registry, outbox or server.
   returns a started :class:`~smtpunit.testing.replay.ReplayServer`.
 
 ``smtp_outbox`` and ``smtp_memory_server`` each install their own registry; a test
-uses one of them.
-
-The current registry is a context variable: code under test that runs in threads
-it starts itself sees the default registry, not the test's, unless it copies the
-context (``contextvars.copy_context().run``); asyncio tasks inherit it.
+uses one of them. It is installed for the whole process, not only the test's context:
+a send from any thread, executor or asyncio task, and from a
+:class:`~smtpunit.pool.Pool` made before the test (at import time), reaches the
+double. While it is, a real SMTP connection (TCP, a Unix socket, asyncio) or a run
+of sendmail is refused (:class:`~smtpunit.errors.RealConnectionRefused`) and fails the
+test, even if the code under test swallows the error; mark a test
+``@pytest.mark.smtpunit_real_connections`` to allow them. Everything is restored
+after the test.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,9 +43,10 @@ import pytest
 from zope.interface.registry import Components
 
 from ..interfaces import ISMTP, IAsyncTransport, IMailer, ITransport
+from ..providers import guard
 from ..units.builtin import default_registry, lmtp_unit, smtp_unit
 from ..units.linking import link, provide
-from ..units.lookup import current_registry
+from ..units.lookup import current_registry, installed
 from .memory import AsyncMemoryTransport, MemoryServer, MemoryTransport
 from .outbox import Outbox
 from .replay import ReplayServer
@@ -59,17 +64,17 @@ def smtp_registry() -> Iterator[Components]:
 
 
 @pytest.fixture
-def smtp_outbox(smtp_registry: Components) -> Iterator[Outbox]:
+def smtp_outbox(request: pytest.FixtureRequest, smtp_registry: Components) -> Iterator[Outbox]:
     """An :class:`~smtpunit.testing.outbox.Outbox` that every module-level send of the
     test goes to."""
     outbox = Outbox()
     registry = link(provide((ISMTP, IMailer), outbox), bases=(smtp_registry,), name="smtp_outbox")
-    with current_registry.parameterize(registry):
+    with _installed_for_the_test(request, registry, "smtp_outbox"):
         yield outbox
 
 
 @pytest.fixture
-def smtp_memory_server(smtp_registry: Components) -> Iterator[MemoryServer]:
+def smtp_memory_server(request: pytest.FixtureRequest, smtp_registry: Components) -> Iterator[MemoryServer]:
     """A :class:`~smtpunit.testing.memory.MemoryServer` that every module-level send of
     the test reaches, through the real client, with no network."""
     server = MemoryServer()
@@ -78,8 +83,33 @@ def smtp_memory_server(smtp_registry: Components) -> Iterator[MemoryServer]:
     registry = link(smtp_unit, lmtp_unit, provide(ITransport, MemoryTransport(server)),
                     provide(IAsyncTransport, AsyncMemoryTransport(server)), bases=(smtp_registry,),
                     name="smtp_memory_server")
-    with current_registry.parameterize(registry):
+    with _installed_for_the_test(request, registry, "smtp_memory_server"):
         yield server
+
+
+REAL_CONNECTIONS = "smtpunit_real_connections"
+"""The marker that lets a test with a double installed open real SMTP connections."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{REAL_CONNECTIONS}: let a test with smtpunit's doubles installed "
+                                       "open real SMTP connections (they fail the test otherwise)")
+
+
+@contextlib.contextmanager
+def _installed_for_the_test(request: pytest.FixtureRequest, registry: Components, fixture: str) -> Iterator[None]:
+    """``registry`` current for the test, installed for the whole process (every thread,
+    executor, task and Pool), and real connections refused while it is, unless marked."""
+    with current_registry.parameterize(registry), installed(registry):
+        if request.node.get_closest_marker(REAL_CONNECTIONS):
+            yield
+            return
+        with guard.refusing(f"the {fixture} fixture is installed (mark the test "
+                            f"@pytest.mark.{REAL_CONNECTIONS} to allow it)") as attempts:
+            yield
+        if attempts:
+            pytest.fail(f"{len(attempts)} real connection attempt(s) during the test: " + "; ".join(attempts),
+                        pytrace=False)
 
 
 def _servers(factory: Callable[..., ScriptedServer]) -> Iterator[Callable[..., Any]]:

@@ -3,7 +3,9 @@ the module functions, :class:`~smtpunit.Pool` and :mod:`smtpunit.aio` invoke fro
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from typing import Any, Optional, Union
 
 from zope.interface.interface import InterfaceClass
@@ -16,7 +18,8 @@ from .builtin import default_registry
 from .contract import MailProvider, as_mailer
 from .linking import Unit, link, resolve
 
-__all__ = ["invoke", "current_registry", "current_unit", "current_mailer"]
+__all__ = ["invoke", "current_registry", "current_unit", "current_mailer", "installed", "installed_mailer",
+           "installed_registry"]
 
 
 def invoke(
@@ -82,9 +85,38 @@ def _default_unit() -> Any:
     return invoke(default_registry())
 
 
+_installed: list[Components] = []  # registries installed for the whole process, innermost last
+
+
+@contextlib.contextmanager
+def installed(registry: Components) -> Iterator[Components]:
+    """Install ``registry`` for the whole process for a block: every send in a thread,
+    executor or task whose context has no :data:`current_registry` of its own goes
+    through it, and so does every :class:`~smtpunit.pool.Pool`, even one made before.
+    smtpunit's pytest plugin installs its test doubles this way."""
+    _installed.append(registry)
+    try:
+        yield registry
+    finally:
+        _installed.remove(registry)
+
+
+def installed_registry() -> Optional[Components]:
+    """The registry installed for the process (the innermost), if any."""
+    return _installed[-1] if _installed else None
+
+
+def installed_mailer() -> Optional[MailProvider]:
+    """The mail provider of the registry installed for the process, if any."""
+    return as_mailer(invoke(_installed[-1])) if _installed else None
+
+
 def current_unit() -> Any:
-    """The ``ISMTP`` provider of the current registry."""
+    """The ``ISMTP`` provider of the current registry: the one parameterized in this
+    context, else the one :func:`installed` for the process, else the default."""
     registry = current_registry()
+    if registry is None and _installed:
+        registry = _installed[-1]
     return _default_unit() if registry is None else invoke(registry)
 
 

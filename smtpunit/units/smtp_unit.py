@@ -27,6 +27,7 @@ from ..errors import (
     InvalidArgument,
     SASLError,
     SMTPConnectionClosed,
+    SMTPError,
     SMTPTimeout,
     SMTPTransportError,
     TLSHandshakeError,
@@ -134,6 +135,8 @@ class _ConnectErrors:
         return None
 
     def __exit__(self, kind: Optional[type[BaseException]], exc: Optional[BaseException], traceback: Any) -> None:
+        if isinstance(exc, SMTPError):  # the transport's own word (a real connection refused in a test)
+            return
         if isinstance(exc, TIMEOUT_ERRORS):
             raise SMTPTimeout("connect", self.timeout) from None
         if isinstance(exc, ssl.SSLError):

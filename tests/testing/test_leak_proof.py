@@ -1,0 +1,104 @@
+"""While the pytest plugin has a double installed, every send in the process reaches
+it -- any thread, executor or asyncio task, and a Pool made at import time -- and a
+real connection fails the test, even if the code under test swallows the error."""
+
+from __future__ import annotations
+
+pytest_plugins = ["pytester"]
+
+QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark")
+
+INNER_TESTS = '''
+import asyncio
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import smtpunit
+import smtpunit.aio
+from smtpunit import errors
+from smtpunit.providers import guard
+from smtpunit.units import lookup
+
+POOL = smtpunit.Pool("mail.example.org", 25)  # made at import time, before any fixture
+HEADER = "Subject: leak\\r\\n\\r\\n"
+
+
+def send(name):
+    return smtpunit.smtp_send_message("mail.example.org", "a@example.org", [name + "@example.org"], HEADER, ["x"])
+
+
+async def send_async(name):
+    return await smtpunit.aio.send("mail.example.org", "a@example.org", [name + "@example.org"], HEADER, ["x"])
+
+
+def closed_port():
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        return closed.getsockname()[1]
+
+
+def real_send():
+    """A send through a registry of its own: the real client, real TCP (to a closed port)."""
+    return smtpunit.invoke(smtpunit.default_registry()).smtp_send_message(
+        "127.0.0.1", "a@example.org", ["b@example.org"], HEADER, ["x"], closed_port())
+
+
+@pytest.mark.parametrize("fixture", ["smtp_outbox", "smtp_memory_server"])
+def test_every_send_of_the_process_reaches_the_double(fixture, request):
+    double = request.getfixturevalue(fixture)
+    thread = threading.Thread(target=send, args=("thread",))
+    thread.start()
+    thread.join()
+    with ThreadPoolExecutor(2) as executor:
+        list(executor.map(send, ["executor1", "executor2"]))
+    asyncio.run(send_async("task"))
+    in_thread = threading.Thread(target=lambda: asyncio.run(send_async("threadtask")))
+    in_thread.start()
+    in_thread.join()
+    POOL.send("a@example.org", ["pool@example.org"], HEADER, ["x"])
+    got = sorted(r.split("@")[0] for m in double.messages for r in m.recipients)
+    assert got == ["executor1", "executor2", "pool", "task", "thread", "threadtask"]
+
+
+def test_a_real_connection_fails_the_test_even_if_swallowed(smtp_outbox):
+    try:
+        real_send()
+    except errors.SMTPError:
+        pass  # swallowed by the code under test
+
+
+def test_a_real_connection_in_a_thread_is_refused_too(smtp_outbox):
+    caught = []
+    thread = threading.Thread(target=lambda: caught.append(pytest.raises(errors.RealConnectionRefused, real_send)))
+    thread.start()
+    thread.join()
+    assert caught
+
+
+@pytest.mark.smtpunit_real_connections
+def test_a_marked_test_may_connect(smtp_outbox):
+    with pytest.raises(errors.SMTPTransportError) as caught:  # the closed port refuses it
+        real_send()
+    assert not isinstance(caught.value, errors.RealConnectionRefused)
+
+
+def test_everything_is_restored_after_the_test():
+    assert lookup._installed == [] and guard._reasons == []
+    with pytest.raises(errors.SMTPTransportError) as caught:
+        real_send()
+    assert not isinstance(caught.value, errors.RealConnectionRefused)
+'''
+
+
+def test_doubles_catch_every_send_and_refuse_real_connections(pytester):
+    pytester.makepyfile(test_inner=INNER_TESTS)
+    outcome = pytester.runpytest(*QUIET)
+    outcome.assert_outcomes(passed=6, errors=2)
+    outcome.stdout.fnmatch_lines([
+        "*ERROR at teardown of test_a_real_connection_fails_the_test_even_if_swallowed*",
+        "*1 real connection attempt(s) during the test: a real connection (TCP to 127.0.0.1:*) while the "
+        "smtp_outbox fixture is installed (mark the test @pytest.mark.smtpunit_real_connections to allow it)*",
+    ])
