@@ -111,8 +111,10 @@ class Pool(SessionVerbs):
         self._connect = connect
         self.size = size
         self.idle_timeout = idle_timeout
-        # (session, when it was put back, the registry installed for the process then), most recent last
-        self._idle: list[tuple[Any, float, Any]] = []
+        self._idle: list[tuple[Any, float]] = []  # (session, when it was put back), most recent last
+        # The registry installed for the process (a test's double) when each session was
+        # opened: a session is reused only while the same one is installed.
+        self._opened_under: dict[int, Any] = {}
         self._open = 0
         self._closed = False
         self._available = threading.Condition()
@@ -174,8 +176,8 @@ class Pool(SessionVerbs):
             idle, self._idle = self._idle, []
             self._open -= len(idle)
             self._available.notify_all()
-        for session, _, _ in idle:
-            session.close()
+        for session, _ in idle:
+            self._forget(session)
 
     def __enter__(self) -> Pool:
         return self
@@ -196,11 +198,10 @@ class Pool(SessionVerbs):
                     if self._closed:
                         raise SMTPConnectionClosed("the pool is closed")
                     while self._idle and not fresh:
-                        session, since, installed = self._idle.pop()
-                        # A session opened under another installed registry (a test's double)
-                        # is not reused: each send goes where the registry of now says.
+                        session, since = self._idle.pop()
                         if session.closed or time.monotonic() - since > self.idle_timeout \
-                                or installed is not installed_registry() or _server_went_away(session):
+                                or self._opened_under.get(id(session)) is not installed_registry() \
+                                or _server_went_away(session):
                             stale.append(session)
                             self._open -= 1
                             continue
@@ -211,16 +212,19 @@ class Pool(SessionVerbs):
                     if fresh and self._idle:
                         # Every slot is held, some by idle sessions: one gives way, else a
                         # retry would wait for a slot that no sender is going to free.
-                        session, _, _ = self._idle.pop(0)
+                        session, _ = self._idle.pop(0)
                         stale.append(session)
                         self._open -= 1
                         continue
                     self._available.wait()
         finally:
             for session in stale:
-                session.close()
+                self._forget(session)
         try:
-            return self._connect(), False
+            under = installed_registry()
+            session = self._connect()
+            self._opened_under[id(session)] = under
+            return session, False
         except BaseException:
             with self._available:
                 self._open -= 1
@@ -234,8 +238,13 @@ class Pool(SessionVerbs):
                 self._available.notify()
                 keep = False
             else:
-                self._idle.append((session, time.monotonic(), installed_registry()))
+                self._idle.append((session, time.monotonic()))
                 self._available.notify()
                 keep = True
         if not keep:
-            session.close()
+            self._forget(session)
+
+    def _forget(self, session: Any) -> None:
+        """Close a session that leaves the pool."""
+        self._opened_under.pop(id(session), None)
+        session.close()

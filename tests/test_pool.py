@@ -62,7 +62,7 @@ def test_idle_sessions_are_closed_after_the_idle_timeout(start_server):
     server = start_server()
     with smtpunit.Pool(HOST, server.port, size=1, idle_timeout=0.2) as pool:
         pool.send("a@example.org", ["b@example.org"], HEADER, ["1"])
-        (first, _, _), = pool._idle
+        (first, _), = pool._idle
         time.sleep(0.4)
         pool.send("a@example.org", ["b@example.org"], HEADER, ["2"])
         assert first.closed
@@ -165,3 +165,22 @@ def test_connect_lends_a_session_that_goes_back_to_the_pool(start_server):
             assert fresh is not lent and not fresh.closed
             fresh.send("a@example.org", ["d@example.org"], HEADER, ["3"])
     assert len(server.handler.messages) == 3
+
+
+def test_a_session_opened_before_a_double_is_installed_is_not_reused_under_it(start_server):
+    from smtpunit.testing import Outbox
+    from smtpunit.units.lookup import installed
+
+    server = start_server()
+    outbox = Outbox()
+    double = smtpunit.link(smtpunit.provide(smtpunit.ISMTP, outbox), bases=(smtpunit.default_registry(),))
+    with smtpunit.Pool(HOST, server.port, size=1) as pool:
+        lent = pool.connect()
+        real = lent.__enter__()  # opened before the double is installed...
+        with installed(double):
+            lent.__exit__(None, None, None)  # ...and given back while it is
+            pool.send("a@example.org", ["double@example.org"], HEADER, ["1"])
+        pool.send("a@example.org", ["server@example.org"], HEADER, ["2"])
+        assert real.closed  # it left the pool instead of carrying the double's mail
+    assert [m.recipients for m in outbox.messages] == [("double@example.org",)]
+    assert [m.rcpt_tos for m in server.handler.messages] == [["server@example.org"]]

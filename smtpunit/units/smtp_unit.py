@@ -34,6 +34,7 @@ from ..errors import (
 )
 from ..interfaces import IAsyncTLSUpgrader, IAsyncTransport, IMailer, ISASLMechanism, ITLSUpgrader, ITransport
 from ..options import SendOptions, Timeouts
+from ..providers import guard
 from ..providers.tcp import TCPTransport, as_connection
 from ..providers.tls import CallableTLS, SSLContextTLS, TLSFromTheStart
 from .contract import MailProvider
@@ -64,6 +65,7 @@ class _ProcedureTransport:
         self.procedure = procedure
 
     def connect(self, host: str, port: int, timeout: float) -> Any:
+        guard.check(f"tcp_connect procedure to {host}:{port}")
         return as_connection(self.procedure(host, port), host)
 
 
@@ -161,6 +163,13 @@ class _ImplicitTLSHint:
             exc.args = (f"{exc}; port 465 takes TLS from the first byte (SMTPS): use tls_policy='implicit'",)
 
 
+def _ssl_context_of(tls: Any) -> ssl.SSLContext:
+    context = getattr(tls, "context", None)
+    if not isinstance(context, ssl.SSLContext):  # pragma: no cover -- refused by _async_tls before
+        raise InvalidArgument(f"with asyncio, implicit TLS needs an SSLContext or an IAsyncTLSUpgrader, not {tls!r}")
+    return context
+
+
 def _handshake() -> Generator[Action, Any, None]:
     """The TLS handshake alone, as a conversation: implicit TLS by the provider."""
     yield UpgradeTLS()
@@ -235,6 +244,7 @@ class SMTPUnit(MailProvider):
             envelope = prepare_envelope(from_, to, header, message)
             if server_hostname is None:
                 server_hostname = _peer_name(connection)
+            guard.check(f"a connection to {server_hostname} given to smtp_send_message_star")
             plan = self._plan(server_hostname, None, checked)
             opened = as_connection(connection, server_hostname)
         except BaseException:
@@ -276,10 +286,13 @@ class SMTPUnit(MailProvider):
         from ..drivers.aio import AsyncDriver
 
         tls = _async_tls(plan.tls)
-        # Implicit TLS: the transport's own (given a context), else the provider's
-        # handshake before the greeting.
-        context = getattr(plan.tls, "context", None) if plan.policy is TLSPolicy.IMPLICIT else None
-        implicit = context if isinstance(context, ssl.SSLContext) else None
+        # Implicit TLS: the transport's own for a plain SSLContext provider (or one with
+        # a context and no handshake of its own), else the provider's handshake before
+        # the greeting, so that its own checks run.
+        implicit = None
+        if plan.policy is TLSPolicy.IMPLICIT and (type(plan.tls) is SSLContextTLS
+                                                  or not IAsyncTLSUpgrader.providedBy(plan.tls)):
+            implicit = _ssl_context_of(plan.tls)
         tcp_connect = plan.tcp_connect
         if tcp_connect is None:
             transport = self._imports(IAsyncTransport)

@@ -336,7 +336,7 @@ def test_a_pool_retry_takes_the_slot_of_an_idle_session(start_server, monkeypatc
     server = start_server()
     pool = smtpunit.Pool(HOST, server.port, size=1, timeout=5)
     pool.send("a@example.org", ["b@example.org"], HEADER, ["first"])
-    (dead, _, _), = pool._idle
+    (dead, _), = pool._idle
     dead.connection.socket.shutdown(socket.SHUT_RDWR)  # it fails when reused...
     monkeypatch.setattr(smtpunit.pool, "_server_went_away", lambda session: False)  # ...not before
 

@@ -78,6 +78,16 @@ def test_a_real_connection_in_a_thread_is_refused_too(smtp_outbox):
     assert caught
 
 
+def test_a_procedure_or_a_given_socket_is_refused_too(smtp_memory_server):
+    with pytest.raises(errors.RealConnectionRefused):
+        smtpunit.smtp_send_message("127.0.0.1", "a@example.org", ["b@example.org"], HEADER, ["x"], closed_port(),
+                                   tcp_connect=lambda host, port: socket.create_connection((host, port)))
+    with socket.socket() as unconnected, pytest.raises(errors.RealConnectionRefused):
+        smtpunit.smtp_send_message_star(unconnected, "a@example.org", ["b@example.org"], HEADER, ["x"],
+                                        server_hostname="127.0.0.1")
+    assert smtp_memory_server.messages == []
+
+
 @pytest.mark.smtpunit_real_connections
 def test_a_marked_test_may_connect(smtp_outbox):
     with pytest.raises(errors.SMTPTransportError) as caught:  # the closed port refuses it
@@ -86,7 +96,7 @@ def test_a_marked_test_may_connect(smtp_outbox):
 
 
 def test_everything_is_restored_after_the_test():
-    assert lookup._installed == [] and guard._reasons == []
+    assert lookup._installed == [] and guard._blocks == []
     with pytest.raises(errors.SMTPTransportError) as caught:
         real_send()
     assert not isinstance(caught.value, errors.RealConnectionRefused)
@@ -96,9 +106,12 @@ def test_everything_is_restored_after_the_test():
 def test_doubles_catch_every_send_and_refuse_real_connections(pytester):
     pytester.makepyfile(test_inner=INNER_TESTS)
     outcome = pytester.runpytest(*QUIET)
-    outcome.assert_outcomes(passed=6, errors=2)
+    outcome.assert_outcomes(passed=7, errors=3)
     outcome.stdout.fnmatch_lines([
         "*ERROR at teardown of test_a_real_connection_fails_the_test_even_if_swallowed*",
         "*1 real connection attempt(s) during the test: a real connection (TCP to 127.0.0.1:*) while the "
         "smtp_outbox fixture is installed (mark the test @pytest.mark.smtpunit_real_connections to allow it)*",
+        "*ERROR at teardown of test_a_procedure_or_a_given_socket_is_refused_too*",
+        "*2 real connection attempt(s) during the test: a real connection (tcp_connect procedure to 127.0.0.1:*); "
+        "a real connection (a connection to 127.0.0.1 given to smtp_send_message_star) while the smtp_memory_server*",
     ])
