@@ -124,3 +124,20 @@ def test_a_registrys_unnamed_tls_slot_given_as_tls_encode_is_what_it_stands_for(
     asyncio.run(smtpunit.aio.smtp_send_message(HOST, "a@example.org", ["b@example.org"], HEADER, ["x"],
                                                server.port, tls_encode=given))
     assert registry.getUtility(ITLSUpgrader, "ssl").handshakes == ["asyncio"]
+
+
+def test_a_subclass_of_sslcontexttls_runs_its_own_handshake_for_implicit_tls_under_asyncio(start_server, certs):
+    from smtpunit.providers.tls import SSLContextTLS
+
+    class Counting(SSLContextTLS):
+        calls = 0
+
+        async def wrap_async(self, connection, server_hostname, timeout):
+            Counting.calls += 1  # its own checks would go here
+            return await super().wrap_async(connection, server_hostname, timeout)
+
+    server = start_server(implicit_tls=True)
+    asyncio.run(smtpunit.aio.smtp_send_message(HOST, "a@example.org", ["b@example.org"], HEADER, ["x"],
+                                               server.port, tls_encode=Counting(certs.client_context()),
+                                               tls_policy="implicit"))
+    assert Counting.calls == 1 and server.handler.messages[0].tls
