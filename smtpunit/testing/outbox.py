@@ -26,8 +26,12 @@ objects, so ``code``, ``enhanced_status`` and ``is_transient`` work as in produc
 from __future__ import annotations
 
 import dataclasses
+import email
+import email.policy
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any, Optional, Union
 
 from zope.interface import implementer
@@ -57,6 +61,11 @@ ReplySpec = Union[int, tuple[int, str], Reply]
 """How a fault's reply may be given: a code, ``(code, text)`` or a :class:`~smtpunit.core.reply.Reply`."""
 
 _ERRORS: dict[str, type[SMTPReplyError]] = {"starttls": StartTLSRefused, "auth": SMTPAuthenticationError}
+
+
+def _field(message: EmailMessage, name: str) -> Optional[str]:
+    value = message[name]
+    return None if value is None else str(value)
 
 
 def _unstuff(line: bytes) -> bytes:
@@ -154,6 +163,46 @@ class OutboxMessage:
         """The body lines as given (UTF-8 bytes), without dot-stuffing or CRLF."""
         return tuple(_unstuff(line) for line in self.envelope.body)
 
+    @property
+    def raw(self) -> bytes:
+        """The whole message as its recipients get it: the header, then each body line
+        ending in CRLF (no dot-stuffing)."""
+        return self.header + b"".join(line + b"\r\n" for line in self.lines)
+
+    @functools.cached_property
+    def message(self) -> EmailMessage:
+        """The message parsed (``email.policy.default``), to look at its fields and parts;
+        its lines end in ``\\n``, as Python's own text does."""
+        parsed = email.message_from_bytes(self.raw.replace(b"\r\n", b"\n"), policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+    @property
+    def subject(self) -> Optional[str]:
+        """The Subject field, decoded; ``None`` without one."""
+        return _field(self.message, "Subject")
+
+    @property
+    def from_(self) -> Optional[str]:
+        """The From field, decoded; ``None`` without one."""
+        return _field(self.message, "From")
+
+    @property
+    def to(self) -> tuple[str, ...]:
+        """The addresses of the To fields (not the envelope's: see :attr:`recipients`)."""
+        return tuple(address.addr_spec for field in self.message.get_all("To", [])
+                     for address in getattr(field, "addresses", ()))
+
+
+class _OverOneConnection(MailProvider):
+    """An outbox as a session's messages see it: their connection is already counted."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
+        return self._outbox._converse(OutboxMessage(server, port, envelope), self._outbox._plan(options))
+
 
 @dataclass(frozen=True)
 class _Plan:
@@ -183,6 +232,8 @@ class Outbox(MailProvider):
     :ivar maybe_delivered: messages whose connection dropped after the final ``.``
         (the caller got :class:`~smtpunit.errors.SMTPOutcomeUnknown`).
     :ivar attempts: every message that passed the input checks, whatever its fate.
+    :ivar connections: the connections the code under test opened: one for each
+        one-shot send, one for each session however many messages it sent.
     """
 
     def __init__(
@@ -194,6 +245,7 @@ class Outbox(MailProvider):
         self.messages: list[OutboxMessage] = []
         self.maybe_delivered: list[OutboxMessage] = []
         self.attempts: list[OutboxMessage] = []
+        self.connections = 0
         self._refusals: dict[str, _Fault] = {}
         self._failures: dict[str, _Fault] = {}
         self._drops: dict[str, _Fault] = {}
@@ -262,20 +314,30 @@ class Outbox(MailProvider):
         self._failures.clear()
         self._drops.clear()
 
+    def clear(self) -> None:
+        """Forget every message, attempt and connection (the faults stay: see
+        :meth:`clear_faults`)."""
+        self.messages.clear()
+        self.maybe_delivered.clear()
+        self.attempts.clear()
+        self.connections = 0
+
     # -- the mail contract -------------------------------------------------------------
 
     def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
         """Play the conversation for ``envelope`` with the injected faults, and keep it."""
         refuse_plaintext_credentials(options.has_credentials, secure=options.policy.promises_tls,
                                      local=is_loopback_name(server), allowed=options.allow_insecure_auth)
+        self.connections += 1
         return self._converse(OutboxMessage(server, port, envelope), self._plan(options))
 
     def open_session(self, server: str, port: int, options: SendOptions) -> OneShotSession:
-        """A session whose every message is one :meth:`deliver`; credentials are judged
-        when it opens, as the real unit judges them."""
+        """A session whose every message is one conversation, over one connection;
+        credentials are judged when it opens, as the real unit judges them."""
         refuse_plaintext_credentials(options.has_credentials, secure=options.policy.promises_tls,
                                      local=is_loopback_name(server), allowed=options.allow_insecure_auth)
-        return OneShotSession(self, server, port, options)
+        self.connections += 1
+        return OneShotSession(_OverOneConnection(self), server, port, options)
 
     async def deliver_async(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
         """:meth:`deliver`, on the event loop itself: the outbox never blocks."""
@@ -304,6 +366,7 @@ class Outbox(MailProvider):
         envelope = prepare_envelope(from_, to, header, message)
         checked = SendOptions.of("smtp_send_message_star", options, auth_user=auth_user,
                                  auth_passwd=auth_passwd, tls_encode=tls_encode)
+        self.connections += 1  # the caller's, used for one message
         try:
             return self._converse(OutboxMessage(None, None, envelope), self._plan(checked))
         finally:

@@ -249,3 +249,37 @@ def test_code_under_test_routed_to_a_failing_outbox_sees_an_unknown_outcome():
         with pytest.raises(errors.SMTPOutcomeUnknown):
             smtpunit.smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"])
     assert len(outbox.maybe_delivered) == 1
+
+
+def test_a_caught_message_gives_its_envelope_its_bytes_and_its_parsed_fields(smtp_outbox):
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"] = "Zoë <zoe@example.org>"
+    message["To"] = "Bob <bob@example.org>, carol@example.org"
+    message["Bcc"] = "hidden@example.org"
+    message["Subject"] = "Grüße aus Köln"
+    message.set_content("Hallo.\n.a line with a dot\n")
+    smtpunit.send_message("mail.example.org", message)
+    (caught,) = smtp_outbox.messages
+    assert caught.sender == "zoe@example.org"
+    assert caught.recipients == ("bob@example.org", "carol@example.org", "hidden@example.org")
+    assert caught.subject == "Grüße aus Köln" and caught.from_ == "Zoë <zoe@example.org>"
+    assert caught.to == ("bob@example.org", "carol@example.org")
+    assert caught.message["Bcc"] is None  # never sent
+    assert caught.message.get_content() == "Hallo.\n.a line with a dot\n"
+    assert caught.raw.endswith(b"\r\n.a line with a dot\r\n") and b"\r\n..a line" not in caught.raw
+
+
+def test_the_outbox_counts_connections_and_clears(smtp_outbox):
+    header = "Subject: n\r\n\r\n"
+    smtpunit.smtp_send_message("mail.example.org", "a@example.org", ["b@example.org"], header, ["1"])
+    smtpunit.send_many("mail.example.org", [("a@example.org", ["b@example.org"], header, [str(n)])
+                                            for n in range(3)])
+    with smtpunit.connect("mail.example.org") as session:
+        session.send("a@example.org", ["b@example.org"], header, ["5"])
+        session.send("a@example.org", ["b@example.org"], header, ["6"])
+    assert len(smtp_outbox.messages) == 6 and smtp_outbox.connections == 3
+    assert smtp_outbox.messages[0].subject == "n" and smtp_outbox.messages[0].to == ()
+    smtp_outbox.clear()
+    assert smtp_outbox.messages == [] and smtp_outbox.attempts == [] and smtp_outbox.connections == 0
