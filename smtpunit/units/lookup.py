@@ -103,20 +103,22 @@ def installed(registry: Components) -> Iterator[Components]:
 
 def installed_registry() -> Optional[Components]:
     """The registry installed for the process (the innermost), if any."""
-    return _installed[-1] if _installed else None
+    innermost = _installed[-1:]  # one read: another thread may be uninstalling it
+    return innermost[0] if innermost else None
 
 
 def installed_mailer() -> Optional[MailProvider]:
     """The mail provider of the registry installed for the process, if any."""
-    return as_mailer(invoke(_installed[-1])) if _installed else None
+    registry = installed_registry()
+    return None if registry is None else as_mailer(invoke(registry))
 
 
 def current_unit() -> Any:
     """The ``ISMTP`` provider of the current registry: the one parameterized in this
     context, else the one :func:`installed` for the process, else the default."""
     registry = current_registry()
-    if registry is None and _installed:
-        registry = _installed[-1]
+    if registry is None:
+        registry = installed_registry()
     return _default_unit() if registry is None else invoke(registry)
 
 
