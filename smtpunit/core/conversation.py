@@ -35,7 +35,7 @@ from .commands import Envelope
 from .policy import TLSPolicy, refuse_plaintext_credentials
 from .reply import ReplyParser
 from .results import RecipientResult, SendResult
-from .state import ConversationOptions, Phase, SessionState
+from .state import QUIT_SENT, ConversationOptions, SessionState
 from .transactions import transactions
 
 __all__ = [
@@ -163,7 +163,7 @@ def close_session(state: SessionState) -> Generator[Action, Any, None]:
     """QUIT (or, if it was already sent, its reply), ignoring whatever goes wrong:
     the outcome is already decided."""
     try:
-        quit_sent = state.phase is Phase.QUIT_SENT
+        quit_sent = state.phase is QUIT_SENT
         yield from exchange(state.channel, None if quit_sent else commands.quit(), "quit")
     except (SMTPError, OSError) as exc:
         transcript.debug("QUIT failed, ignored: %s", exc)

@@ -82,7 +82,11 @@ class Phase(enum.Enum):
     """The connection is closed."""
 
 
-_AWAITS_COMMAND = frozenset((Phase.OPENING, Phase.READY, Phase.RESET_DUE))
+# The members, read once: reading one off the class costs ten times reading a name.
+OPENING, READY, RESET_DUE, IN_DATA, QUIT_SENT, BROKEN, CLOSED = Phase
+
+_AWAITS_COMMAND = frozenset((OPENING, READY, RESET_DUE))
+_ENDED = frozenset((BROKEN, CLOSED))
 
 
 @dataclass
@@ -101,12 +105,12 @@ class SessionState:
     secure: bool = False
     quit_after: bool = False
     capabilities: Capabilities = field(default_factory=Capabilities)
-    phase: Phase = Phase.OPENING
+    phase: Phase = OPENING
 
     @property
     def broken(self) -> bool:
         """Only closing is left (or the connection is closed)."""
-        return self.phase is Phase.BROKEN or self.phase is Phase.CLOSED
+        return self.phase in _ENDED
 
     @property
     def awaits_command(self) -> bool:
@@ -122,36 +126,36 @@ class SessionState:
 
     def tls_established(self) -> None:
         """STARTTLS succeeded: the rest of the conversation is encrypted."""
-        if self.phase is not Phase.OPENING or self.secure:
+        if self.phase is not OPENING or self.secure:
             raise SMTPStateError(f"TLS established while {self.phase.value}{' and secure' if self.secure else ''}")
         self.secure = True
 
     def opened(self, capabilities: Capabilities) -> None:
         """Greeted, encrypted and authenticated as asked: ready for mail."""
-        self._move((Phase.OPENING,), Phase.READY, "opened")
+        self._move((OPENING,), READY, "opened")
         self.capabilities = capabilities
 
     def data_begun(self) -> None:
         """The server answered DATA with 354."""
-        self._move((Phase.READY,), Phase.IN_DATA, "data begun")
+        self._move((READY,), IN_DATA, "data begun")
 
     def message_done(self, quit_sent: bool = False) -> None:
         """The replies to a message's end came (``quit_sent``: QUIT went with it)."""
-        self._move((Phase.READY, Phase.IN_DATA), Phase.QUIT_SENT if quit_sent else Phase.READY, "message done")
+        self._move((READY, IN_DATA), QUIT_SENT if quit_sent else READY, "message done")
 
     def refused_before_data(self) -> None:
         """A transaction failed before its data: the next one starts with RSET."""
-        self._move((Phase.READY, Phase.RESET_DUE), Phase.RESET_DUE, "refused before the data")
+        self._move((READY, RESET_DUE), RESET_DUE, "refused before the data")
 
     def reset(self) -> None:
         """RSET went out: the next transaction starts afresh."""
-        self._move((Phase.READY, Phase.RESET_DUE), Phase.READY, "reset")
+        self._move((READY, RESET_DUE), READY, "reset")
 
     def broke(self) -> None:
         """The connection can carry no further command."""
-        if self.phase is not Phase.CLOSED:
-            self.phase = Phase.BROKEN
+        if self.phase is not CLOSED:
+            self.phase = BROKEN
 
     def close(self) -> None:
         """The connection is closed."""
-        self.phase = Phase.CLOSED
+        self.phase = CLOSED

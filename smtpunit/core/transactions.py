@@ -49,7 +49,7 @@ from .commands import Command, Envelope
 from .content import BDAT_CHUNK, DATA_CHUNK, LinesContent, RawContent, gather
 from .reply import Reply
 from .results import Outcome, RecipientResult, SendResult, accepts_recipient
-from .state import ConversationOptions, Phase, SessionState
+from .state import IN_DATA, RESET_DUE, ConversationOptions, SessionState
 
 __all__ = ["transactions", "mail_parameters"]
 
@@ -173,7 +173,7 @@ class _Batch:
         """Decide what a refused message leaves behind."""
         if self.state.broken:
             return  # only closing is left already (a refused RSET)
-        if self.state.phase is Phase.IN_DATA or error.code == 421:
+        if self.state.phase is IN_DATA or error.code == 421:
             self.state.broke()  # only closing is left
         elif not self.ended:
             # Refused before its end: nothing went ahead, and the transaction is reset.
@@ -202,7 +202,7 @@ class _Batch:
         """The commands that open ``message``'s transaction, RSET first if needed, and
         their bytes."""
         opening, wire = self.opening(message)
-        return (chain((_RSET,), opening), _RSET.wire + wire) if self.state.phase is Phase.RESET_DUE else (opening, wire)
+        return (chain((_RSET,), opening), _RSET.wire + wire) if self.state.phase is RESET_DUE else (opening, wire)
 
     def send(self, message: _Transaction) -> Generator[Action, Any, SendResult]:
         envelope = message.envelope
@@ -281,7 +281,7 @@ class _Batch:
             yield from send_commands(self.channel, *self.group(message))
             self._prepare(message)  # while the server answers (else it was made with the last data)
         self.sent_ahead = False
-        if self.state.phase is Phase.RESET_DUE:
+        if self.state.phase is RESET_DUE:
             yield from self._reset_reply()
         envelope = message.envelope
         count = len(envelope.recipients)
@@ -302,7 +302,7 @@ class _Batch:
     def _stepwise_envelope(self, message: _Transaction) -> Generator[Action, Any, list[Reply]]:
         """RSET if needed, MAIL, each RCPT and DATA, each awaiting its reply; return
         the replies to the RCPTs."""
-        if self.state.phase is Phase.RESET_DUE:
+        if self.state.phase is RESET_DUE:
             self.state.reset()
             yield from expect(self.channel, _RSET, "rset", 250)
         yield from expect(self.channel, message.mail, "mail", 250)

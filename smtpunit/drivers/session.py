@@ -25,7 +25,7 @@ from ..core.commands import Envelope
 from ..core.conversation import close_session
 from ..core.reply import Reply
 from ..core.results import Outcome
-from ..core.state import ConversationOptions, Phase, SessionState
+from ..core.state import CLOSED, ConversationOptions, SessionState
 from ..core.transactions import transactions
 from ..errors import SMTPConnectionClosed
 
@@ -49,10 +49,10 @@ class SessionCore:
     @property
     def closed(self) -> bool:
         """True once the session was closed, or its connection broke."""
-        return self._state.phase is Phase.CLOSED
+        return self._state.phase is CLOSED
 
     def _check_open(self) -> None:
-        if self._state.phase is Phase.CLOSED:
+        if self._state.phase is CLOSED:
             raise SMTPConnectionClosed("the session is closed")
 
     def _transactions(self, envelopes: list[Envelope], partial_delivery: Optional[bool]
