@@ -1,14 +1,15 @@
 """smtpunit: Racket's ``net/smtp`` for Python, as pluggable units.
 
 Send a message with :func:`smtp_send_message` (or :func:`send`); send many over one
-connection with :func:`connect`, :func:`send_many` or a :class:`Pool`; use
+connection with :func:`connect`, :func:`send_many` or a :class:`Pool`; configure once with a
+:class:`Mailer` (``Mailer.from_url("smtp://user:password@host")``); use
 :mod:`smtpunit.aio` under asyncio. Swap how mail is sent, connected, encrypted or
 authenticated by linking your own units (:func:`link`, :func:`invoke`; the whole
 framework is in :mod:`smtpunit.units`, the signatures in :mod:`smtpunit.interfaces`).
 Every error is in :mod:`smtpunit.errors`; the ones a sender decides on are here too.
 
 The layers, top to bottom: this facade (:mod:`smtpunit.smtp`, :mod:`smtpunit.aio`,
-:mod:`smtpunit.pool`); the unit framework (:mod:`smtpunit.units`); the drivers
+:mod:`smtpunit.pool`, :mod:`smtpunit.mailer`); the unit framework (:mod:`smtpunit.units`); the drivers
 (:mod:`smtpunit.drivers`); the sans-IO core (:mod:`smtpunit.core`); and the providers
 (:mod:`smtpunit.providers`). Test doubles are in :mod:`smtpunit.testing`.
 """
@@ -27,6 +28,7 @@ from .errors import (
     SMTPTimeout,
 )
 from .interfaces import ISMTP
+from .mailer import Mailer
 from .options import Timeouts
 from .pool import Pool
 from .smtp import (
@@ -55,6 +57,7 @@ __all__ = [
     "send_envelope",
     "send_many",
     "connect",
+    "Mailer",
     "Session",
     "Pool",
     "SendResult",

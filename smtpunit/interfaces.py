@@ -18,6 +18,9 @@ Racket                 signature                     built-in providers
 ``#:tls-encode``       :class:`ITLSUpgrader`         :class:`~smtpunit.providers.tls.SSLContextTLS`
 ``#:auth-user``        :class:`ISASLMechanism`,      PLAIN, LOGIN, CRAM-MD5, XOAUTH2, SCRAM-SHA-256
                        :class:`ISASLExchange`        (:mod:`smtpunit.providers.sasl`)
+(connection URLs)      :class:`IURLScheme`           ``smtp``, ``smtps``, ``lmtp``, ``smtp+unix``, ``lmtp+unix``,
+                                                     ``sendmail``, ``console``, ``file``
+                                                     (:mod:`smtpunit.units.schemes`)
 =====================  ============================  ====================================================
 """
 
@@ -37,6 +40,7 @@ __all__ = [
     "IAsyncTransport",
     "ISASLMechanism",
     "ISASLExchange",
+    "IURLScheme",
 ]
 
 
@@ -289,3 +293,15 @@ class ISASLMechanism(Interface):
 
     def start(username, password):  # type: ignore[no-untyped-def]
         """Begin an exchange with these credentials; return an :class:`ISASLExchange`."""
+
+
+class IURLScheme(Interface):
+    """A scheme of connection URLs (``smtp://user@host``), registered under its name
+    (``"smtp"``): what :meth:`smtpunit.Mailer.from_url` makes of a URL of it."""
+
+    def endpoint(url, registry):  # type: ignore[no-untyped-def]
+        """Return the :class:`~smtpunit.units.urls.Endpoint` (mail provider, server, port,
+        keyword options) that ``url``, a :class:`~smtpunit.units.urls.MailURL` of this
+        scheme, names; a provider the scheme does not make itself comes from
+        ``registry``. Raise :class:`~smtpunit.errors.InvalidArgument` for a URL the
+        scheme cannot use, never showing its password."""

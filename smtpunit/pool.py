@@ -37,7 +37,7 @@ from .errors import (
     SMTPTransportError,
 )
 from .options import SendOptions
-from .units.contract import check_target
+from .units.contract import MailProvider, check_target
 from .units.lookup import current_mailer, installed_mailer, installed_registry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .options import SendKeywords
 
-__all__ = ["Pool"]
+__all__ = ["Pool", "session_opener"]
 
 _STALE_CONNECTION = (SMTPTransportError, SMTPTimeout)
 
@@ -71,6 +71,20 @@ def _never_accepted(error: BaseException) -> bool:
     if isinstance(error, SMTPReplyError):
         return error.code == 421 and error.phase != "data-end"
     return isinstance(error, _STALE_CONNECTION)
+
+
+def session_opener(mailer: MailProvider, server: str, port: int, options: SendOptions) -> Callable[[], Any]:
+    """What opens a pool's sessions: ``mailer``'s to ``server``:``port`` with ``options``
+    (all checked), greeting with the EHLO name current now, in whichever thread sends.
+    A registry installed for the process (a test double) wins over ``mailer``, even
+    one installed after the pool was made."""
+    ehlo_name = smtp_sending_server()
+
+    def connect() -> Any:
+        with smtp_sending_server.parameterize(ehlo_name):
+            return (installed_mailer() or mailer).open_session(server, port, options)
+
+    return connect
 
 
 class Pool(SessionVerbs):
@@ -98,16 +112,7 @@ class Pool(SessionVerbs):
             raise InvalidArgument("a pool needs a size of at least 1")
         if connect is None:
             checked = SendOptions.of("Pool", options, chunking=True)
-            mailer, ehlo_name = current_mailer(), smtp_sending_server()
-            server, port = check_target(server_address, port_no)
-
-            def connect() -> Any:
-                # Sessions open in whichever thread sends: give them the pool's EHLO name.
-                # A registry installed for the process (a test double) wins, even over
-                # the one current when the pool was made.
-                with smtp_sending_server.parameterize(ehlo_name):
-                    return (installed_mailer() or mailer).open_session(server, port, checked)
-
+            connect = session_opener(current_mailer(), *check_target(server_address, port_no), checked)
         self._connect = connect
         self.size = size
         self.idle_timeout = idle_timeout

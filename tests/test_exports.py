@@ -17,7 +17,7 @@ from smtpunit.units.smtp_unit import SMTPUnit
 
 ROOT = {
     "smtp_send_message", "smtp_send_message_star", "send", "send_message", "send_envelope", "send_many",
-    "connect", "Session", "Pool", "SendResult", "RecipientResult", "TLSPolicy", "Timeouts",
+    "connect", "Mailer", "Session", "Pool", "SendResult", "RecipientResult", "TLSPolicy", "Timeouts",
     "smtp_sending_server", "smtp_sending_end_of_message", "current_registry",
     "ISMTP", "Unit", "link", "provide", "invoke", "smtp_unit", "default_registry",
     "SMTPError", "SMTPInputError", "SMTPReplyError", "RecipientsRefused", "SMTPConnectionClosed",
@@ -46,7 +46,7 @@ def test_every_error_is_in_the_errors_module():
 SEND_VERBS = ("send", "send_message", "send_envelope", "send_many")
 
 
-@pytest.mark.parametrize("where", [smtpunit, smtpunit.aio, smtpunit.Pool, MailProvider, SMTPUnit,
+@pytest.mark.parametrize("where", [smtpunit, smtpunit.aio, smtpunit.Pool, smtpunit.Mailer, MailProvider, SMTPUnit,
                                    SendmailSMTP, Outbox], ids=lambda w: getattr(w, "__name__", repr(w)))
 def test_sending_verbs_and_connect_are_everywhere_a_connection_is_made(where):
     for verb in (*SEND_VERBS, "connect"):
@@ -57,6 +57,11 @@ def test_sending_verbs_and_connect_are_everywhere_a_connection_is_made(where):
 def test_mail_providers_have_every_verb_for_asyncio_too(where):
     for verb in (*SEND_VERBS, "connect", "smtp_send_message"):
         assert inspect.iscoroutinefunction(getattr(where, f"{verb}_async")), f"{where.__name__}.{verb}_async"
+
+
+def test_a_mailer_has_every_verb_for_asyncio_too():
+    for verb in (*SEND_VERBS, "connect"):
+        assert inspect.iscoroutinefunction(getattr(smtpunit.Mailer, f"{verb}_async")), verb
 
 
 @pytest.mark.parametrize("session", [smtpunit.Session, OneShotSession], ids=lambda s: s.__name__)
@@ -97,5 +102,7 @@ def test_a_verb_takes_the_same_arguments_at_every_entry_point_that_connects(verb
 @pytest.mark.parametrize("verb", SEND_VERBS)
 def test_a_session_verb_takes_the_same_arguments_on_every_kind_of_session(verb):
     expected = parameters(getattr(smtpunit.Session, verb))
-    for where in (AsyncSession, OneShotSession, ThreadedAsyncSession, smtpunit.Pool):
+    for where in (AsyncSession, OneShotSession, ThreadedAsyncSession, smtpunit.Pool, smtpunit.Mailer):
         assert parameters(getattr(where, verb)) == expected, where.__name__
+    # a configured mailer's asyncio forms take what its blocking verbs take
+    assert parameters(getattr(smtpunit.Mailer, f"{verb}_async")) == expected

@@ -165,6 +165,9 @@ LAYERS = {
     # the facade, each module on its own (testing and cli, on top, may use anything)
     **{facade: ("smtpunit.units", "smtpunit.providers", "smtpunit.drivers", "smtpunit.core", *SUPPORT)
        for facade in ("smtpunit.smtp", "smtpunit.aio", "smtpunit.pool")},
+    # the configured mailer sends over a pool
+    "smtpunit.mailer": ("smtpunit.pool", "smtpunit.units", "smtpunit.providers", "smtpunit.drivers",
+                        "smtpunit.core", *SUPPORT),
 }
 
 

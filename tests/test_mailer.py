@@ -1,99 +1,208 @@
-"""IMailer: the module-level session, EmailMessage and asyncio functions work with any
-provider of it, the Outbox double included, and fail clearly with a bare ISMTP."""
+"""smtpunit.Mailer: configured once (or by URL), the verbs without the configuration,
+over real servers on 127.0.0.1; and a test double catches even a mailer made before it."""
 
 from __future__ import annotations
 
 import asyncio
+import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
+from urllib.parse import quote
 
 import pytest
-from zope.interface import implementer
-from zope.interface.verify import verifyObject
+from aiosmtpd.controller import UnixSocketController
+from aiosmtpd.lmtp import LMTP
+from conftest import HOST, PASSWORD, USER, RecordingHandler, _Controller, free_port
 
 import smtpunit
-import smtpunit.aio
-from smtpunit import ISMTP, errors, link, provide
-from smtpunit.interfaces import IMailer
+from smtpunit import errors
 from smtpunit.testing import Outbox
 
-HEADER = "Subject: mailer\r\n\r\n"
+HEADER = "Subject: configured\r\n\r\n"
+CREDENTIALS = f"{quote(USER)}:{quote(PASSWORD)}"
+
+# Made when the module is imported, before any test double: a double still catches its mail.
+IMPORT_TIME_MAILER = smtpunit.Mailer.from_url(f"smtp://{CREDENTIALS}@{HOST}:9?tls=none", allow_insecure_auth=True)
+IMPORT_TIME_CONSOLE = smtpunit.Mailer.from_url("console://")
 
 
-def message() -> EmailMessage:
+def message(subject: str = "configured") -> EmailMessage:
     mail = EmailMessage()
-    mail["From"], mail["To"], mail["Subject"] = "a@example.org", "b@example.org", "mailer"
+    mail["From"], mail["To"], mail["Subject"] = "a@example.org", "b@example.org", subject
     mail.set_content("hello\n")
     return mail
 
 
-def test_the_unit_and_the_outbox_provide_imailer():
-    assert verifyObject(IMailer, smtpunit.invoke(smtpunit.default_registry()))
-    assert verifyObject(IMailer, Outbox())
+def test_a_url_gives_starttls_and_credentials_once_for_every_send(start_server, certs):
+    server = start_server(starttls=True, require_starttls=True, auth=True)
+    with smtpunit.Mailer.from_url(f"smtp://{CREDENTIALS}@{HOST}:{server.port}",
+                                  tls_encode=certs.client_context()) as mailer:
+        mailer.send_message(message("one"))
+        mailer.send("a@example.org", ["c@example.org"], "Subject: two\r\n\r\n", ["x"])
+        outcomes = mailer.send_many([("a@example.org", ["d@example.org"], f"Subject: {n}\r\n\r\n", ["x"])
+                                     for n in range(3)])
+    assert all(isinstance(o, smtpunit.SendResult) for o in outcomes)
+    assert len(server.handler.messages) == 5
+    assert all(m.tls and m.authenticated == USER for m in server.handler.messages)
 
 
-def test_sessions_messages_and_asyncio_land_in_the_outbox(smtp_outbox):
-    with smtpunit.connect("mail.invalid") as session:
-        session.send("a@example.org", ["b@example.org"], HEADER, ["session"])
-        outcomes = session.send_many([("a@example.org", ["b@example.org"], HEADER, ["many"])])
-        assert isinstance(outcomes[0], smtpunit.SendResult)
-    smtpunit.send_message("mail.invalid", message())
-
-    async def main() -> None:
-        await smtpunit.aio.send_message("mail.invalid", message())
-        async with await smtpunit.aio.connect("mail.invalid") as session:
-            await session.send("a@example.org", ["b@example.org"], HEADER, ["async session"])
-
-    asyncio.run(main())
-    assert len(smtp_outbox.messages) == 5
+def test_starttls_is_required_unless_the_url_relaxes_it(start_server):
+    server = start_server()  # offers no STARTTLS
+    with pytest.raises(errors.StartTLSNotOffered):
+        smtpunit.Mailer.from_url(f"smtp://{HOST}:{server.port}").send_message(message())
+    assert server.handler.messages == []
+    for tls in ("opportunistic", "none"):
+        smtpunit.Mailer.from_url(f"smtp://{HOST}:{server.port}?tls={tls}").send_message(message(tls))
+    assert [m.tls for m in server.handler.messages] == [False, False]
 
 
-def test_outbox_session_reports_injected_failures(smtp_outbox):
-    smtp_outbox.refuse("bad@example.org")
-    with smtpunit.connect("mail.invalid") as session:
-        with pytest.raises(errors.RecipientsRefused):
-            session.send("a@example.org", ["bad@example.org"], HEADER, ["x"])
-        outcomes = session.send_many([("a@example.org", ["bad@example.org"], HEADER, ["x"]),
-                                      ("a@example.org", ["b@example.org"], HEADER, ["y"])])
-    assert isinstance(outcomes[0], errors.RecipientsRefused) and isinstance(outcomes[1], smtpunit.SendResult)
+def test_smtps_is_tls_from_the_first_byte(start_server, certs):
+    server = start_server(implicit_tls=True)
+    mailer = smtpunit.Mailer.from_url(f"smtps://{HOST}:{server.port}", tls_encode=certs.client_context())
+    mailer.send_message(message())
+    mailer.close()
+    assert [m.tls for m in server.handler.messages] == [True]
 
 
-def test_a_bare_ismtp_provider_serves_every_entry_point():
-    sent = []
+def test_the_mailer_keeps_a_connection_for_its_sends():
+    outbox = Outbox()
+    mailer = smtpunit.Mailer("mail.invalid", 587, provider=outbox, pool_size=2, tls_encode=True)
+    for n in range(5):
+        mailer.send_message(message(str(n)))
+    assert outbox.connections == 1 and len(outbox.messages) == 5
+    mailer.close()  # it still sends after, over a new connection
+    mailer.send_message(message("after"))
+    assert outbox.connections == 2 and outbox.messages[-1].subject == "after"
 
-    @implementer(ISMTP)
-    class Bare:  # the Racket signature alone: smtp_send_message with a header and lines
-        smtp_sending_server = smtpunit.smtp_sending_server
-        smtp_sending_end_of_message = smtpunit.smtp_sending_end_of_message
 
-        def smtp_send_message(self, server_address, from_, to, header, message, port_no=25, **options):
-            def octets(line):
-                return line.encode() if isinstance(line, str) else bytes(line)
+def test_threads_share_the_pool(start_server):
+    server = start_server()
+    mailer = smtpunit.Mailer(HOST, server.port, pool_size=3)
+    with ThreadPoolExecutor(6) as executor:
+        list(executor.map(lambda n: mailer.send_message(message(str(n))), range(30)))
+    mailer.close()
+    assert len(server.handler.messages) == 30
 
-            sent.append((server_address, port_no, from_, tuple(to), octets(header), [octets(m) for m in message],
-                         options))
-            reply = smtpunit.core.reply.Reply(250, ("2.0.0 bare",))
-            return smtpunit.SendResult(tuple(smtpunit.RecipientResult(r, reply) for r in to), reply)
 
-        def smtp_send_message_star(self, connection, from_, to, header, message, *args, **options):
-            raise AssertionError("not used")
+def test_lmtp_url(start_server):
+    class _LMTPController(_Controller):
+        def factory(self):
+            return LMTP(self.handler, **self.SMTP_kwargs)
 
-    async def through_asyncio():
-        await smtpunit.aio.smtp_send_message("mail.invalid", "d@example.org", ["e@example.org"], HEADER, ["x"])
-        async with await smtpunit.aio.connect("mail.invalid", 2525) as session:
-            await session.send("f@example.org", ["g@example.org"], HEADER, ["x"])
+    class LMTPHandler(RecordingHandler):
+        async def handle_DATA(self, server, session, envelope):
+            await super().handle_DATA(server, session, envelope)
+            return "\r\n".join(f"250 2.1.5 delivered to {r}" for r in envelope.rcpt_tos)
 
-    with smtpunit.current_registry.parameterize(link(provide(ISMTP, Bare()))):
-        smtpunit.smtp_send_message("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"])
-        with smtpunit.connect("mail.invalid", 587, timeout=7) as session:
-            outcomes = session.send_many([("b@example.org", ["c@example.org"], HEADER, ["one", ".dot"])])
-        assert outcomes[0].reply.text == "2.0.0 bare"
-        smtpunit.send_message("mail.invalid", message())
-        with smtpunit.Pool("mail.invalid") as pool:
-            pool.send("c@example.org", ["d@example.org"], HEADER, ["x"])
-        asyncio.run(through_asyncio())
-    senders = [entry[2] for entry in sent]
-    assert senders == ["a@example.org", "b@example.org", "a@example.org", "c@example.org", "d@example.org",
-                       "f@example.org"]
-    # The envelope reaches the Racket signature as it was given: header and lines, undotted.
-    assert sent[1][:2] == ("mail.invalid", 587) and sent[1][4:6] == (HEADER.encode(), [b"one", b".dot"])
-    assert sent[1][6]["timeout"] == smtpunit.Timeouts.coerce(7)
+    handler = LMTPHandler()
+    controller = _LMTPController(handler, hostname=HOST, port=free_port())
+    controller.start()
+    try:
+        result = smtpunit.Mailer.from_url(f"lmtp://{HOST}:{controller.port}?tls=none").send(
+            "a@example.org", ["b@example.org", "c@example.org"], HEADER, ["x"])
+    finally:
+        controller.stop()
+    assert [r.data_reply.text for r in result.recipients] == [  # LMTP answers per recipient
+        "2.1.5 delivered to b@example.org", "2.1.5 delivered to c@example.org"]
+    assert handler.messages[0].rcpt_tos == ["b@example.org", "c@example.org"]
+
+
+def test_a_unix_socket_url(tmp_path):
+    handler = RecordingHandler()
+    path = tmp_path / "smtp.sock"
+    controller = UnixSocketController(handler, unix_socket=str(path))
+    controller.start()
+    try:
+        smtpunit.Mailer.from_url(f"smtp+unix://{quote(str(path))}").send_message(message())
+    finally:
+        controller.stop()
+    assert handler.messages[0].rcpt_tos == ["b@example.org"]
+
+
+def test_a_sendmail_url(tmp_path):
+    program = tmp_path / "sendmail"
+    program.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/argv\ncat > {tmp_path}/message\n')
+    program.chmod(program.stat().st_mode | stat.S_IEXEC)
+    smtpunit.Mailer.from_url(f"sendmail://{program}").send_message(message())
+    assert (tmp_path / "argv").read_text() == "-i -f a@example.org -- b@example.org\n"
+    assert b"Subject: configured" in (tmp_path / "message").read_bytes()
+
+
+def test_the_asyncio_verbs(start_server, certs):
+    server = start_server(starttls=True, auth=True)
+    mailer = smtpunit.Mailer.from_url(f"smtp://{CREDENTIALS}@{HOST}:{server.port}", tls_encode=certs.client_context())
+
+    async def main():
+        await mailer.send_message_async(message("async"))
+        await mailer.send_async("a@example.org", ["c@example.org"], HEADER, ["x"])
+        many = await mailer.send_many_async([("a@example.org", ["d@example.org"], HEADER, ["y"])] * 2)
+        async with await mailer.connect_async() as session:
+            await session.send_message(message("session"))
+        return many
+
+    outcomes = asyncio.run(main())
+    assert all(isinstance(o, smtpunit.SendResult) for o in outcomes)
+    assert len(server.handler.messages) == 5 and all(m.tls for m in server.handler.messages)
+
+
+def test_from_env_reads_smtpunit_url(monkeypatch, start_server):
+    server = start_server()
+    monkeypatch.setenv("SMTPUNIT_URL", f"smtp://{HOST}:{server.port}?tls=none")
+    smtpunit.Mailer.from_env().send_message(message())
+    assert len(server.handler.messages) == 1
+    monkeypatch.delenv("SMTPUNIT_URL")
+    with pytest.raises(errors.InvalidArgument, match="SMTPUNIT_URL is not set"):
+        smtpunit.Mailer.from_env()
+
+
+def test_the_password_is_never_shown():
+    mailer = smtpunit.Mailer.from_url("smtp://me:s3cret%21@mail.example.org")
+    assert repr(mailer) == "<Mailer smtp://me:***@mail.example.org via SMTPUnit>"
+    assert "s3cret" not in repr(mailer.options) and "s3cret" not in str(vars(mailer))
+    with pytest.raises(errors.InvalidArgument) as caught:
+        smtpunit.Mailer.from_url("smtp://me:s3cret%21@mail.example.org", timeout="soon")
+    assert "s3cret" not in str(caught.value)
+
+
+def test_a_misspelled_option_is_refused_when_the_mailer_is_made():
+    with pytest.raises(TypeError, match=r"^Mailer\(\) got an unexpected keyword argument 'tls_encdoe'"):
+        smtpunit.Mailer("mail.example.org", tls_encdoe=True)
+    with pytest.raises(TypeError, match=r"^Mailer.from_url\(\) got an unexpected keyword argument 'tls_encdoe'"):
+        smtpunit.Mailer.from_url("smtp://mail.example.org", tls_encdoe=True)
+    with pytest.raises(errors.InvalidArgument, match="port"):
+        smtpunit.Mailer("mail.example.org", 70000)
+
+
+def test_bad_input_sends_nothing(start_server):
+    server = start_server()
+    mailer = smtpunit.Mailer(HOST, server.port)
+    with pytest.raises(errors.InvalidAddress):
+        mailer.send("a@example.org", ["b@example.org\r\nRCPT TO:<c@example.org>"], HEADER, ["x"])
+    with pytest.raises(errors.InvalidAddress):
+        asyncio.run(mailer.send_async("a@example.org", ["bad address"], HEADER, ["x"]))
+    assert server.handler.mail_commands == []
+
+
+def test_an_outbox_catches_a_mailer_made_at_import_time_from_every_thread_and_task(smtp_outbox, capsys):
+    IMPORT_TIME_MAILER.send_message(message("main"))
+    IMPORT_TIME_CONSOLE.send_message(message("console"))
+    thread = threading.Thread(target=IMPORT_TIME_MAILER.send_message, args=(message("thread"),))
+    thread.start()
+    thread.join()
+    with ThreadPoolExecutor(2) as executor:
+        executor.submit(IMPORT_TIME_MAILER.send_message, message("executor")).result()
+    asyncio.run(IMPORT_TIME_MAILER.send_message_async(message("task")))
+    with IMPORT_TIME_MAILER.connect() as session:
+        session.send_message(message("lent"))
+    assert sorted(m.subject for m in smtp_outbox.messages) == [
+        "console", "executor", "lent", "main", "task", "thread"]
+    assert capsys.readouterr().out == ""  # the console mailer printed nothing: the double got it
+
+
+def test_after_the_test_the_mailer_sends_for_real_again(start_server):
+    # The previous test's outbox is gone: the import-time console mailer prints again.
+    IMPORT_TIME_CONSOLE.send_message(message("printed"))
+    server = start_server()
+    smtpunit.Mailer(HOST, server.port).send_message(message())
+    assert len(server.handler.messages) == 1

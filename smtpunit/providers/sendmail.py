@@ -41,12 +41,15 @@ from ..options import SendOptions, Timeouts
 from ..units.contract import MailProvider
 from . import guard
 
-__all__ = ["DEFAULT_SENDMAIL", "SendmailError", "SendmailSMTP"]
+__all__ = ["DEFAULT_SENDMAIL", "DEFAULT_TIMEOUT", "SendmailError", "SendmailSMTP"]
 
 _DEFAULT_TIMEOUTS = Timeouts()
 
 DEFAULT_SENDMAIL = "/usr/sbin/sendmail"
 """Where the Linux and BSD mail systems install their ``sendmail`` command."""
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds sendmail may take over a message, unless told otherwise."""
 
 _ACCEPTED = Reply(250, ("2.0.0 handed to sendmail",))
 _CHUNK = 65536
@@ -104,7 +107,7 @@ class SendmailSMTP(MailProvider):
     """
 
     def __init__(self, path: Union[str, os.PathLike[str]] = DEFAULT_SENDMAIL, extra_args: Iterable[str] = (),
-                 timeout: float = 60.0) -> None:
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
         self.path = os.fspath(path)
         if not self.path or "\0" in self.path:
             raise InvalidArgument(f"sendmail path must be a non-empty path, not {path!r}")

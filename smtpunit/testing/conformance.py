@@ -623,6 +623,32 @@ def _entry_points(server: MemoryServer) -> list[tuple[str, Callable[..., Any]]]:
                 return [await opened.send_message(_email())]
             return [await getattr(opened, verb)(*((envelope,) if verb == "send_envelope" else message))]
 
+    def mailer(verb: str, **options: Any) -> list[Any]:
+        with smtpunit.Mailer("mail.invalid", 25, pool_size=1, tcp_connect=sync, **options) as configured:
+            return _through_session(verb, configured, envelope, message)
+
+    def mailer_session(verb: str, **options: Any) -> list[Any]:
+        with smtpunit.Mailer("mail.invalid", 25, pool_size=1, tcp_connect=sync, **options) as configured, \
+                configured.connect() as lent:
+            return _through_session(verb, lent, envelope, message)
+
+    async def mailer_async(verb: str, **options: Any) -> list[Any]:
+        configured = smtpunit.Mailer("mail.invalid", 25, tcp_connect=aio, **options)
+        if verb == "send_many":
+            return list(await configured.send_many_async([message, message]))
+        if verb == "send_message":
+            return [await configured.send_message_async(_email())]
+        arguments = (envelope,) if verb == "send_envelope" else message
+        return [await getattr(configured, f"{verb}_async")(*arguments)]
+
+    async def mailer_async_session(verb: str, **options: Any) -> list[Any]:
+        async with await smtpunit.Mailer("mail.invalid", 25, tcp_connect=aio, **options).connect_async() as opened:
+            if verb == "send_many":
+                return list(await opened.send_many([message, message]))
+            if verb == "send_message":
+                return [await opened.send_message(_email())]
+            return [await getattr(opened, verb)(*((envelope,) if verb == "send_envelope" else message))]
+
     def run(coroutine: Any) -> list[Any]:
         result = asyncio.run(coroutine)
         return result if isinstance(result, list) else [result]
@@ -648,6 +674,11 @@ def _entry_points(server: MemoryServer) -> list[tuple[str, Callable[..., Any]]]:
             "mail.invalid", _email(), 25, tcp_connect=aio, **o))),
         *((f"aio.connect().{verb}", lambda verb=verb, **o: run(async_session(verb, **o)))
           for verb in _SESSION_VERBS),
+        *((f"Mailer.{verb}", functools.partial(mailer, verb)) for verb in _SESSION_VERBS),
+        *((f"Mailer.connect().{verb}", functools.partial(mailer_session, verb)) for verb in _SESSION_VERBS),
+        *((f"Mailer.{verb}_async", lambda verb=verb, **o: run(mailer_async(verb, **o))) for verb in _SESSION_VERBS),
+        *((f"Mailer.connect_async().{verb}", lambda verb=verb, **o: run(mailer_async_session(verb, **o)))
+          for verb in _SESSION_VERBS),
     ]
 
 
@@ -668,9 +699,10 @@ def check_mailer(provider: Any) -> None:
     ``provider`` is linked as the ``ISMTP`` of a registry over the default one and made
     current (:data:`smtpunit.current_registry`). Through it, every entry point --
     ``smtp_send_message``, ``send``, ``send_envelope``, ``send_message``, ``send_many``,
-    a session's, a :class:`~smtpunit.Pool`'s and a session lent by ``Pool.connect``'s
-    ``send``, ``send_message``, ``send_envelope`` and ``send_many``, and each of these
-    in :mod:`smtpunit.aio` -- sends a good message,
+    a session's, a :class:`~smtpunit.Pool`'s, a :class:`~smtpunit.Mailer`'s and a
+    session lent by ``Pool.connect`` or ``Mailer.connect``'s ``send``, ``send_message``,
+    ``send_envelope`` and ``send_many``, and each of these in :mod:`smtpunit.aio`
+    (and a Mailer's ``*_async`` forms) -- sends a good message,
     with ``tcp_connect`` an in-memory transport (which a provider without connections
     may ignore), and must return a :class:`~smtpunit.core.results.SendResult` for each;
     a misspelled option must raise ``TypeError`` before anything is sent. A provider of

@@ -1,6 +1,6 @@
 """Finding providers: entry points, dotted paths, and the problems met on the way.
 
-Four entry-point groups name providers, each entry's name being its slot name:
+Five entry-point groups name providers, each entry's name being its slot name:
 
 =============================  =================================================  ===========================
 group                          signature                                          smtpunit's own entries
@@ -9,6 +9,10 @@ group                          signature                                        
 ``smtpunit.async_transports``  :class:`~smtpunit.interfaces.IAsyncTransport`      ``tcp``
 ``smtpunit.tls``               :class:`~smtpunit.interfaces.ITLSUpgrader`         ``ssl``
 ``smtpunit.sasl``              :class:`~smtpunit.interfaces.ISASLMechanism`       ``PLAIN``, ``LOGIN``, ...
+``smtpunit.schemes``           :class:`~smtpunit.interfaces.IURLScheme`           ``smtp``, ``smtps``, ``lmtp``,
+                                                                                  ``smtp+unix``, ``lmtp+unix``,
+                                                                                  ``sendmail``, ``console``,
+                                                                                  ``file``
 =============================  =================================================  ===========================
 
 An entry point refers (``module:attribute``) to a provider, or to a class or
@@ -41,7 +45,7 @@ from zope.interface.interface import InterfaceClass
 from zope.interface.verify import verifyObject
 
 from ..errors import DiscoveryError
-from ..interfaces import IAsyncTransport, ISASLMechanism, ITLSUpgrader, ITransport
+from ..interfaces import IAsyncTransport, ISASLMechanism, ITLSUpgrader, ITransport, IURLScheme
 from .linking import Slot, Unit
 
 __all__ = ["GROUPS", "Problem", "Discovery", "discover", "load_dotted", "make_provider"]
@@ -53,6 +57,7 @@ GROUPS: dict[str, InterfaceClass] = {
     "smtpunit.async_transports": IAsyncTransport,
     "smtpunit.tls": ITLSUpgrader,
     "smtpunit.sasl": ISASLMechanism,
+    "smtpunit.schemes": IURLScheme,
 }
 """Each entry-point group and the signature its entries provide."""
 
@@ -71,6 +76,10 @@ _BUILTIN_ENTRY_POINTS = {
         "CRAM-MD5": "smtpunit.providers.sasl:CramMD5Mechanism",
         "XOAUTH2": "smtpunit.providers.sasl:XOAuth2Mechanism",
         "SCRAM-SHA-256": "smtpunit.providers.sasl:ScramSHA256Mechanism",
+    },
+    "smtpunit.schemes": {
+        name: f"smtpunit.units.schemes:{name.replace('+', '_')}"
+        for name in ("smtp", "smtps", "lmtp", "smtp+unix", "lmtp+unix", "sendmail", "console", "file")
     },
 }
 

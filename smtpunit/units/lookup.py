@@ -19,7 +19,7 @@ from .contract import MailProvider, as_mailer
 from .linking import Unit, link, resolve
 
 __all__ = ["invoke", "current_registry", "current_unit", "current_mailer", "installed", "installed_mailer",
-           "installed_registry"]
+           "installed_registry", "registry_in_use"]
 
 
 def invoke(
@@ -81,8 +81,13 @@ a block -- a test, a request -- through other units::
 
 
 @functools.cache
+def _default_registry() -> Components:
+    return default_registry()
+
+
+@functools.cache
 def _default_unit() -> Any:
-    return invoke(default_registry())
+    return invoke(_default_registry())
 
 
 _installed: list[Components] = []  # registries installed for the whole process, innermost last
@@ -111,6 +116,16 @@ def installed_mailer() -> Optional[MailProvider]:
     """The mail provider of the registry installed for the process, if any."""
     registry = installed_registry()
     return None if registry is None else as_mailer(invoke(registry))
+
+
+def registry_in_use() -> Components:
+    """The registry a send made now would use: the :data:`current_registry` of this
+    context, else the one :func:`installed` for the process, else a default registry
+    made once."""
+    registry = current_registry()
+    if registry is None:
+        registry = installed_registry()
+    return _default_registry() if registry is None else registry
 
 
 def current_unit() -> Any:
