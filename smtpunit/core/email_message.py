@@ -11,7 +11,9 @@ encoded words where needed).
 from __future__ import annotations
 
 import copy
+import email.generator
 import email.policy
+import io
 import re
 from collections.abc import Iterable
 from email.message import Message
@@ -74,6 +76,14 @@ def check_fields(message: Message) -> None:
                     "space or tab): it would add a header field or end the header; remove the CR and LF")
 
 
+def _serialised(message: Message, policy: email.policy.Policy) -> bytes:
+    """``message`` as bytes under ``policy``: ``Message.as_bytes``'s work, done here
+    because subclasses change its signature (Django's takes no ``policy``)."""
+    buffer = io.BytesIO()
+    email.generator.BytesGenerator(buffer, mangle_from_=False, policy=policy).flatten(message)
+    return buffer.getvalue()
+
+
 def envelope_of(message: Message, from_: Optional[str] = None, to: Optional[Iterable[str]] = None) -> Envelope:
     """A checked :class:`~smtpunit.core.commands.Envelope` for ``message``.
 
@@ -89,7 +99,7 @@ def envelope_of(message: Message, from_: Optional[str] = None, to: Optional[Iter
     del data["Bcc"]
     named = [sender, *recipients, *_addresses(data, "From", "Sender", "To", "Cc", "Reply-To")]
     utf8 = not all(isinstance(a, str) and a.isascii() for a in named)
-    raw = data.as_bytes(policy=_UTF8_POLICY if utf8 else _ASCII_POLICY)
+    raw = _serialised(data, _UTF8_POLICY if utf8 else _ASCII_POLICY)
     if not raw.endswith(b"\r\n"):
         raw += b"\r\n"
     return prepare_raw_envelope(sender, recipients, raw)

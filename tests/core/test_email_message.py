@@ -134,3 +134,18 @@ def test_folded_values_and_clean_parts_pass_but_a_forged_part_field_does_not():
     bad_name["From"], bad_name["To"], bad_name["Bad Name"] = "a@example.org", "b@example.org", "x"
     with pytest.raises(smtpunit.errors.InvalidHeader, match="field name"):
         envelope_of(bad_name)
+
+
+def test_a_message_class_whose_as_bytes_takes_no_policy_is_serialised_all_the_same():
+    # Django's SafeMIMEMessage: as_bytes(unixfrom=False, linesep="\n"), once a TypeError here.
+    from email.mime.text import MIMEText
+
+    class OwnAsBytes(MIMEText):
+        def as_bytes(self, unixfrom=False, linesep="\n"):
+            raise AssertionError("not called")
+
+    message = OwnAsBytes("hello\n")
+    message["From"], message["To"], message["Subject"] = "a@example.org", "b@example.org", "own as_bytes"
+    envelope = envelope_of(message)
+    assert envelope.header.startswith(b"Content-Type: text/plain") and b"Subject: own as_bytes\r\n" in envelope.header
+    assert envelope.recipients == ("b@example.org",)
