@@ -1,0 +1,158 @@
+"""A Flask extension, in the manner of Flask-Mail::
+
+    from smtpunit.contrib.flask import Mail
+
+    mail = Mail(app)            # or mail = Mail(); mail.init_app(app)
+    mail.send(email_message)    # an email.message.EmailMessage
+
+    with mail.record_messages() as outbox:
+        client.post("/signup")
+        assert outbox[0]["Subject"] == "Welcome"
+
+It reads Flask-Mail's configuration keys -- ``MAIL_SERVER``, ``MAIL_PORT``,
+``MAIL_USE_TLS``, ``MAIL_USE_SSL``, ``MAIL_USERNAME``, ``MAIL_PASSWORD``,
+``MAIL_DEFAULT_SENDER``, ``MAIL_SUPPRESS_SEND`` -- or one connection URL,
+``SMTPUNIT_URL`` (the key, else the environment variable), and ``SMTPUNIT_OPTIONS``,
+a dict of further :class:`~smtpunit.Mailer` options. In testing mode
+(``app.testing``), unless ``MAIL_SUPPRESS_SEND`` says otherwise, nothing is sent;
+messages are still recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from email.message import Message
+from email.utils import formataddr
+from typing import Optional, Union
+
+try:
+    from flask import Flask, current_app
+except ImportError as exc:  # pragma: no cover
+    raise ImportError("smtpunit.contrib.flask needs Flask: pip install 'smtpunit[flask]'") from exc
+
+from ..core.commands import Envelope
+from ..core.results import Outcome, SendResult
+from ..core.verbs import envelope_of_message
+from ..mailer import URL_VARIABLE, Mailer
+from .settings import ServerSettings, flag
+
+__all__ = ["Mail"]
+
+EXTENSION = "smtpunit"
+"""The key of the extension's state in ``app.extensions``."""
+
+
+@dataclass(frozen=True)
+class _State:
+    mailer: Mailer
+    default_sender: Optional[str]
+    suppress: bool
+
+
+def _sender(value: Union[str, tuple[str, str], None]) -> Optional[str]:
+    """``MAIL_DEFAULT_SENDER``: an address, or a (name, address) pair as Flask-Mail takes."""
+    if isinstance(value, (tuple, list)):
+        return formataddr((value[0], value[1]))
+    return value
+
+
+class Mail:
+    """smtpunit for a Flask application (or several, with :meth:`init_app`)."""
+
+    def __init__(self, app: Optional[Flask] = None) -> None:
+        self.app = app
+        self._recorders: list[list[Message]] = []
+        self._lock = threading.Lock()
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Configure the extension for ``app`` from its configuration."""
+        config = app.config
+        options = dict(config.get("SMTPUNIT_OPTIONS") or {})
+        url = config.get("SMTPUNIT_URL") or os.environ.get(URL_VARIABLE)
+        if url:
+            mailer = Mailer.from_url(url, **options)
+        else:
+            mailer = ServerSettings(
+                host=config.get("MAIL_SERVER", "localhost"),
+                port=int(config.get("MAIL_PORT", 25)),
+                username=config.get("MAIL_USERNAME"),
+                password=config.get("MAIL_PASSWORD"),
+                use_tls=flag(config.get("MAIL_USE_TLS"), "MAIL_USE_TLS"),
+                use_ssl=flag(config.get("MAIL_USE_SSL"), "MAIL_USE_SSL"),
+                timeout=config.get("MAIL_TIMEOUT"),
+                names=("MAIL_USE_TLS", "MAIL_USE_SSL"),
+            ).mailer(**options)
+        suppress = config.get("MAIL_SUPPRESS_SEND", app.testing)
+        app.extensions[EXTENSION] = _State(mailer, _sender(config.get("MAIL_DEFAULT_SENDER")),
+                                           flag(suppress, "MAIL_SUPPRESS_SEND"))
+
+    @property
+    def mailer(self) -> Mailer:
+        """The current application's :class:`~smtpunit.Mailer`."""
+        return self._state().mailer
+
+    def send(self, message: Message) -> Optional[SendResult]:
+        """Send ``message`` (an :class:`email.message.EmailMessage`; its envelope from
+        its headers, Bcc included and not sent) and return its result; ``None`` when
+        sending is suppressed. ``MAIL_DEFAULT_SENDER`` fills in a missing From (on a
+        copy: the message given is left as it is).
+
+        :raises smtpunit.errors.SMTPError: what stopped it (bad input before anything is sent).
+        """
+        state = self._state()
+        (envelope,) = self._prepare([message], state)
+        return None if state.suppress else state.mailer.send_envelope(envelope)
+
+    def send_many(self, messages: Iterable[Message]) -> list[Optional[Outcome]]:
+        """Send several messages over one pipelined session; per message, in order, its
+        result or the error that stopped it (``None`` each when suppressed). Every
+        message is checked before anything is sent."""
+        state = self._state()
+        envelopes = self._prepare(messages, state)
+        if state.suppress:
+            return [None] * len(envelopes)
+        return list(state.mailer.send_envelopes(envelopes))
+
+    @contextlib.contextmanager
+    def record_messages(self) -> Iterator[list[Message]]:
+        """Collect every message sent in the block (suppressed or not), as Flask-Mail's
+        ``record_messages`` does."""
+        outbox: list[Message] = []
+        with self._lock:
+            self._recorders.append(outbox)
+        try:
+            yield outbox
+        finally:
+            with self._lock:
+                self._recorders.remove(outbox)
+
+    def _state(self) -> _State:
+        app = self.app if self.app is not None else current_app
+        try:
+            return app.extensions[EXTENSION]  # type: ignore[no-any-return]
+        except KeyError:
+            raise RuntimeError("smtpunit's Mail is not set up for this application: call mail.init_app(app)") from None
+
+    def _prepare(self, messages: Iterable[Message], state: _State) -> list[Envelope]:
+        """The messages' envelopes, all checked; then the messages are recorded."""
+        ready = [self._with_sender(message, state) for message in messages]
+        envelopes = [envelope_of_message(message, None, None) for message in ready]
+        with self._lock:
+            for outbox in self._recorders:
+                outbox.extend(ready)
+        return envelopes
+
+    @staticmethod
+    def _with_sender(message: Message, state: _State) -> Message:
+        if message["From"] is not None or state.default_sender is None:
+            return message
+        completed = copy.deepcopy(message)
+        completed["From"] = state.default_sender
+        return completed
