@@ -21,14 +21,12 @@ messages are still recorded.
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.message import Message
-from email.utils import formataddr
-from typing import Optional, Union
+from typing import Optional
 
 try:
     from flask import Flask, current_app
@@ -39,7 +37,7 @@ from ..core.commands import Envelope
 from ..core.results import Outcome, SendResult
 from ..core.verbs import envelope_of_message
 from ..mailer import URL_VARIABLE, Mailer
-from .settings import ServerSettings, flag
+from .settings import ServerSettings, flag, sender, with_default_sender
 
 __all__ = ["Mail"]
 
@@ -52,13 +50,6 @@ class _State:
     mailer: Mailer
     default_sender: Optional[str]
     suppress: bool
-
-
-def _sender(value: Union[str, tuple[str, str], None]) -> Optional[str]:
-    """``MAIL_DEFAULT_SENDER``: an address, or a (name, address) pair as Flask-Mail takes."""
-    if isinstance(value, (tuple, list)):
-        return formataddr((value[0], value[1]))
-    return value
 
 
 class Mail:
@@ -90,7 +81,7 @@ class Mail:
                 names=("MAIL_USE_TLS", "MAIL_USE_SSL"),
             ).mailer(**options)
         suppress = config.get("MAIL_SUPPRESS_SEND", app.testing)
-        app.extensions[EXTENSION] = _State(mailer, _sender(config.get("MAIL_DEFAULT_SENDER")),
+        app.extensions[EXTENSION] = _State(mailer, sender(config.get("MAIL_DEFAULT_SENDER")),
                                            flag(suppress, "MAIL_SUPPRESS_SEND"))
 
     @property
@@ -142,17 +133,9 @@ class Mail:
 
     def _prepare(self, messages: Iterable[Message], state: _State) -> list[Envelope]:
         """The messages' envelopes, all checked; then the messages are recorded."""
-        ready = [self._with_sender(message, state) for message in messages]
+        ready = [with_default_sender(message, state.default_sender) for message in messages]
         envelopes = [envelope_of_message(message, None, None) for message in ready]
         with self._lock:
             for outbox in self._recorders:
                 outbox.extend(ready)
         return envelopes
-
-    @staticmethod
-    def _with_sender(message: Message, state: _State) -> Message:
-        if message["From"] is not None or state.default_sender is None:
-            return message
-        completed = copy.deepcopy(message)
-        completed["From"] = state.default_sender
-        return completed

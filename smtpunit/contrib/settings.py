@@ -11,14 +11,17 @@ on this machine (unless ``allow_insecure_auth=True`` is among the extra options)
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
+from email.message import Message
+from email.utils import formataddr
 from typing import Any, Optional, Union
 
 from ..errors import InvalidArgument
 from ..mailer import Mailer
 from ..providers import default_context
 
-__all__ = ["ServerSettings", "flag"]
+__all__ = ["ServerSettings", "flag", "sender", "with_default_sender"]
 
 
 def flag(value: Union[str, bool, int, None], name: str) -> bool:
@@ -36,10 +39,31 @@ def flag(value: Union[str, bool, int, None], name: str) -> bool:
     raise InvalidArgument(f"{name} must be true or false, not {value!r}")
 
 
+def sender(value: Union[str, tuple[str, str], list[str], None]) -> Optional[str]:
+    """A default sender setting: an address, or a (name, address) pair as Flask-Mail
+    and pyramid_mailer take it."""
+    if isinstance(value, (tuple, list)):
+        name, address = value
+        return formataddr((name, address))
+    return value or None
+
+
+def with_default_sender(message: Message, default: Optional[str]) -> Message:
+    """``message`` with ``default`` as its From if it has none: a copy, so that the
+    caller's message stays as it was."""
+    if message["From"] is not None or default is None:
+        return message
+    completed = copy.deepcopy(message)
+    completed["From"] = default
+    return completed
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """One server's settings, whatever framework they came from.
 
+    :ivar certfile: a client certificate (PEM) to present, with its ``keyfile``.
+    :ivar cafile: trust these CAs (PEM) instead of the system's, for a private CA.
     :ivar names: how the framework names ``use_tls`` and ``use_ssl``, for errors.
     """
 
@@ -52,6 +76,7 @@ class ServerSettings:
     timeout: Optional[float] = None
     certfile: Optional[str] = None
     keyfile: Optional[str] = None
+    cafile: Optional[str] = None
     names: tuple[str, str] = ("use_tls", "use_ssl")
 
     def mailer(self, **options: Any) -> Mailer:
@@ -66,8 +91,9 @@ class ServerSettings:
                                   "a plaintext port, or TLS from the first byte (port 465), not both")
         configured: dict[str, Any] = {}
         if self.use_tls or self.use_ssl:
-            configured["tls_encode"] = (default_context(certfile=self.certfile, keyfile=self.keyfile)
-                                        if self.certfile else True)
+            configured["tls_encode"] = (
+                default_context(certfile=self.certfile, keyfile=self.keyfile, cafile=self.cafile)
+                if self.certfile or self.cafile else True)
             configured["tls_policy"] = "implicit" if self.use_ssl else "starttls"
         if self.username and self.password:  # as the frameworks do: no AUTH without both
             configured.update(auth_user=self.username, auth_passwd=self.password)
