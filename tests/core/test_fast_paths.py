@@ -18,7 +18,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from smtpunit.core import reply as reply_module
-from smtpunit.core.commands import check_address, encode_header, prepare_envelope, prepare_raw_envelope
+from smtpunit.core.commands import check_address, encode_header, mail, prepare_envelope, prepare_raw_envelope
 from smtpunit.core.content import (
     MAX_LINE_OCTETS,
     LinesContent,
@@ -344,6 +344,14 @@ def test_rcpt_wire_is_the_bytes_of_the_rcpt_commands(recipients):
     envelope = prepare_envelope("sender@example.org", recipients, "Subject: t\r\n\r\n", ["x"])
     assert envelope.rcpt_wire == b"".join(command.wire for command in envelope.rcpt_commands)
     assert [command.display for command in envelope.rcpt_commands] == [f"RCPT TO:<{r}>" for r in recipients]
+
+
+@given(safe_addresses | st.just(""), st.sampled_from([(), ("BODY=8BITMIME",), ("SMTPUTF8", "BODY=8BITMIME")]))
+def test_an_envelope_s_mail_command_is_the_one_mail_makes(sender, parameters):
+    """The MAIL command made for an envelope (whose sender was checked with it) is
+    the one ``mail`` makes after checking the sender again."""
+    envelope = prepare_envelope(sender, ["rcpt@example.org"], "Subject: t\r\n\r\n", ["x"])
+    assert envelope.mail_command(parameters) == mail(sender, parameters)
 
 
 # -- 4. the reply cache --------------------------------------------------------------
