@@ -139,7 +139,8 @@ def exchange(channel: Channel, command: Optional[Command], phase: str) -> Genera
     """Send ``command`` (if any) and return the reply to it."""
     if command is not None:
         yield from send_commands(channel, (command,))
-    return (yield from receive(channel, phase))
+    (reply,) = yield from receive_all(channel, (phase,))  # not through receive(): a generator fewer
+    return reply
 
 
 def expect(channel: Channel, command: Optional[Command], phase: str, *codes: int) -> Generator[Action, Any, Reply]:

@@ -23,13 +23,24 @@ class Capabilities:
 
     @classmethod
     def from_ehlo_reply(cls, reply: Reply) -> Capabilities:
-        """Parse a 250 EHLO reply: the first line greets, each later line is a keyword."""
+        """Parse a 250 EHLO reply: the first line greets, each later line is a keyword.
+
+        A server says the same on every connection: the same lines give the same
+        (shared, frozen) object, parsed once."""
+        known = _PARSED.get(reply.lines) if cls is Capabilities else None
+        if known is not None:
+            return known
         extensions: dict[str, tuple[str, ...]] = {}
         for line in reply.lines[1:]:
             words = line.split()
             if words:
                 extensions[words[0].upper()] = tuple(words[1:])
-        return cls(reply.lines[0] if reply.lines else "", extensions)
+        capabilities = cls(reply.lines[0] if reply.lines else "", extensions)
+        if cls is Capabilities:
+            if len(_PARSED) >= _PARSED_LIMIT:
+                _PARSED.clear()
+            _PARSED[reply.lines] = capabilities
+        return capabilities
 
     def supports(self, keyword: str) -> bool:
         """True if ``keyword`` (any case) was advertised."""
@@ -51,3 +62,7 @@ class Capabilities:
         if params and params[0].isascii() and params[0].isdigit() and int(params[0]) > 0:
             return int(params[0])
         return None
+
+
+_PARSED: dict[tuple[str, ...], Capabilities] = {}  # by the EHLO reply's lines
+_PARSED_LIMIT = 64  # then emptied: a process talks to few servers

@@ -143,6 +143,10 @@ class Envelope:
         """``RCPT TO`` for each recipient, made when first needed."""
         return tuple(map(_rcpt, self.recipients))  # checked with the envelope
 
+    def mail_command(self, parameters: Iterable[str] = ()) -> Command:
+        """``MAIL FROM`` for the sender, with ESMTP ``parameters``."""
+        return _mail(self.sender, parameters)  # checked with the envelope
+
     @functools.cached_property
     def rcpt_wire(self) -> bytes:
         """The bytes of :attr:`rcpt_commands` in one piece, made without them."""
@@ -431,11 +435,13 @@ def prepare_file_envelope(sender: object, recipients: Iterable[object], source: 
 # -- commands --------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)  # a process greets with few names
 def ehlo(name: str) -> Command:
     """``EHLO <name>``."""
     return Command.plain(f"EHLO {name}")
 
 
+@functools.lru_cache(maxsize=64)
 def lhlo(name: str) -> Command:
     """``LHLO <name>`` (LMTP)."""
     return Command.plain(f"LHLO {name}")
@@ -465,7 +471,11 @@ AUTH_CANCEL = Command.plain("*")
 def mail(sender: str, parameters: Iterable[str] = ()) -> Command:
     """``MAIL FROM:<sender>`` with optional ESMTP parameters (the address checked
     again here, whoever built the envelope)."""
-    return Command.plain(" ".join((f"MAIL FROM:<{check_address(sender, 'sender', allow_empty=True)}>", *parameters)))
+    return _mail(check_address(sender, "sender", allow_empty=True), parameters)
+
+
+def _mail(sender: str, parameters: Iterable[str]) -> Command:
+    return Command.plain(" ".join((f"MAIL FROM:<{sender}>", *parameters)))
 
 
 def rcpt(recipient: str) -> Command:

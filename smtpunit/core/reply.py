@@ -50,6 +50,13 @@ _KNOWN_GROUPS: dict[int, tuple[bytes, int, tuple[Reply, ...]]] = {}
 _KNOWN_GROUPS_LIMIT = 64
 _KNOWN_GROUP_OCTETS = 4096  # larger groups are not kept: 256 KB of bytes at most, and their replies
 
+# Multi-line replies of short lines, by their first line: their wire bytes, their
+# longest line (CRLF included) and the reply. A server gives the same EHLO reply to
+# every connection, so it is recognised with one comparison instead of parsed line
+# by line.
+_KNOWN_LONG_REPLIES: dict[bytes, tuple[bytes, int, Reply]] = {}
+_KNOWN_LONG_REPLIES_LIMIT = 64
+
 
 def sanitize(text: str, limit: int = 300) -> str:
     """Make server-controlled text safe to show in an error or a log line.
@@ -208,24 +215,45 @@ class ReplyParser:
         """Up to ``limit`` replies parsed line by line (the way of any group not known)."""
         buffer = self._buffer
         replies: list[Reply] = []
+        begin = -1  # where the reply under way began, if in this call
         while len(replies) < limit and self._pos < len(buffer):
+            start = self._pos
+            if self._code is None:
+                begin = start
             # The common case, a well-formed line, in one regex match on the buffer
             # (and a reply seen before, without parsing it again); anything else (a
             # partial line, an error) goes the careful way.
-            match = _WELL_FORMED.match(buffer, self._pos)
-            if match is None or match.end() - self._pos > self.max_line_length:
+            match = _WELL_FORMED.match(buffer, start)
+            if match is None or match.end() - start > self.max_line_length:
                 line = self._next_line()
                 if line is None:
                     break
                 reply = self._add_line(line)
             else:
                 self._pos = match.end()
-                reply = _KNOWN_REPLIES.get(match.group()) if self._code is None else None
+                reply = None
+                if self._code is None:
+                    reply = _KNOWN_REPLIES.get(match.group()) or self._known_long_reply(match.group(), start)
                 if reply is None:
                     reply = self._take_match(match)
+                    if reply is not None and len(reply.lines) > 1 and begin >= 0:
+                        _remember_long_reply(bytes(buffer[begin : self._pos]), reply)
             if reply is not None:
                 replies.append(reply)
         return replies
+
+    def _known_long_reply(self, first_line: bytes, start: int) -> Optional[Reply]:
+        """The known multi-line reply beginning with ``first_line`` at ``start``, taken,
+        if the buffer holds all of it and it is within this parser's limits."""
+        known = _KNOWN_LONG_REPLIES.get(first_line)
+        if known is None:
+            return None
+        wire, longest, reply = known
+        if (longest > self.max_line_length or len(reply.lines) > self.max_reply_lines
+                or not self._buffer.startswith(wire, start)):
+            return None
+        self._pos = start + len(wire)
+        return reply
 
     def _take_match(self, match: re.Match[bytes]) -> Optional[Reply]:
         """Take a well-formed line; remember it if it is a whole reply."""
@@ -301,6 +329,16 @@ def _remember_group(wire: bytes, replies: list[Reply]) -> None:
         if len(_KNOWN_GROUPS) >= _KNOWN_GROUPS_LIMIT:
             _KNOWN_GROUPS.clear()
         _KNOWN_GROUPS[len(replies)] = (wire, longest, tuple(replies))
+
+
+def _remember_long_reply(wire: bytes, reply: Reply) -> None:
+    """Keep the multi-line ``reply`` taken from ``wire`` if all its lines are short."""
+    lines = wire.split(b"\r\n")[:-1]
+    longest = max(map(len, lines)) + 2
+    if len(lines) == len(reply.lines) and longest <= _KNOWN_REPLY_OCTETS and len(wire) <= _KNOWN_GROUP_OCTETS:
+        if len(_KNOWN_LONG_REPLIES) >= _KNOWN_LONG_REPLIES_LIMIT:
+            _KNOWN_LONG_REPLIES.clear()
+        _KNOWN_LONG_REPLIES[lines[0] + b"\r\n"] = (wire, longest, reply)
 
 
 def _is_reply_code(line: str) -> bool:

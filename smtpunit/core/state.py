@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import SMTPStateError
@@ -85,6 +85,8 @@ class Phase(enum.Enum):
 # The members, read once: reading one off the class costs ten times reading a name.
 OPENING, READY, RESET_DUE, IN_DATA, QUIT_SENT, BROKEN, CLOSED = Phase
 
+_NONE_YET = Capabilities()  # before the EHLO reply: frozen, so one for every session
+
 _AWAITS_COMMAND = frozenset((OPENING, READY, RESET_DUE))
 _ENDED = frozenset((BROKEN, CLOSED))
 
@@ -104,7 +106,7 @@ class SessionState:
     channel: Channel
     secure: bool = False
     quit_after: bool = False
-    capabilities: Capabilities = field(default_factory=Capabilities)
+    capabilities: Capabilities = _NONE_YET
     phase: Phase = OPENING
 
     @property

@@ -123,7 +123,7 @@ def transactions(
     messages = []
     for index, envelope in enumerate(envelopes):
         try:
-            mail = commands.mail(envelope.sender, mail_parameters(envelope, state.capabilities))
+            mail = envelope.mail_command(mail_parameters(envelope, state.capabilities))
         except SMTPInputError as exc:
             outcomes[index] = exc
             continue

@@ -73,24 +73,20 @@ class AsyncDriver:
                 return stop.value  # type: ignore[no-any-return]
             value, error = None, None
             try:
-                value = await self._perform(action)
+                if isinstance(action, Receive):
+                    value = await self._receive(action)
+                elif isinstance(action, Send):
+                    await self._send(action.data)
+                elif isinstance(action, UpgradeTLS):
+                    await self._upgrade()
+                else:
+                    raise TypeError(f"unknown action {action!r}")  # pragma: no cover
             except SMTPError as exc:
                 error = exc
 
     def close(self) -> None:
         """Close the connection."""
         self.connection.close()
-
-    async def _perform(self, action: Action) -> Optional[Reply]:
-        if isinstance(action, Send):
-            await self._send(action.data)
-            return None
-        if isinstance(action, Receive):
-            return await self._receive(action)
-        if isinstance(action, UpgradeTLS):
-            await self._upgrade()
-            return None
-        raise TypeError(f"unknown action {action!r}")  # pragma: no cover
 
     async def _send(self, data: Union[bytes, memoryview]) -> None:
         try:

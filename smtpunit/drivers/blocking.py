@@ -68,24 +68,20 @@ class Driver:
                 return stop.value  # type: ignore[no-any-return]
             value, error = None, None
             try:
-                value = self._perform(action)
+                if isinstance(action, Receive):
+                    value = self._receive(action)
+                elif isinstance(action, Send):
+                    self._send(action.data)
+                elif isinstance(action, UpgradeTLS):
+                    self._upgrade()
+                else:
+                    raise TypeError(f"unknown action {action!r}")  # pragma: no cover
             except SMTPError as exc:
                 error = exc
 
     def close(self) -> None:
         """Close the connection."""
         self.connection.close()
-
-    def _perform(self, action: Action) -> Optional[Reply]:
-        if isinstance(action, Send):
-            self._send(action.data)
-            return None
-        if isinstance(action, Receive):
-            return self._receive(action)
-        if isinstance(action, UpgradeTLS):
-            self._upgrade()
-            return None
-        raise TypeError(f"unknown action {action!r}")  # pragma: no cover
 
     def _send(self, data: Union[bytes, memoryview]) -> None:
         try:

@@ -106,6 +106,7 @@ class SocketConnection:
         self.socket = sock
         self._hang_up = HangUpWatch(sock.fileno())
         self._timeout: Optional[float] = None
+        self._asked: Optional[float] = None  # the last timeout asked for, before rounding
         self.server_hostname = server_hostname
         self.secure = isinstance(sock, ssl.SSLSocket) if secure is None else secure
         self.loopback = _peer_is_loopback(sock) if loopback is None else loopback
@@ -158,6 +159,9 @@ class SocketConnection:
     def _set_timeout(self, timeout: float) -> None:
         # Rounded up to a tenth of a second, so that the socket is reconfigured (a
         # system call) only when the bound really changes, not on every read.
+        if timeout == self._asked:
+            return
+        self._asked = timeout
         timeout = math.ceil(timeout * 10) / 10
         if timeout != self._timeout:
             self.socket.settimeout(timeout)

@@ -161,6 +161,10 @@ class Imports:
         self._unit = unit
         self._allowed = frozenset(unit.import_slots)
         self._exports = unit.export_slots
+        # Each imported slot of one provider, by (interface, name): whether it comes
+        # from the bases (the unit exports it itself). Known at linking, used at each call.
+        self._from_bases = {(slot.interface, slot.name): _own(self._exports, slot)
+                            for slot in self._allowed if slot.name != ALL}
         self._below: Optional[Components] = None
 
     @property
@@ -170,7 +174,7 @@ class Imports:
 
     def __call__(self, interface: InterfaceClass, name: str = "") -> Any:
         """The provider of an imported signature, now (an :class:`Alias` followed)."""
-        return unaliased(self._provider(Slot(interface, name)))
+        return unaliased(self._held(interface, name))
 
     def all(self, interface: InterfaceClass) -> dict[str, Any]:
         """Every named provider of an interface imported as ``Slot(interface, ALL)``,
@@ -192,9 +196,17 @@ class Imports:
 
     def _provider(self, slot: Slot) -> Any:
         """What the registry holds for an imported slot now (an alias not followed)."""
-        found = _query(self._source(self._one(slot)), slot)
+        return self._held(slot.interface, slot.name)
+
+    def _held(self, interface: InterfaceClass, name: str) -> Any:
+        """:meth:`_provider` of ``Slot(interface, name)``, without making the slot."""
+        from_bases = self._from_bases.get((interface, name))
+        if from_bases is None:
+            self._one(Slot(interface, name))  # raises: not imported, or every provider asked for
+        registry: Any = self._bases() if from_bases else self._registry
+        found = registry.queryUtility(interface, name, _MISSING)
         if found is _MISSING:
-            raise LookupError(f"no provider for {slot}")
+            raise LookupError(f"no provider for {Slot(interface, name)}")
         return found
 
     def _checked(self, slot: Slot) -> Slot:
@@ -279,7 +291,7 @@ def unaliased(provider: Any) -> Any:
     """
     seen: list[Alias] = []
     while type(provider) is Alias:
-        if any(provider is earlier for earlier in seen):
+        if provider in seen:  # by identity: an alias has no __eq__ of its own
             raise LookupError("aliases go round in a cycle: " + " -> ".join(str(a._alias_target) for a in seen))
         seen.append(provider)
         provider = provider._alias_step()

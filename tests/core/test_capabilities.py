@@ -100,3 +100,18 @@ def test_auth_mechanisms_absent():
 )
 def test_size_limit(lines, expected):
     assert capabilities(*lines).size_limit == expected
+
+
+def test_the_same_reply_lines_give_the_same_capabilities_once_parsed():
+    first = capabilities("mx.example.org", "PIPELINING", "SIZE 100")
+    assert capabilities("mx.example.org", "PIPELINING", "SIZE 100") is first
+    other = capabilities("mx.example.org", "PIPELINING")
+    assert other is not first and not other.supports("SIZE") and first.size_limit == 100
+
+
+def test_a_subclass_gets_its_own_kind():
+    class Mine(Capabilities):
+        pass
+
+    capabilities("mx.example.org", "DSN")
+    assert type(Mine.from_ehlo_reply(Reply(250, ("mx.example.org", "DSN")))) is Mine

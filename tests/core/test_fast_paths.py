@@ -18,7 +18,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from smtpunit.core import reply as reply_module
-from smtpunit.core.commands import check_address, encode_header, prepare_envelope, prepare_raw_envelope
+from smtpunit.core.commands import check_address, encode_header, mail, prepare_envelope, prepare_raw_envelope
 from smtpunit.core.content import (
     MAX_LINE_OCTETS,
     LinesContent,
@@ -346,17 +346,27 @@ def test_rcpt_wire_is_the_bytes_of_the_rcpt_commands(recipients):
     assert [command.display for command in envelope.rcpt_commands] == [f"RCPT TO:<{r}>" for r in recipients]
 
 
+@given(safe_addresses | st.just(""), st.sampled_from([(), ("BODY=8BITMIME",), ("SMTPUTF8", "BODY=8BITMIME")]))
+def test_an_envelope_s_mail_command_is_the_one_mail_makes(sender, parameters):
+    """The MAIL command made for an envelope (whose sender was checked with it) is
+    the one ``mail`` makes after checking the sender again."""
+    envelope = prepare_envelope(sender, ["rcpt@example.org"], "Subject: t\r\n\r\n", ["x"])
+    assert envelope.mail_command(parameters) == mail(sender, parameters)
+
+
 # -- 4. the reply cache --------------------------------------------------------------
 
 
 @contextmanager
 def reply_cache(enabled: bool = True):
-    """The reply caches (single replies and groups), emptied for the block (disabled
+    """The reply caches (single replies, groups and multi-line replies), emptied for the block (disabled
     if not ``enabled``) and put back as they were afterwards."""
     saved, octets = dict(reply_module._KNOWN_REPLIES), reply_module._KNOWN_REPLY_OCTETS
     saved_groups = dict(reply_module._KNOWN_GROUPS)
+    saved_long = dict(reply_module._KNOWN_LONG_REPLIES)
     reply_module._KNOWN_REPLIES.clear()
     reply_module._KNOWN_GROUPS.clear()
+    reply_module._KNOWN_LONG_REPLIES.clear()
     if not enabled:
         reply_module._KNOWN_REPLY_OCTETS = 0  # no line is short enough to be kept
     try:
@@ -366,6 +376,8 @@ def reply_cache(enabled: bool = True):
         reply_module._KNOWN_REPLIES.update(saved)
         reply_module._KNOWN_GROUPS.clear()
         reply_module._KNOWN_GROUPS.update(saved_groups)
+        reply_module._KNOWN_LONG_REPLIES.clear()
+        reply_module._KNOWN_LONG_REPLIES.update(saved_long)
         reply_module._KNOWN_REPLY_OCTETS = octets
 
 
@@ -381,6 +393,23 @@ def test_the_reply_cache_stays_bounded_and_keeps_working():
         long_line = b"250 " + b"x" * reply_module._KNOWN_REPLY_OCTETS + b"\r\n"
         assert parse(long_line) == ([Reply(250, ("x" * reply_module._KNOWN_REPLY_OCTETS,))], None)
         assert long_line not in cache
+
+
+def test_a_multi_line_reply_is_known_by_its_bytes_within_each_parser_s_limits():
+    """An EHLO reply seen before comes as the same reply; a parser whose limits it
+    exceeds still refuses it, and other bytes after the same first line are parsed."""
+    ehlo = b"250-mx.example.org\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+    expected = Reply(250, ("mx.example.org", "PIPELINING", "8BITMIME"))
+    with reply_cache():
+        assert parse(ehlo) == ([expected], None)
+        assert reply_module._KNOWN_LONG_REPLIES[b"250-mx.example.org\r\n"][0] == ehlo
+        first, _ = parse(ehlo + b"221 bye\r\n")
+        assert first == [expected, Reply(221, ("bye",))]
+        assert parse(ehlo, max_reply_lines=2) == ([], SMTPProtocolError)
+        assert parse(ehlo, max_line_length=19) == ([], SMTPProtocolError)
+        other = b"250-mx.example.org\r\n250 SIZE 10\r\n"
+        assert parse(other) == ([Reply(250, ("mx.example.org", "SIZE 10"))], None)
+        assert parse(ehlo, cuts=[30]) == ([expected], None)
 
 
 def parse(data: bytes, cuts=(), **limits):

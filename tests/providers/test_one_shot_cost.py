@@ -15,6 +15,7 @@ from smtpunit import errors
 from smtpunit.core.policy import TLSPolicy
 from smtpunit.options import SendOptions
 from smtpunit.providers import TCPTransport
+from smtpunit.providers.tcp import SocketConnection
 from smtpunit.units import smtp_unit
 from smtpunit.units.lookup import current_unit
 
@@ -120,3 +121,18 @@ def test_options_with_credentials_are_never_kept(start_server):
     kept = list(smtp_unit._SHARED_OPTIONS.values())
     assert all(options.credentials is None for options in kept)
     assert PASSWORD not in repr(kept)
+
+
+def test_a_socket_s_timeout_follows_each_bound_asked_for(monkeypatch):
+    """The socket is reconfigured when the bound (to a tenth of a second, rounded up)
+    changes, and only then."""
+    near, far = socket.socketpair()
+    with near, far:
+        connection = SocketConnection(near, "localhost", loopback=True)
+        settings: list[float] = []
+        monkeypatch.setattr(connection, "socket", type("Spy", (), {
+            "settimeout": lambda self, value: (settings.append(value), near.settimeout(value)),
+            "send": lambda self, data: near.send(data), "fileno": lambda self: near.fileno()})())
+        for bound in (5.0, 5.0, 4.95, 4.95, 7.0, 5.0):
+            connection.send(b"x", bound)
+        assert settings == [5.0, 7.0, 5.0] and near.gettimeout() == 5.0

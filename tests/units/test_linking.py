@@ -240,6 +240,25 @@ def test_unit_sees_only_what_it_imports():
     assert isinstance(seen["imports"](ITransport), MemoryTransport)
     with pytest.raises(LookupError, match="does not import"):
         seen["imports"](ITLSUpgrader)
+    with pytest.raises(LookupError, match="does not import"):
+        seen["imports"](ITransport, "tcp")
+
+
+def test_an_import_of_every_provider_or_of_an_emptied_slot_is_a_lookup_error():
+    seen = {}
+
+    def factory(imports):
+        seen["imports"] = imports
+        return MemoryTransport()
+
+    registry = link(Unit("t@", Slot(ITransport, "mine"), factory, imports=(ITransport, Slot(ISASLMechanism, ALL))),
+                    provide(ITransport, MemoryTransport()), provide(ISASLMechanism, PlainMechanism(), "PLAIN"))
+    imports = seen["imports"]
+    with pytest.raises(LookupError, match="names every provider"):
+        imports(ISASLMechanism, ALL)
+    registry.unregisterUtility(provided=ITransport)
+    with pytest.raises(LookupError, match="no provider for ITransport"):
+        imports(ITransport)
 
 
 def test_resolve_of_an_absent_slot_is_a_lookup_error():
