@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Optional
 
 from .reply import Reply
@@ -19,7 +21,11 @@ class Capabilities:
     """
 
     greeting: str = ""
-    extensions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    extensions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Read-only: one object is shared by every session that heard the same EHLO.
+        object.__setattr__(self, "extensions", MappingProxyType(dict(self.extensions)))
 
     @classmethod
     def from_ehlo_reply(cls, reply: Reply) -> Capabilities:
