@@ -9,9 +9,8 @@ once (or as one URL), then the verbs without them::
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -27,7 +26,7 @@ from .errors import InvalidArgument, SMTPError
 from .options import SendOptions
 from .pool import Pool, session_opener
 from .units.contract import AsyncMailSession, MailProvider, MailSession, as_mailer, check_target
-from .units.lookup import current_mailer, installed_mailer, registry_in_use
+from .units.lookup import configuration_registry, configured_mailer, installed_mailer
 from .units.urls import MailURL, endpoint
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,7 +59,8 @@ class Mailer(SessionVerbs):
     :param idle_timeout: seconds a pooled session may stay unused.
     :param provider: the mail provider to send through (an
         :class:`~smtpunit.interfaces.IMailer`, or a provider of ``smtp^``); by default
-        the current registry's, when the mailer is made.
+        the current registry's when the mailer is made (but not a test double
+        installed for the process: :func:`~smtpunit.units.lookup.configuration_registry`).
     :param options: the keyword options of :func:`smtpunit.connect` (``tls_encode``,
         ``auth_user``, ``auth_passwd``, ``timeout``, ...), checked now: a misspelled
         one is a ``TypeError`` here, not at the first send.
@@ -75,13 +75,11 @@ class Mailer(SessionVerbs):
                    provider: Any, options: Mapping[str, Any], shown: str) -> None:
         self.options = SendOptions.of(caller, options, chunking=True)
         self.server, self.port = check_target(server_address, port_no)
-        self.provider: MailProvider = current_mailer() if provider is None else as_mailer(provider)
+        self.provider: MailProvider = configured_mailer() if provider is None else as_mailer(provider)
         self._shown = shown
         self._ehlo_name = smtp_sending_server()
         opener = session_opener(self.provider, self.server, self.port, self.options)
-        self._new_pool: Callable[[], Pool] = functools.partial(
-            Pool, self.server, self.port, size=pool_size, idle_timeout=idle_timeout, connect=opener)
-        self._pool = self._new_pool()
+        self._pool = Pool(self.server, self.port, size=pool_size, idle_timeout=idle_timeout, connect=opener)
         self._async = _AsyncVerbs(self)
 
     @classmethod
@@ -103,10 +101,13 @@ class Mailer(SessionVerbs):
         :raises TypeError: a misspelled or ill-typed option.
         """
         parsed = MailURL.parse(url)
-        target = endpoint(parsed, registry_in_use() if registry is None else registry)
+        target = endpoint(parsed, configuration_registry() if registry is None else registry)
         mailer = cls.__new__(cls)
-        mailer._configure("Mailer.from_url", target.server, target.port, pool_size, idle_timeout, target.provider,
-                          {**target.options, **options}, parsed.redacted())
+        try:
+            mailer._configure("Mailer.from_url", target.server, target.port, pool_size, idle_timeout,
+                              target.provider, {**target.options, **options}, parsed.redacted())
+        except InvalidArgument as exc:  # a URL's value: say which URL
+            raise parsed.fail(str(exc)) from None
         return mailer
 
     @classmethod
@@ -144,10 +145,9 @@ class Mailer(SessionVerbs):
         return self._pool.connect()
 
     def close(self) -> None:
-        """Close the pooled sessions (those lent out close when they come back). The
-        mailer still sends afterwards, over new ones."""
-        closing, self._pool = self._pool, self._new_pool()
-        closing.close()
+        """Close the pooled sessions not in use. The mailer goes on, over new sessions
+        as needed: closing never fails a send of another thread."""
+        self._pool.close_idle()
 
     def __enter__(self) -> Mailer:
         return self

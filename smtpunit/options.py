@@ -125,8 +125,10 @@ class SendOptions:
     def __post_init__(self) -> None:
         for names, types, expected in _TYPES:
             for name in names:
-                if not isinstance(getattr(self, name), types):
-                    raise TypeError(f"option {name} must be {expected}, not {getattr(self, name)!r}")
+                value = getattr(self, name)
+                if not isinstance(value, types):
+                    shown = type(value).__name__ if name in _SECRET else repr(value)  # never the password
+                    raise TypeError(f"option {name} must be {expected}, not {shown}")
         if (self.auth_user is None) != (self.auth_passwd is None):
             raise InvalidArgument("auth_user and auth_passwd go together")
         if self.auth_user is not None and self.auth_passwd is not None:
@@ -205,6 +207,7 @@ _CHECKED: dict[Any, SendOptions] = {}  # options checked before, by their keywor
 _CHECKED_LIMIT = 64  # then emptied: few distinct option sets recur in a process
 _BY_VALUE = frozenset({type(None), bool, int, float, str, TLSPolicy, Timeouts})
 _DEFAULTS = {f.name: f.default for f in fields(SendOptions)}
+_SECRET = frozenset({"auth_passwd"})
 _TYPES = (  # the options whose type is checked plainly: their names, types, and what to say
     (("auth_user", "auth_passwd", "auth_mechanism"), (str, type(None)), "a str or None"),
     (("allow_insecure_auth", "partial_delivery"), bool, "True or False"),

@@ -38,7 +38,7 @@ from .errors import (
 )
 from .options import SendOptions
 from .units.contract import MailProvider, check_target
-from .units.lookup import current_mailer, installed_mailer, installed_registry
+from .units.lookup import configured_mailer, installed_mailer, installed_registry
 
 if TYPE_CHECKING:  # pragma: no cover
 
@@ -94,7 +94,9 @@ class Pool(SessionVerbs):
     :param idle_timeout: seconds a session may stay unused before it is closed.
     :param connect: makes a new session; by default :func:`smtpunit.connect` with
         the server and ``options``, using the registry and the EHLO name
-        (:data:`~smtpunit.smtp_sending_server`) current when the pool is made.
+        (:data:`~smtpunit.smtp_sending_server`) current when the pool is made (but
+        not a test double installed for the process, which gets the sends only while
+        installed: :func:`~smtpunit.units.lookup.configuration_registry`).
     :param options: keyword arguments of :func:`smtpunit.connect`.
     """
 
@@ -112,7 +114,7 @@ class Pool(SessionVerbs):
             raise InvalidArgument("a pool needs a size of at least 1")
         if connect is None:
             checked = SendOptions.of("Pool", options, chunking=True)
-            connect = session_opener(current_mailer(), *check_target(server_address, port_no), checked)
+            connect = session_opener(configured_mailer(), *check_target(server_address, port_no), checked)
         self._connect = connect
         self.size = size
         self.idle_timeout = idle_timeout
@@ -130,6 +132,8 @@ class Pool(SessionVerbs):
         :meth:`~smtpunit.drivers.blocking.SessionVerbs.send_many` runs. (Unlike
         :meth:`send_envelope`, a batch is not retried on a fresh connection.)"""
         envelopes = list(envelopes)
+        if not envelopes:
+            return []  # no connection for nothing
         session, _ = self._acquire()
         try:
             return list(session.send_envelopes(envelopes, partial_delivery=partial_delivery))
@@ -175,9 +179,15 @@ class Pool(SessionVerbs):
             self._release(session)
 
     def close(self) -> None:
-        """Close every idle session; sessions in use close when they come back."""
+        """Close every idle session; sessions in use close when they come back. The
+        pool sends no more."""
         with self._available:
             self._closed = True
+        self.close_idle()
+
+    def close_idle(self) -> None:
+        """Close every idle session; the pool goes on, with new sessions as needed."""
+        with self._available:
             idle, self._idle = self._idle, []
             self._open -= len(idle)
             self._available.notify_all()

@@ -256,3 +256,11 @@ def test_an_ascii_header_needs_no_smtputf8():
     smtpunit.smtp_send_message("mail.invalid", "me@example.org", ["you@example.org"], grusse_header(subject="Hi"),
                                ["hi"], tcp_connect=MemoryTransport(server))
     assert len(server.messages) == 1 and b"SMTPUTF8" not in server.received
+
+
+def test_a_password_of_the_wrong_type_is_named_by_its_type_not_shown():
+    # A password read from the environment as a number once came back in the error.
+    with pytest.raises(TypeError, match="option auth_passwd must be a str or None, not int$") as caught:
+        smtpunit.send("mail.example.org", "a@example.org", ["b@example.org"], "Subject: x\r\n\r\n", ["x"],
+                      auth_user="me", auth_passwd=73519246)
+    assert "73519246" not in str(caught.value)

@@ -25,6 +25,7 @@ CREDENTIALS = f"{quote(USER)}:{quote(PASSWORD)}"
 # Made when the module is imported, before any test double: a double still catches its mail.
 IMPORT_TIME_MAILER = smtpunit.Mailer.from_url(f"smtp://{CREDENTIALS}@{HOST}:9?tls=none", allow_insecure_auth=True)
 IMPORT_TIME_CONSOLE = smtpunit.Mailer.from_url("console://")
+IMPORT_TIME_UNIX = smtpunit.Mailer.from_url("smtp+unix:///nonexistent/smtp.sock")
 
 
 def message(subject: str = "configured") -> EmailMessage:
@@ -108,16 +109,24 @@ def test_lmtp_url(start_server):
     assert handler.messages[0].rcpt_tos == ["b@example.org", "c@example.org"]
 
 
-def test_a_unix_socket_url(tmp_path):
+@pytest.fixture
+def unix_server(tmp_path):
     handler = RecordingHandler()
     path = tmp_path / "smtp.sock"
     controller = UnixSocketController(handler, unix_socket=str(path))
     controller.start()
-    try:
-        smtpunit.Mailer.from_url(f"smtp+unix://{quote(str(path))}").send_message(message())
-    finally:
-        controller.stop()
-    assert handler.messages[0].rcpt_tos == ["b@example.org"]
+    yield path, handler
+    controller.stop()
+
+
+def test_a_unix_socket_url_blocking_and_asyncio(unix_server):
+    path, handler = unix_server
+    mailer = smtpunit.Mailer.from_url(f"smtp+unix://{quote(str(path))}")
+    mailer.send_message(message("blocking"))
+    asyncio.run(mailer.send_message_async(message("asyncio")))
+    mailer.close()
+    assert [m.rcpt_tos for m in handler.messages] == [["b@example.org"]] * 2
+    assert [b"Subject: blocking" in m.content for m in handler.messages] == [True, False]
 
 
 def test_a_sendmail_url(tmp_path):
@@ -160,9 +169,15 @@ def test_the_password_is_never_shown():
     mailer = smtpunit.Mailer.from_url("smtp://me:s3cret%21@mail.example.org")
     assert repr(mailer) == "<Mailer smtp://me:***@mail.example.org via SMTPUnit>"
     assert "s3cret" not in repr(mailer.options) and "s3cret" not in str(vars(mailer))
-    with pytest.raises(errors.InvalidArgument) as caught:
-        smtpunit.Mailer.from_url("smtp://me:s3cret%21@mail.example.org", timeout="soon")
-    assert "s3cret" not in str(caught.value)
+    for url, problem in (("smtp://me:s3cret%21@mail.example.org?tls=bogus", "tls must be one of"),
+                         ("smtp://me:s3cret%21@mail.example.org?timeout=-1", "timeout must be"),
+                         ("smtp:me:s3cret@mail.example.org", "not a connection URL"),  # a typo for smtp://
+                         ("smtps://me:s3cret@mail.example.org?tls=none", "unknown query parameter")):
+        with pytest.raises(errors.InvalidArgument, match=problem) as caught:
+            smtpunit.Mailer.from_url(url)
+        assert "s3cret" not in str(caught.value), url
+    with pytest.raises(errors.InvalidArgument, match=r"^smtp://me@mail.example.org: auth_user and auth_passwd go"):
+        smtpunit.Mailer.from_url("smtp://me@mail.example.org")  # a user, and no password given anywhere
 
 
 def test_a_misspelled_option_is_refused_when_the_mailer_is_made():
@@ -200,9 +215,54 @@ def test_an_outbox_catches_a_mailer_made_at_import_time_from_every_thread_and_ta
     assert capsys.readouterr().out == ""  # the console mailer printed nothing: the double got it
 
 
-def test_after_the_test_the_mailer_sends_for_real_again(start_server):
-    # The previous test's outbox is gone: the import-time console mailer prints again.
+MADE_IN_A_TEST: list[smtpunit.Mailer] = []
+
+
+def test_a_mailer_made_while_a_double_is_installed_sends_to_it(smtp_outbox):
+    MADE_IN_A_TEST.append(smtpunit.Mailer(HOST, 9))
+    MADE_IN_A_TEST[0].send_message(message("during"))
+    assert [m.subject for m in smtp_outbox.messages] == ["during"]
+
+
+def test_after_the_test_the_mailers_send_for_real_again(start_server, capsys):
+    # The previous tests' outbox is gone: the import-time console mailer prints again,
+    # and a mailer made during a test did not keep the double.
     IMPORT_TIME_CONSOLE.send_message(message("printed"))
+    assert "Subject: printed" in capsys.readouterr().out
     server = start_server()
     smtpunit.Mailer(HOST, server.port).send_message(message())
     assert len(server.handler.messages) == 1
+    with pytest.raises(errors.SMTPTransportError):  # a real attempt (nobody listens on port 9), not an outbox
+        MADE_IN_A_TEST[0].send_message(message("after"))
+
+
+def test_memory_server_catches_an_import_time_unix_socket_mailer(smtp_memory_server):
+    IMPORT_TIME_UNIX.send_message(message("unix"))
+    asyncio.run(IMPORT_TIME_UNIX.send_message_async(message("unix async")))
+    assert [m.recipients for m in smtp_memory_server.messages] == [("b@example.org",)] * 2
+
+
+def test_closing_a_mailer_never_fails_a_send_of_another_thread(start_server):
+    server = start_server()
+    mailer = smtpunit.Mailer(HOST, server.port, pool_size=1)
+    failures = []
+
+    def send(n):
+        try:
+            mailer.send_message(message(str(n)))
+        except smtpunit.SMTPError as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for _ in range(20):
+        mailer.close()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and len(server.handler.messages) == 8
+
+
+def test_send_many_of_nothing_connects_nowhere():
+    mailer = smtpunit.Mailer(HOST, 9)  # nobody listens there
+    assert mailer.send_many([]) == [] and asyncio.run(mailer.send_many_async([])) == []

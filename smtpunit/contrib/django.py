@@ -4,8 +4,8 @@
 
 It reads Django's ``EMAIL_HOST``, ``EMAIL_PORT``, ``EMAIL_HOST_USER``,
 ``EMAIL_HOST_PASSWORD``, ``EMAIL_USE_TLS``, ``EMAIL_USE_SSL``, ``EMAIL_TIMEOUT``,
-``EMAIL_SSL_CERTFILE`` and ``EMAIL_SSL_KEYFILE`` -- or one connection URL, the setting
-``SMTPUNIT_URL`` or else the environment variable of that name -- and
+``EMAIL_SSL_CERTFILE`` and ``EMAIL_SSL_KEYFILE`` -- or one connection URL, the setting ``SMTPUNIT_URL``
+(``SMTPUNIT_URL = os.environ.get("SMTPUNIT_URL")`` to take it from the environment) -- and
 ``SMTPUNIT_OPTIONS``, a dict of further :class:`~smtpunit.Mailer` options
 (``{"pool_size": 8}``, ``{"allow_insecure_auth": True}``). Arguments given to
 ``get_connection()`` win over the settings, as with Django's own SMTP backend.
@@ -21,7 +21,6 @@ outlives a request.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -39,9 +38,9 @@ from ..core.commands import Envelope
 from ..core.results import SendResult
 from ..core.verbs import envelope_of_message
 from ..errors import SMTPError, SMTPInputError
-from ..mailer import URL_VARIABLE, Mailer
+from ..mailer import Mailer
 from ..units.contract import MailSession
-from .settings import ServerSettings
+from .settings import ServerSettings, mailer_for
 
 __all__ = ["EmailBackend"]
 
@@ -73,26 +72,22 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc]
                  ssl_certfile: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(fail_silently=fail_silently, **kwargs)
         given = (host, port, username, password, use_tls, use_ssl, timeout, ssl_keyfile, ssl_certfile)
-        url = getattr(settings, "SMTPUNIT_URL", None) or os.environ.get(URL_VARIABLE)
+        url = getattr(settings, "SMTPUNIT_URL", None) if all(value is None for value in given) else None
         options = dict(getattr(settings, "SMTPUNIT_OPTIONS", None) or {})
-        if url and all(value is None for value in given):
-            key: Any = (url, repr(sorted(options.items())))
-            self.mailer = _shared_mailer(key, lambda: Mailer.from_url(url, **options))
-        else:
-            server = ServerSettings(
-                host=settings.EMAIL_HOST if host is None else host,
-                port=settings.EMAIL_PORT if port is None else port,
-                username=settings.EMAIL_HOST_USER if username is None else username,
-                password=settings.EMAIL_HOST_PASSWORD if password is None else password,
-                use_tls=settings.EMAIL_USE_TLS if use_tls is None else use_tls,
-                use_ssl=settings.EMAIL_USE_SSL if use_ssl is None else use_ssl,
-                timeout=settings.EMAIL_TIMEOUT if timeout is None else timeout,
-                certfile=settings.EMAIL_SSL_CERTFILE if ssl_certfile is None else ssl_certfile,
-                keyfile=settings.EMAIL_SSL_KEYFILE if ssl_keyfile is None else ssl_keyfile,
-                names=("EMAIL_USE_TLS", "EMAIL_USE_SSL"),
-            )
-            key = (server, server.password, repr(sorted(options.items())))
-            self.mailer = _shared_mailer(key, lambda: server.mailer(**options))
+        server = ServerSettings(
+            host=settings.EMAIL_HOST if host is None else host,
+            port=settings.EMAIL_PORT if port is None else port,
+            username=settings.EMAIL_HOST_USER if username is None else username,
+            password=settings.EMAIL_HOST_PASSWORD if password is None else password,
+            use_tls=settings.EMAIL_USE_TLS if use_tls is None else use_tls,
+            use_ssl=settings.EMAIL_USE_SSL if use_ssl is None else use_ssl,
+            timeout=settings.EMAIL_TIMEOUT if timeout is None else timeout,
+            certfile=settings.EMAIL_SSL_CERTFILE if ssl_certfile is None else ssl_certfile,
+            keyfile=settings.EMAIL_SSL_KEYFILE if ssl_keyfile is None else ssl_keyfile,
+            names=("EMAIL_USE_TLS", "EMAIL_USE_SSL"),
+        )
+        key = (url, server, server.password, repr(sorted(options.items())))
+        self.mailer = _shared_mailer(key, lambda: mailer_for(url, server, options))
         self._lent: Optional[AbstractContextManager[MailSession]] = None
         self._session: Optional[MailSession] = None
 

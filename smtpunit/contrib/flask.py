@@ -12,16 +12,14 @@
 It reads Flask-Mail's configuration keys -- ``MAIL_SERVER``, ``MAIL_PORT``,
 ``MAIL_USE_TLS``, ``MAIL_USE_SSL``, ``MAIL_USERNAME``, ``MAIL_PASSWORD``,
 ``MAIL_DEFAULT_SENDER``, ``MAIL_SUPPRESS_SEND`` -- or one connection URL,
-``SMTPUNIT_URL`` (the key, else the environment variable), and ``SMTPUNIT_OPTIONS``,
-a dict of further :class:`~smtpunit.Mailer` options. In testing mode
-(``app.testing``), unless ``MAIL_SUPPRESS_SEND`` says otherwise, nothing is sent;
-messages are still recorded.
+``SMTPUNIT_URL``, and ``SMTPUNIT_OPTIONS``, a dict of further :class:`~smtpunit.Mailer`
+options. In testing mode (``app.testing``, as it is at each send), unless
+``MAIL_SUPPRESS_SEND`` says otherwise, nothing is sent; messages are still recorded.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -36,8 +34,8 @@ except ImportError as exc:  # pragma: no cover
 from ..core.commands import Envelope
 from ..core.results import Outcome, SendResult
 from ..core.verbs import envelope_of_message
-from ..mailer import URL_VARIABLE, Mailer
-from .settings import ServerSettings, flag, sender, with_default_sender
+from ..mailer import Mailer
+from .settings import ServerSettings, flag, mailer_for, sender, with_default_sender
 
 __all__ = ["Mail"]
 
@@ -49,7 +47,6 @@ EXTENSION = "smtpunit"
 class _State:
     mailer: Mailer
     default_sender: Optional[str]
-    suppress: bool
 
 
 class Mail:
@@ -65,24 +62,18 @@ class Mail:
     def init_app(self, app: Flask) -> None:
         """Configure the extension for ``app`` from its configuration."""
         config = app.config
-        options = dict(config.get("SMTPUNIT_OPTIONS") or {})
-        url = config.get("SMTPUNIT_URL") or os.environ.get(URL_VARIABLE)
-        if url:
-            mailer = Mailer.from_url(url, **options)
-        else:
-            mailer = ServerSettings(
-                host=config.get("MAIL_SERVER", "localhost"),
-                port=int(config.get("MAIL_PORT", 25)),
-                username=config.get("MAIL_USERNAME"),
-                password=config.get("MAIL_PASSWORD"),
-                use_tls=flag(config.get("MAIL_USE_TLS"), "MAIL_USE_TLS"),
-                use_ssl=flag(config.get("MAIL_USE_SSL"), "MAIL_USE_SSL"),
-                timeout=config.get("MAIL_TIMEOUT"),
-                names=("MAIL_USE_TLS", "MAIL_USE_SSL"),
-            ).mailer(**options)
-        suppress = config.get("MAIL_SUPPRESS_SEND", app.testing)
-        app.extensions[EXTENSION] = _State(mailer, sender(config.get("MAIL_DEFAULT_SENDER")),
-                                           flag(suppress, "MAIL_SUPPRESS_SEND"))
+        server = ServerSettings(
+            host=config.get("MAIL_SERVER", "localhost"),
+            port=int(config.get("MAIL_PORT", 25)),
+            username=config.get("MAIL_USERNAME"),
+            password=config.get("MAIL_PASSWORD"),
+            use_tls=flag(config.get("MAIL_USE_TLS"), "MAIL_USE_TLS"),
+            use_ssl=flag(config.get("MAIL_USE_SSL"), "MAIL_USE_SSL"),
+            timeout=config.get("MAIL_TIMEOUT"),
+            names=("MAIL_USE_TLS", "MAIL_USE_SSL"),
+        )
+        mailer = mailer_for(config.get("SMTPUNIT_URL"), server, config.get("SMTPUNIT_OPTIONS") or {})
+        app.extensions[EXTENSION] = _State(mailer, sender(config.get("MAIL_DEFAULT_SENDER")))
 
     @property
     def mailer(self) -> Mailer:
@@ -99,7 +90,7 @@ class Mail:
         """
         state = self._state()
         (envelope,) = self._prepare([message], state)
-        return None if state.suppress else state.mailer.send_envelope(envelope)
+        return None if self._suppressed() else state.mailer.send_envelope(envelope)
 
     def send_many(self, messages: Iterable[Message]) -> list[Optional[Outcome]]:
         """Send several messages over one pipelined session; per message, in order, its
@@ -107,7 +98,7 @@ class Mail:
         message is checked before anything is sent."""
         state = self._state()
         envelopes = self._prepare(messages, state)
-        if state.suppress:
+        if self._suppressed():
             return [None] * len(envelopes)
         return list(state.mailer.send_envelopes(envelopes))
 
@@ -124,8 +115,17 @@ class Mail:
             with self._lock:
                 self._recorders.remove(outbox)
 
+    def _app(self) -> Flask:
+        return self.app if self.app is not None else current_app
+
+    def _suppressed(self) -> bool:
+        """``MAIL_SUPPRESS_SEND`` (by default ``app.testing``), read at each send: a
+        test may turn testing on after the extension was set up."""
+        app = self._app()
+        return flag(app.config.get("MAIL_SUPPRESS_SEND", app.testing), "MAIL_SUPPRESS_SEND")
+
     def _state(self) -> _State:
-        app = self.app if self.app is not None else current_app
+        app = self._app()
         try:
             return app.extensions[EXTENSION]  # type: ignore[no-any-return]
         except KeyError:

@@ -12,16 +12,21 @@ on this machine (unless ``allow_insecure_auth=True`` is among the extra options)
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import formataddr
 from typing import Any, Optional, Union
 
+from zope.interface.registry import Components
+
 from ..errors import InvalidArgument
+from ..interfaces import IMailer
 from ..mailer import Mailer
 from ..providers import default_context
+from ..units.lookup import invoke
 
-__all__ = ["ServerSettings", "flag", "sender", "with_default_sender"]
+__all__ = ["ServerSettings", "flag", "mailer_for", "sender", "with_default_sender"]
 
 
 def flag(value: Union[str, bool, int, None], name: str) -> bool:
@@ -100,3 +105,15 @@ class ServerSettings:
         if self.timeout is not None:
             configured["timeout"] = self.timeout
         return Mailer(self.host, int(self.port), **{**configured, **options})
+
+
+def mailer_for(url: Optional[str], server: ServerSettings, options: Mapping[str, Any],
+               registry: Optional[Components] = None) -> Mailer:
+    """The mailer a framework's configuration names: its connection URL if it has one,
+    else its server settings; ``options`` (:class:`~smtpunit.Mailer` keyword options)
+    add to either. Providers come from ``registry`` when given (else the registry in
+    use)."""
+    if url:
+        return Mailer.from_url(url, registry=registry, **options)
+    provider = {} if registry is None else {"provider": invoke(registry, IMailer)}
+    return server.mailer(**provider, **options)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
-from typing import Union
+import ssl
+from typing import Optional, Union
 
 from zope.interface import implementer
 
-from ..interfaces import ITransport
+from ..interfaces import IAsyncTransport, ITransport
 from . import guard
+from .async_tcp import AsyncConnection, _StreamProtocol
 from .tcp import SocketConnection
 
-__all__ = ["UnixSocketTransport"]
+__all__ = ["AsyncUnixSocketTransport", "UnixSocketTransport"]
 
 
 @implementer(ITransport)
@@ -40,3 +43,30 @@ class UnixSocketTransport:
 
     def __repr__(self) -> str:
         return f"<UnixSocketTransport {self.path!r}>"
+
+
+@implementer(IAsyncTransport)
+class AsyncUnixSocketTransport:
+    """:class:`UnixSocketTransport` for asyncio.
+
+    :param path: the socket's file system path.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike[str]]) -> None:
+        self.path = os.fspath(path)
+
+    async def connect(self, host: str, port: int, timeout: float,
+                      ssl_context: Optional[ssl.SSLContext] = None) -> AsyncConnection:
+        """Open a stream connection to :attr:`path` on the running event loop (TLS from
+        the start with ``ssl_context``, verifying ``host``)."""
+        guard.check(f"Unix socket {self.path}, asyncio")
+        loop = asyncio.get_running_loop()
+        transport, protocol = await asyncio.wait_for(
+            loop.create_unix_connection(_StreamProtocol, self.path, ssl=ssl_context,
+                                        server_hostname=host if ssl_context else None),
+            timeout,
+        )
+        return AsyncConnection(transport, protocol, host)
+
+    def __repr__(self) -> str:
+        return f"<AsyncUnixSocketTransport {self.path!r}>"

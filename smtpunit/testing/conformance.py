@@ -614,14 +614,17 @@ def _entry_points(server: MemoryServer) -> list[tuple[str, Callable[..., Any]]]:
                 pooled.connect() as lent:
             return _through_session(verb, lent, envelope, message)
 
+    async def through_async(verb: str, method: Callable[[str], Any]) -> list[Any]:
+        """``verb`` sent through the coroutine function ``method(verb)``."""
+        if verb == "send_many":
+            return list(await method(verb)([message, message]))
+        if verb == "send_message":
+            return [await method(verb)(_email())]
+        return [await method(verb)(*((envelope,) if verb == "send_envelope" else message))]
+
     async def async_session(verb: str, **options: Any) -> list[Any]:
-        opened = await smtpunit.aio.connect("mail.invalid", 25, tcp_connect=aio, **options)
-        async with opened:
-            if verb == "send_many":
-                return list(await opened.send_many([message, message]))
-            if verb == "send_message":
-                return [await opened.send_message(_email())]
-            return [await getattr(opened, verb)(*((envelope,) if verb == "send_envelope" else message))]
+        async with await smtpunit.aio.connect("mail.invalid", 25, tcp_connect=aio, **options) as opened:
+            return await through_async(verb, functools.partial(getattr, opened))
 
     def mailer(verb: str, **options: Any) -> list[Any]:
         with smtpunit.Mailer("mail.invalid", 25, pool_size=1, tcp_connect=sync, **options) as configured:
@@ -634,20 +637,11 @@ def _entry_points(server: MemoryServer) -> list[tuple[str, Callable[..., Any]]]:
 
     async def mailer_async(verb: str, **options: Any) -> list[Any]:
         configured = smtpunit.Mailer("mail.invalid", 25, tcp_connect=aio, **options)
-        if verb == "send_many":
-            return list(await configured.send_many_async([message, message]))
-        if verb == "send_message":
-            return [await configured.send_message_async(_email())]
-        arguments = (envelope,) if verb == "send_envelope" else message
-        return [await getattr(configured, f"{verb}_async")(*arguments)]
+        return await through_async(verb, lambda name: getattr(configured, f"{name}_async"))
 
     async def mailer_async_session(verb: str, **options: Any) -> list[Any]:
         async with await smtpunit.Mailer("mail.invalid", 25, tcp_connect=aio, **options).connect_async() as opened:
-            if verb == "send_many":
-                return list(await opened.send_many([message, message]))
-            if verb == "send_message":
-                return [await opened.send_message(_email())]
-            return [await getattr(opened, verb)(*((envelope,) if verb == "send_envelope" else message))]
+            return await through_async(verb, functools.partial(getattr, opened))
 
     def run(coroutine: Any) -> list[Any]:
         result = asyncio.run(coroutine)

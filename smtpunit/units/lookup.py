@@ -19,7 +19,7 @@ from .contract import MailProvider, as_mailer
 from .linking import Unit, link, resolve
 
 __all__ = ["invoke", "current_registry", "current_unit", "current_mailer", "installed", "installed_mailer",
-           "installed_registry", "registry_in_use"]
+           "installed_registry", "registry_in_use", "configuration_registry", "configured_mailer"]
 
 
 def invoke(
@@ -126,6 +126,21 @@ def registry_in_use() -> Components:
     if registry is None:
         registry = installed_registry()
     return _default_registry() if registry is None else registry
+
+
+def configuration_registry() -> Components:
+    """The registry an object configured now (a :class:`~smtpunit.Pool`, a
+    :class:`~smtpunit.Mailer`) takes its providers from: the one in use, unless that is
+    a registry :func:`installed` for the process -- a test's double, which gets the
+    object's sends anyway while installed and must not keep them after -- and then
+    the default one."""
+    registry = registry_in_use()
+    return _default_registry() if any(registry is double for double in _installed[:]) else registry
+
+
+def configured_mailer() -> MailProvider:
+    """The mail provider of :func:`configuration_registry`."""
+    return as_mailer(invoke(configuration_registry()))
 
 
 def current_unit() -> Any:

@@ -16,8 +16,11 @@ URL                                         sends
 
 Every network scheme takes ``?timeout=`` (seconds for every wait) and
 ``?auth_mechanism=`` (a SASL mechanism); user and password are percent-decoded. The
-SMTP and LMTP schemes send through the registry's ``IMailer`` (``IMailer['lmtp']``),
-so a registry that links its own ``smtp@`` gets its URLs too. Each scheme is
+``smtp``, ``smtps`` and ``lmtp`` send through the registry's ``IMailer``
+(``IMailer['lmtp']``), so a registry that links its own ``smtp@`` gets its URLs too;
+the Unix socket schemes link ``smtp@`` or ``lmtp@`` again with transports to the
+socket, blocking and asyncio, over the registry (a compound unit), so that an
+installed test double's transport still wins. Each scheme is
 registered through the ``smtpunit.schemes`` entry-point group, where a plugin adds
 its own (:mod:`smtpunit.units.discovery`).
 """
@@ -30,11 +33,12 @@ from zope.interface import implementer
 from zope.interface.registry import Components
 
 from ..core.policy import TLSPolicy
-from ..interfaces import IMailer, IURLScheme
+from ..interfaces import IAsyncTransport, IMailer, ITransport, IURLScheme
 from ..providers.local import ConsoleMailer, FileMailer
 from ..providers.sendmail import DEFAULT_SENDMAIL, DEFAULT_TIMEOUT, SendmailSMTP
-from ..providers.unix import UnixSocketTransport
-from .linking import resolve
+from ..providers.unix import AsyncUnixSocketTransport, UnixSocketTransport
+from .builtin import lmtp_unit, smtp_unit
+from .linking import Unit, link, provide, resolve
 from .urls import Endpoint, MailURL
 
 __all__ = ["NetworkScheme", "SocketScheme", "console", "file", "lmtp", "lmtp_unix", "sendmail", "smtp",
@@ -82,7 +86,8 @@ class NetworkScheme:
         if url.path not in ("", "/"):
             raise url.fail(f"a {url.scheme}:// URL has no path")
         options = _conversation_options(url, self.tls, self.parameters)
-        return Endpoint(resolve(registry, IMailer, self.mailer), url.host, url.port or self.port, options)
+        port = self.port if url.port is None else url.port
+        return Endpoint(resolve(registry, IMailer, self.mailer), url.host, port, options)
 
     def __repr__(self) -> str:
         return f"NetworkScheme({self.mailer!r}, {self.port}, {self.tls!r})"
@@ -90,25 +95,29 @@ class NetworkScheme:
 
 @implementer(IURLScheme)
 class SocketScheme:
-    """``scheme://[user[:password]@][host]/path/to.sock``: the registry's mail provider
-    named ``mailer`` over the Unix socket at the path; the host (``localhost`` if none)
-    is the name TLS would verify. No TLS unless ``?tls=starttls``."""
+    """``scheme://[user[:password]@][host]/path/to.sock``: ``unit`` (``smtp@`` or
+    ``lmtp@``) linked with transports to the Unix socket at the path, blocking and
+    asyncio, over the registry; the host (``localhost`` if none) is the name TLS
+    would verify. No TLS unless ``?tls=starttls``."""
 
-    def __init__(self, mailer: str) -> None:
-        self.mailer = mailer
+    def __init__(self, unit: Unit) -> None:
+        self.unit = unit
 
     def endpoint(self, url: MailURL, registry: Components) -> Endpoint:
-        """The socket of ``url``, through the registry's mail provider."""
+        """The socket of ``url``, through ``unit`` linked with its transports."""
         if not url.path.strip("/"):
             raise url.fail(f"a {url.scheme}:// URL names the socket: {url.scheme}:///path/to.sock")
         if url.port is not None:
             raise url.fail("a Unix socket has no port")
         options = _conversation_options(url, "none", ("tls", "timeout", "auth_mechanism"))
-        options["tcp_connect"] = UnixSocketTransport(url.path)
-        return Endpoint(resolve(registry, IMailer, self.mailer), url.host or "localhost", 25, options)
+        linked = link(self.unit, provide(ITransport, UnixSocketTransport(url.path)),
+                      provide(IAsyncTransport, AsyncUnixSocketTransport(url.path)), bases=(registry,),
+                      name=f"{self.unit.name} over {url.path}")
+        return Endpoint(resolve(linked, self.unit.export_slot.interface, self.unit.export_slot.name),
+                        url.host or "localhost", 25, options)
 
     def __repr__(self) -> str:
-        return f"SocketScheme({self.mailer!r})"
+        return f"SocketScheme({self.unit.name})"
 
 
 @implementer(IURLScheme)
@@ -118,7 +127,8 @@ class _Sendmail:
     def endpoint(self, url: MailURL, registry: Components) -> Endpoint:
         _local(url, ("timeout",))
         timeout = url.seconds("timeout")
-        program = SendmailSMTP(url.path or DEFAULT_SENDMAIL, timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
+        program = SendmailSMTP(url.path if url.path.strip("/") else DEFAULT_SENDMAIL,
+                               timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
         return Endpoint(program, "localhost", 25)
 
 
@@ -155,8 +165,8 @@ def _local(url: MailURL, allowed: tuple[str, ...]) -> None:
 smtp = NetworkScheme("", 587, "starttls")
 smtps = NetworkScheme("", 465, "implicit", tls_choice=False)
 lmtp = NetworkScheme("lmtp", 24, "starttls")
-smtp_unix = SocketScheme("")
-lmtp_unix = SocketScheme("lmtp")
+smtp_unix = SocketScheme(smtp_unit)
+lmtp_unix = SocketScheme(lmtp_unit)
 sendmail = _Sendmail()
 console = _Console()
 file = _File()

@@ -21,15 +21,22 @@ from zope.interface.registry import Components
 from ..errors import InvalidArgument
 from ..interfaces import IURLScheme
 
-__all__ = ["Endpoint", "MailURL", "endpoint", "redact", "schemes"]
+__all__ = ["HIDDEN", "Endpoint", "MailURL", "endpoint", "redact", "schemes"]
+
+
+HIDDEN = "(a URL not shown: it may hold a password)"
+"""What :func:`redact` shows of text with an ``@`` that is no ``scheme://`` URL."""
 
 
 def redact(url: str) -> str:
-    """``url`` with its password, if any, shown as ``***``; safe on text that is not a
-    URL at all (everything from the first ``:`` after ``//`` to the last ``@`` goes)."""
+    """``url`` with its password, if any, shown as ``***``: everything from the first
+    ``:`` after ``//`` to the last ``@`` goes. Safe on text that is not a URL: text
+    with an ``@`` but no ``//`` (``smtp:me:secret@host``) is not shown at all."""
     scheme, slashes, rest = url.partition("//")
+    if not slashes:
+        return HIDDEN if "@" in url else url
     at = rest.rfind("@")
-    if not slashes or at < 0 or ":" not in rest[:at]:
+    if at < 0 or ":" not in rest[:at]:
         return url
     return f"{scheme}//{rest[:rest.index(':')]}:***@{rest[at + 1:]}"
 
@@ -129,7 +136,12 @@ class MailURL:
         return value
 
     def credentials(self) -> dict[str, str]:
-        """``auth_user`` and ``auth_passwd`` from the URL, for those it has."""
+        """``auth_user`` and ``auth_passwd`` from the URL, for those it has.
+
+        :raises InvalidArgument: the user is empty (``smtp://:password@host``).
+        """
+        if self.user == "":
+            raise self.fail("the user is empty: smtp://user:password@host")
         given = {"auth_user": self.user, "auth_passwd": self.password}
         return {name: value for name, value in given.items() if value is not None}
 

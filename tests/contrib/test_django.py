@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -191,8 +192,11 @@ def test_a_connection_url_setting(start_server, monkeypatch):
     plain = start_server()
     with override_settings(SMTPUNIT_URL=f"smtp://{HOST}:{plain.port}?tls=none"):
         assert mail.send_mail("s", "b\n", "a@example.org", ["b@example.org"]) == 1
-    monkeypatch.setenv("SMTPUNIT_URL", f"smtp://{HOST}:{plain.port}?tls=none")
-    assert mail.send_mail("s", "b\n", "a@example.org", ["c@example.org"]) == 1
+    # The environment is the settings' business (SMTPUNIT_URL = os.environ.get(...)):
+    # a variable left in it does not override EMAIL_* behind their back.
+    monkeypatch.setenv("SMTPUNIT_URL", "smtp://mail.invalid:1")
+    with override_settings(EMAIL_HOST=HOST, EMAIL_PORT=plain.port):
+        assert mail.send_mail("s", "b\n", "a@example.org", ["c@example.org"]) == 1
     assert [m.rcpt_tos for m in plain.handler.messages] == [["b@example.org"], ["c@example.org"]]
 
 
@@ -250,3 +254,29 @@ def test_a_django_projects_sendtestemail_command(start_server, tmp_path):
     (delivered,) = plain.handler.messages
     assert (delivered.mail_from, delivered.rcpt_tos) == ("project@example.org", ["to@example.org"])
     assert parsed(delivered)["Subject"].startswith("Test email from")
+
+
+def test_the_timeout_setting_bounds_every_wait():
+    with override_settings(EMAIL_HOST=HOST, EMAIL_TIMEOUT=2.5):
+        timeouts = mail.get_connection().mailer.options.timeouts
+    assert (timeouts.connect, timeouts.reply, timeouts.data_end, timeouts.tls_handshake) == (2.5, 2.5, 2.5, 2.5)
+
+
+def test_a_client_certificate_from_the_settings(start_server, certs, tmp_path, monkeypatch):
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certs.ca.issue_cert(HOST).configure_cert(server_context)
+    certs.ca.configure_trust(server_context)
+    server_context.verify_mode = ssl.CERT_REQUIRED  # no certificate, no TLS
+    server = start_server(starttls=True, require_starttls=True, server_context=server_context)
+    client = certs.ca.issue_cert("client.example.org")
+    client.cert_chain_pems[0].write_to_path(str(tmp_path / "client.pem"))
+    client.private_key_pem.write_to_path(str(tmp_path / "client.key"))
+    certs.ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # how a private CA is trusted system-wide
+    with override_settings(EMAIL_HOST=HOST, EMAIL_PORT=server.port, EMAIL_USE_TLS=True):
+        with pytest.raises(errors.SMTPError):  # the server asks for a certificate the client does not have
+            mail.send_mail("s", "b\n", "a@example.org", ["b@example.org"])
+        with override_settings(EMAIL_SSL_CERTFILE=str(tmp_path / "client.pem"),
+                               EMAIL_SSL_KEYFILE=str(tmp_path / "client.key")):
+            assert mail.send_mail("s", "b\n", "a@example.org", ["b@example.org"]) == 1
+    assert [m.tls for m in server.handler.messages] == [True]

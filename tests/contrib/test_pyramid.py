@@ -27,19 +27,20 @@ def message(to: str = "to@example.org", sender: str | None = "app@example.org") 
     return mail
 
 
-def application(settings, *, includes=("smtpunit.contrib.pyramid",), before=None):
-    """A Pyramid app with pyramid_tm: /send sends at commit, /fail sends then raises,
-    /now sends at once."""
+def application(settings, *, includes=("smtpunit.contrib.pyramid",), before=None, tm=True):
+    """A Pyramid app, with pyramid_tm unless not ``tm``: /send sends (at commit with
+    pyramid_tm), /fail sends then raises, /now sends at once."""
     with Configurator(settings=settings) as config:
         if before is not None:
             before(config)
-        config.include("pyramid_tm")
+        if tm:
+            config.include("pyramid_tm")
         for include in includes:
             config.include(include)
 
         def send(request):
-            get_mailer(request).send(message(request.params.get("to", "to@example.org")))
-            request.response.text = "queued"
+            result = get_mailer(request).send(message(request.params.get("to", "to@example.org")))
+            request.response.text = "queued" if result is None else "sent"
             return request.response
 
         def fail(request):
@@ -94,7 +95,7 @@ def test_an_aborted_transaction_drops_its_messages(start_server):
 def test_a_transactions_messages_go_over_one_session_at_commit(start_server):
     server = start_server()
     app = application({"smtpunit.url": f"smtp://{HOST}:{server.port}?tls=none", "mail.default_sender": "d@example.org"})
-    mailer = get_mailer(app.registry)
+    mailer = get_mailer(app.registry).bound(transaction.manager)  # a script's transactions
     with transaction.manager:
         for n in range(3):
             assert mailer.send(message(f"to{n}@example.org", sender=None)) is None
@@ -155,3 +156,23 @@ def test_smtpunits_outbox_catches_pyramid_mail(smtp_outbox):
     app = application({"mail.host": "mail.example.org", "mail.port": "587", "mail.tls": "true"})
     get(app, "/send")
     assert [m.recipients for m in smtp_outbox.messages] == [("to@example.org",)]
+
+
+def test_with_pyramid_tms_explicit_manager_the_request_transaction_is_joined(start_server):
+    # pyramid_tm's cookiecutter default: request.tm is not the thread-local manager.
+    server = start_server()
+    app = application({"mail.host": HOST, "mail.port": str(server.port),
+                       "tm.manager_hook": "pyramid_tm.explicit_manager"})
+    assert get(app, "/send").text == "queued"
+    with pytest.raises(RuntimeError):
+        get(app, "/fail")
+    assert [m.rcpt_tos for m in server.handler.messages] == [["to@example.org"]]
+
+
+def test_without_a_request_transaction_send_sends_at_once(start_server):
+    server = start_server()
+    app = application({"mail.host": HOST, "mail.port": str(server.port)}, tm=False)
+    assert get(app, "/send").text == "sent"
+    assert get_mailer(app.registry).send(message("script@example.org")).accepted == ("script@example.org",)
+    transaction.commit()  # nothing was left in the thread's transaction for a later commit
+    assert [m.rcpt_tos for m in server.handler.messages] == [["to@example.org"], ["script@example.org"]]

@@ -64,6 +64,7 @@ def test_a_file_that_cannot_be_written_is_an_error_and_leaves_nothing(tmp_path):
     blocked.write_text("a file, not a directory")
     with pytest.raises(errors.SMTPTransportError, match="could not write the message"):
         FileMailer(blocked / "mail").send("x", "a@example.org", ["b@example.org"], "Subject: x\r\n\r\n", ["x"])
+    assert list(tmp_path.iterdir()) == [blocked]
 
 
 def test_when_the_envelope_cannot_be_written_the_message_is_not_left_either(tmp_path, monkeypatch):

@@ -9,10 +9,10 @@ from test_discovery import write_distribution
 
 import smtpunit
 from smtpunit import TLSPolicy, errors
-from smtpunit.interfaces import IMailer, IURLScheme
+from smtpunit.interfaces import IAsyncTransport, IMailer, ITransport, IURLScheme
 from smtpunit.providers.local import ConsoleMailer, FileMailer
 from smtpunit.providers.sendmail import DEFAULT_SENDMAIL, SendmailSMTP
-from smtpunit.providers.unix import UnixSocketTransport
+from smtpunit.providers.unix import AsyncUnixSocketTransport, UnixSocketTransport
 from smtpunit.units.linking import resolve
 from smtpunit.units.urls import MailURL, endpoint, schemes
 
@@ -62,12 +62,14 @@ def test_lmtp_is_the_lmtp_unit_on_port_24(registry):
     assert target.provider is resolve(registry, IMailer, "lmtp") and target.port == 24
 
 
-@pytest.mark.parametrize("scheme, mailer", [("smtp+unix", ""), ("lmtp+unix", "lmtp")])
-def test_a_unix_socket_scheme_connects_to_the_path(registry, scheme, mailer):
+@pytest.mark.parametrize("scheme, lmtp", [("smtp+unix", False), ("lmtp+unix", True)])
+def test_a_unix_socket_scheme_links_its_unit_with_transports_to_the_path(registry, scheme, lmtp):
     target = named(f"{scheme}:///run/mta/smtp.sock", registry)
-    assert target.provider is resolve(registry, IMailer, mailer) and target.server == "localhost"
-    assert isinstance(target.options["tcp_connect"], UnixSocketTransport)
-    assert target.options["tcp_connect"].path == "/run/mta/smtp.sock"
+    assert target.server == "localhost" and "tcp_connect" not in target.options  # an installed double's wins
+    assert target.provider.lmtp is lmtp
+    imports = target.provider._imports
+    assert isinstance(imports(ITransport), UnixSocketTransport) and imports(ITransport).path == "/run/mta/smtp.sock"
+    assert isinstance(imports(IAsyncTransport), AsyncUnixSocketTransport)
     assert smtpunit.options.SendOptions.of("x", target.options).tls_policy is TLSPolicy.NONE
 
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smtpunit import errors
-from smtpunit.units.urls import MailURL, redact
+from smtpunit.units.urls import HIDDEN, MailURL, redact
 
 
 def test_a_url_is_split_and_decoded():
@@ -75,7 +75,8 @@ def test_the_password_survives_parsing_and_is_never_shown(user, password):
 @given(passwords)
 def test_a_refused_url_never_shows_its_password(password):
     for url in (f"smtp://me:{password}@host:99999", f"smtp://me:{password}@host#x",
-                f"smtp://me:{password}@host?a=1&a=2", f"smtp://me:{password}/x@host"):
+                f"smtp://me:{password}@host?a=1&a=2", f"smtp://me:{password}/x@host",
+                f"smtp:me:{password}@host", f"smtp:/me:{password}@host", f"me:{password}@host"):
         try:
             MailURL.parse(url)
         except errors.InvalidArgument as exc:
@@ -89,3 +90,4 @@ def test_redact_leaves_text_without_credentials_alone():
     for text in ("smtp://mail.example.org:25", "console://", "file:///tmp/a:b", "not a url"):
         assert redact(text) == text
     assert redact("smtp://me:secret@host") == "smtp://me:***@host"
+    assert redact("smtp:me:secret@host") == HIDDEN  # a typo for smtp://: not shown at all

@@ -17,12 +17,15 @@ in the application's registry first, then in smtpunit's: a mail provider
 (:class:`~smtpunit.interfaces.IURLScheme`) the application registers there before
 the include is used.
 
-``send`` checks the message at once (bad input raises there), and joins the current
-transaction of the ``transaction`` package when it is installed: the messages of a
-transaction go over one pipelined session after it commits, and are dropped if it
-aborts. A failure then can no longer reach the caller: it is logged on the
-``smtpunit.contrib.pyramid`` logger, with the recipients. Without ``transaction``,
-``send`` sends at once.
+``send`` checks the message at once (bad input raises there). Through a mailer from
+``get_mailer(request)`` with ``pyramid_tm`` active, it joins the request's
+transaction (``request.tm``, whichever transaction manager pyramid_tm was set up
+with): the transaction's messages go over one pipelined session after it commits,
+and are dropped if it aborts. A failure then can no longer reach the view: it is
+logged on the ``smtpunit.contrib.pyramid`` logger, with the recipients. Without a
+request transaction (no pyramid_tm, or a mailer from the registry), ``send`` sends at
+once, never into a transaction nobody commits; ``mailer.bound(manager)`` joins the
+transactions of another manager, such as ``transaction.manager`` in a script.
 
 ``config.include("smtpunit.contrib.pyramid.testing")`` registers a mailer whose
 messages go to an :class:`~smtpunit.testing.Outbox` (``get_mailer(request).outbox``),
@@ -31,6 +34,7 @@ as pyramid_mailer's testing include does.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping
 from email.message import Message
@@ -43,15 +47,9 @@ from ...core.commands import Envelope
 from ...core.results import Outcome, SendResult
 from ...core.verbs import envelope_of_message
 from ...errors import SMTPError
-from ...interfaces import IMailer
 from ...mailer import Mailer
-from ...units.lookup import invoke, registry_in_use
-from ..settings import ServerSettings, flag, sender, with_default_sender
-
-try:
-    import transaction
-except ImportError:  # pragma: no cover - optional: without it, send() sends at once
-    transaction = None
+from ...units.lookup import configuration_registry
+from ..settings import ServerSettings, flag, mailer_for, sender, with_default_sender
 
 __all__ = ["IPyramidMailer", "TransactionalMailer", "get_mailer", "includeme", "mailer_from_settings"]
 
@@ -64,26 +62,32 @@ class IPyramidMailer(Interface):
 
 @implementer(IPyramidMailer)
 class TransactionalMailer:
-    """Sends through ``mailer`` when the current transaction commits.
+    """Sends through ``mailer``, when the current transaction of
+    ``transaction_manager`` commits, or at once without one.
 
     :param mailer: the :class:`~smtpunit.Mailer` that sends.
     :param default_sender: the From of a message that has none.
-    :param transaction_manager: whose current transaction ``send`` joins; by default
-        the ``transaction`` package's thread-local manager (the one ``pyramid_tm``
-        uses unless configured otherwise); ``None`` without the package.
+    :param transaction_manager: a ``transaction`` manager (``request.tm``,
+        ``transaction.manager``) whose current transaction ``send`` joins; ``None``:
+        send at once.
     """
 
     def __init__(self, mailer: Mailer, default_sender: Optional[str] = None, transaction_manager: Any = None
                  ) -> None:
         self.mailer = mailer
         self.default_sender = default_sender
-        if transaction_manager is None and transaction is not None:
-            transaction_manager = transaction.manager
         self.transaction_manager = transaction_manager
+
+    def bound(self, transaction_manager: Any) -> TransactionalMailer:
+        """This mailer (the same kind, the same sends), joining the transactions of
+        ``transaction_manager``."""
+        joined = copy.copy(self)
+        joined.transaction_manager = transaction_manager
+        return joined
 
     def send(self, message: Message) -> Optional[SendResult]:
         """Send ``message`` when the current transaction commits (``None`` now), or at
-        once without the ``transaction`` package (its result).
+        once without a transaction manager (its result).
 
         :raises smtpunit.errors.SMTPInputError: the message cannot be sent, at once.
         """
@@ -92,10 +96,10 @@ class TransactionalMailer:
             return self.mailer.send_envelope(envelope)
         current = self.transaction_manager.get()
         try:
-            pending: list[Envelope] = current.data(self)
+            pending: list[Envelope] = current.data(self.mailer)
         except KeyError:
             pending = []
-            current.set_data(self, pending)
+            current.set_data(self.mailer, pending)
             current.addAfterCommitHook(self._after_commit, args=(pending,))
         pending.append(envelope)
         return None
@@ -128,23 +132,20 @@ def mailer_from_settings(settings: Mapping[str, Any], registry: Optional[Compone
     """The mailer the settings describe, its providers looked up in ``registry`` first
     (then in the registry a send would use)."""
     lookup = Components("smtpunit for an application",
-                        bases=(registry_in_use(),) if registry is None else (registry, registry_in_use()))
-    url = settings.get("smtpunit.url")
-    if url:
-        mailer = Mailer.from_url(url, registry=lookup)
-    else:
-        mailer = ServerSettings(
-            host=settings.get("mail.host") or "localhost",
-            port=int(settings.get("mail.port") or 25),
-            username=settings.get("mail.username"),
-            password=settings.get("mail.password"),
-            use_tls=flag(settings.get("mail.tls"), "mail.tls"),
-            use_ssl=flag(settings.get("mail.ssl"), "mail.ssl"),
-            certfile=settings.get("mail.certfile"),
-            keyfile=settings.get("mail.keyfile"),
-            cafile=settings.get("smtpunit.cafile"),
-            names=("mail.tls", "mail.ssl"),
-        ).mailer(provider=invoke(lookup, IMailer))
+                        bases=(configuration_registry(),) if registry is None else (registry, configuration_registry()))
+    server = ServerSettings(
+        host=settings.get("mail.host") or "localhost",
+        port=int(settings.get("mail.port") or 25),
+        username=settings.get("mail.username"),
+        password=settings.get("mail.password"),
+        use_tls=flag(settings.get("mail.tls"), "mail.tls"),
+        use_ssl=flag(settings.get("mail.ssl"), "mail.ssl"),
+        certfile=settings.get("mail.certfile"),
+        keyfile=settings.get("mail.keyfile"),
+        cafile=settings.get("smtpunit.cafile"),
+        names=("mail.tls", "mail.ssl"),
+    )
+    mailer = mailer_for(settings.get("smtpunit.url"), server, {}, lookup)
     return TransactionalMailer(mailer, sender(settings.get("mail.default_sender")))
 
 
@@ -155,6 +156,9 @@ def includeme(config: Any) -> None:
 
 
 def get_mailer(request: Any) -> Any:
-    """The application's mailer, from a request (or a registry)."""
+    """The application's mailer: from a request, joining its transaction when
+    ``pyramid_tm`` gave it one (``request.tm``); from a registry, as registered."""
     registry = getattr(request, "registry", request)
-    return registry.getUtility(IPyramidMailer)
+    mailer = registry.getUtility(IPyramidMailer)
+    manager = getattr(request, "tm", None)
+    return mailer if manager is None else mailer.bound(manager)
