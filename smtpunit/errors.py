@@ -22,6 +22,7 @@ The tree::
     ├── SASLError                             a SASL challenge made no sense, or the server failed to prove itself
     ├── SMTPTransportError (ConnectionError)  connecting, reading or writing failed
     │   ├── SMTPConnectionClosed              the server closed the connection mid-conversation
+    │   │   └── NotAttempted                  a message of a batch never sent: its connection ended first
     │   ├── RealConnectionRefused             a real connection while test doubles are installed
     │   └── SMTPOutcomeUnknown                dropped after the final "." and before its reply
     ├── SMTPTimeout (TimeoutError)            a bounded wait ran out (the connection is closed)
@@ -68,6 +69,7 @@ __all__ = [
     "SASLError",
     "SMTPTransportError",
     "SMTPConnectionClosed",
+    "NotAttempted",
     "SMTPOutcomeUnknown",
     "RealConnectionRefused",
     "SMTPTimeout",
@@ -225,6 +227,12 @@ class SMTPConnectionClosed(SMTPTransportError):
     def __init__(self, message: str, phase: Optional[str] = None) -> None:
         super().__init__(message)
         self.phase = phase
+
+
+class NotAttempted(SMTPConnectionClosed):
+    """A message of a batch was never sent: the connection failed or was closed
+    before its turn, so none of it reached the server. Sending it again cannot
+    deliver it twice."""
 
 
 class RealConnectionRefused(SMTPTransportError):

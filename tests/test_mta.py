@@ -207,7 +207,7 @@ def test_the_transcript_names_every_pipelined_command_in_the_order_sent(postfix:
 def test_a_refused_recipient_does_not_sink_the_rest_of_a_pipelined_data_batch(postfix: PostfixInstance):
     # Once: DATA went ahead with the RCPTs, the server answered 354, and closing the
     # connection was the only way not to send the refused message: the two after it
-    # came back as SMTPConnectionClosed, never sent.
+    # came back as SMTPConnectionClosed, never sent. Now they go over a new connection.
     first, second, third = (postfix.address(f"sink-{n}") for n in range(3))
     transport = CountingTransport()
     messages = [("sender@example.org", [first, REFUSED], header(first, "refused"), ["x"]),
@@ -216,8 +216,11 @@ def test_a_refused_recipient_does_not_sink_the_rest_of_a_pipelined_data_batch(po
     with smtpunit.connect(HOST, postfix.port, tcp_connect=transport, chunking=False) as session:
         assert session.capabilities.supports("PIPELINING")
         outcomes = session.send_many(messages)
+        assert not session.closed
+        session.send("sender@example.org", [third], header(third, "after"), ["w"])
     assert isinstance(outcomes[0], errors.RecipientsRefused)
-    assert [o.accepted for o in outcomes[1:]] == [(second,), (third, second)]
-    assert len(transport.connections) == 1 and b"\r\nDATA\r\n" in b"".join(transport.connections[0].writes)
+    assert [(o.accepted, o.reconnected) for o in outcomes[1:]] == [((second,), True), ((third, second), True)]
+    assert len(transport.connections) == 2
+    assert b"RCPT TO:<" + REFUSED.encode() + b">\r\nDATA\r\n" in b"".join(transport.connections[0].writes)
     postfix.assert_nothing_delivered(first)
-    assert postfix.messages(to=third)[0].body == b"z\r\n"
+    assert sorted(m.body for m in postfix.messages(to=third)) == [b"w\r\n", b"z\r\n"]

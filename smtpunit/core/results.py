@@ -36,10 +36,13 @@ class SendResult:
     :ivar recipients: every recipient's result, in order, refused ones included
         (there are refused ones only with partial delivery, or LMTP).
     :ivar reply: the reply to the final ``.`` (with LMTP, the last recipient's).
+    :ivar reconnected: sent over a new connection that its session opened after a
+        message before it in the batch had to close the old one.
     """
 
     recipients: tuple[RecipientResult, ...]
     reply: Reply
+    reconnected: bool = False
 
     @property
     def accepted(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ drawn here raises :class:`~smtpunit.errors.SMTPStateError`)::
                         RESET_DUE
 
     any phase --broke--> BROKEN          any phase --close--> CLOSED
+    IN_DATA --data_abandoned--> BROKEN (resumable)
 
 ``secure`` (the connection is encrypted) changes once, from False to True, while
 OPENING (STARTTLS); with implicit TLS it is True from the start.
@@ -101,6 +102,9 @@ class SessionState:
         PIPELINING, QUIT may go in the same write as the last message's end.
     :ivar capabilities: what the server advertised (after TLS, only what it said over TLS).
     :ivar phase: the :class:`Phase`; changed only by the transitions below.
+    :ivar resumable: broken on purpose, with nothing left unknown: the server waited
+        for data of a message that must not be sent (:meth:`data_abandoned`), so the
+        messages after it may go over a new connection.
     """
 
     channel: Channel
@@ -108,6 +112,7 @@ class SessionState:
     quit_after: bool = False
     capabilities: Capabilities = _NONE_YET
     phase: Phase = OPENING
+    resumable: bool = False
 
     @property
     def broken(self) -> bool:
@@ -152,6 +157,13 @@ class SessionState:
     def reset(self) -> None:
         """RSET went out: the next transaction starts afresh."""
         self._move((READY, RESET_DUE), READY, "reset")
+
+    def data_abandoned(self) -> None:
+        """The server waits for data of a message that must not be sent (a recipient
+        was refused after DATA went ahead): only closing the connection stops it, and
+        nothing of the message went out."""
+        self._move((IN_DATA,), BROKEN, "data abandoned")
+        self.resumable = True
 
     def broke(self) -> None:
         """The connection can carry no further command."""

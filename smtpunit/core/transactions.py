@@ -3,16 +3,16 @@
 :func:`transactions` sends a batch of messages. With PIPELINING (RFC 2920), each
 message's MAIL, RCPTs and DATA go out in one write and their replies are read
 together, and a message's data and final ``.`` share a write with the next message's
-commands: one round trip per message (two for a message to several recipients that
-must reach all or none: its DATA waits for the RCPT replies, see
-:meth:`_Batch.data_ahead`). Without it, one command per round trip,
+commands: one round trip per message. Without it, one command per round trip,
 stopping at the first failure as Racket does. With CHUNKING (RFC 3030), when asked
 for, the message goes in BDAT chunks: no dot-stuffing, binary-safe.
 
 A failure ends only its own message: the session RSETs before the next one, unless
 the connection itself can no longer be trusted -- after a transport or protocol
 error, a 421, or a refusal that arrived while the server already waited for data --
-in which case the remaining messages are reported as not sent.
+in which case the remaining messages are reported as not sent
+(:class:`~smtpunit.errors.NotAttempted`). After the last of these, nothing is left
+unknown (the state is ``resumable``): a session goes on over a new connection.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from itertools import chain
 from typing import Any, Optional, Union
 
 from ..errors import (
+    NotAttempted,
     RecipientsRefused,
     SMTPConnectionClosed,
     SMTPInputError,
@@ -152,7 +153,7 @@ def transactions(
             message.final_write = None  # sent or refused, it is not kept for the batch
     return [
         outcome if outcome is not None
-        else SMTPConnectionClosed("not sent: the connection failed or was closed before this message")
+        else NotAttempted("not sent: the connection failed or was closed before this message")
         for outcome in outcomes
     ]
 
@@ -175,7 +176,9 @@ class _Batch:
         """Decide what a refused message leaves behind."""
         if self.state.broken:
             return  # only closing is left already (a refused RSET)
-        if self.state.phase is IN_DATA or error.code == 421:
+        if self.state.phase is IN_DATA:
+            self.state.data_abandoned()  # only closing is left; the messages after it were not sent
+        elif error.code == 421:
             self.state.broke()  # only closing is left
         elif not self.ended:
             # Refused before its end: nothing went ahead, and the transaction is reset.
@@ -191,26 +194,14 @@ class _Batch:
         """
         if message.opening_wire is None:
             message.opening_wire = b"".join((message.mail.wire, message.envelope.rcpt_wire,
-                                             _DATA.wire if self.data_ahead(message) else b""))
+                                             b"" if self.chunking else _DATA.wire))
         return self._opening_commands(message), message.opening_wire
 
     def _opening_commands(self, message: _Transaction) -> Iterator[Command]:
         yield message.mail
         yield from message.envelope.rcpt_commands
-        if self.data_ahead(message):
+        if not self.chunking:
             yield _DATA
-
-    def data_ahead(self, message: _Transaction) -> bool:
-        """Whether DATA goes in the write with MAIL and the RCPTs. Not with BDAT, nor
-        for a message that must reach all its recipients or none (several of them,
-        without partial delivery) while the session goes on after it: were one refused
-        after DATA went ahead, the server would wait for data when the message must
-        not be sent, and only closing the connection -- failing the messages after it
-        -- would stop it. Such a message waits for its RCPT replies first: one round
-        trip more. (The last message before QUIT has nothing after it to fail.)"""
-        return not self.chunking and (
-            len(message.envelope.recipients) == 1 or self.options.partial_delivery
-            or (message.following is None and self.state.quit_after))
 
     def group(self, message: _Transaction) -> _Commands:
         """The commands that open ``message``'s transaction, RSET first if needed, and
@@ -299,11 +290,10 @@ class _Batch:
             yield from self._reset_reply()
         envelope = message.envelope
         count = len(envelope.recipients)
-        data_ahead = self.data_ahead(message)
-        replies = yield from receive_all(self.channel, _phases(count, data_ahead))
+        replies = yield from receive_all(self.channel, _phases(count, self.chunking))
         mail_reply = replies[0]
         rcpt_replies = replies[1 : count + 1]
-        data_reply = replies[-1] if data_ahead else None
+        data_reply = None if self.chunking else replies[-1]
         if data_reply is not None and data_reply.code == 354:
             # The server waits for data: a failure below can only close the connection.
             self.state.data_begun()
@@ -312,9 +302,6 @@ class _Batch:
         _judge_replies(envelope, rcpt_replies, self.options, complete=True)
         if data_reply is not None and data_reply.code != 354:
             raise SMTPReplyError(data_reply, "DATA", "data")
-        if not data_ahead and not self.chunking:  # every recipient accepted: now the data
-            yield from expect(self.channel, _DATA, "data", 354)
-            self.state.data_begun()
         return rcpt_replies
 
     def _stepwise_envelope(self, message: _Transaction) -> Generator[Action, Any, list[Reply]]:
@@ -337,9 +324,9 @@ class _Batch:
         return rcpt_replies
 
 
-def _phases(recipients: int, data: bool) -> tuple[str, ...]:
+def _phases(recipients: int, chunking: bool) -> tuple[str, ...]:
     """The phase of each reply to a pipelined MAIL, RCPTs (and DATA)."""
-    return ("mail", *("rcpt",) * recipients, *(("data",) if data else ()))
+    return ("mail", *("rcpt",) * recipients, *(() if chunking else ("data",)))
 
 
 def _recipient_results(envelope: Envelope, rcpt_replies: Sequence[Reply]) -> list[RecipientResult]:

@@ -16,7 +16,7 @@ so the two cannot drift; ``tests/drivers/test_unasync.py`` fails if it is stale.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
 from zope.interface import implementer
@@ -177,9 +177,11 @@ class AsyncSession(SessionCore, AsyncSessionVerbs):
     :class:`~smtpunit.pool.Pool`.
     """
 
-    def __init__(self, driver: AsyncDriver, state: SessionState, options: ConversationOptions) -> None:
+    def __init__(self, driver: AsyncDriver, state: SessionState, options: ConversationOptions,
+                 reopen: Optional[Callable[[], Any]] = None) -> None:
         super().__init__(state, options)
         self._driver = driver
+        self._reopen = reopen  # makes a new (driver, state), opened as this one was
 
     @property
     def connection(self) -> Any:
@@ -192,10 +194,23 @@ class AsyncSession(SessionCore, AsyncSessionVerbs):
         pipelined when the server allows: each message's data shares a write with the
         next message's envelope.
 
+        A message refused after its DATA went ahead with its RCPTs can only be stopped by
+        closing the connection; the messages after it then go over a new one, opened
+        as this one was (their results say ``reconnected``).
+
         :returns: per envelope, in order, its :class:`~smtpunit.core.results.SendResult` or
             the :class:`~smtpunit.errors.SMTPError` that stopped it.
         """
-        return await self._run(self._transactions(list(envelopes), partial_delivery))
+        batch = list(envelopes)
+        outcomes = await self._run(self._transactions(batch, partial_delivery))
+        while self._reopen is not None and self._state.resumable and (unsent := self._unsent(outcomes)):
+            try:
+                self._driver, self._state = await self._reopen()
+            except SMTPError:
+                break  # they stay not sent, and the session closed
+            resent = await self._run(self._transactions([batch[index] for index in unsent], partial_delivery))
+            self._merge(outcomes, unsent, resent)
+        return outcomes
 
     async def noop(self) -> Reply:
         """``NOOP``: a health check. A failure closes the session."""

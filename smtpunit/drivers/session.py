@@ -8,8 +8,9 @@ Open a session with :func:`smtpunit.connect` (or :func:`smtpunit.aio.connect`)::
         outcomes = session.send_many(messages)   # pipelined across messages
 
 A failed message does not end the session: it is RSET before the next. A
-connection that can no longer be trusted (transport failure, 421, a refusal while
-the server waited for data) is closed, and the session with it.
+connection that can no longer be trusted (transport failure, 421) is closed, and the
+session with it. A refusal while the server waited for data closes the connection
+too, but leaves nothing unknown: the rest of the batch goes over a new connection.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from ..core.capabilities import Capabilities
 from ..core.commands import Envelope
 from ..core.conversation import close_session
 from ..core.reply import Reply
-from ..core.results import Outcome
+from ..core.results import Outcome, SendResult
 from ..core.state import CLOSED, ConversationOptions, SessionState
 from ..core.transactions import transactions
-from ..errors import SMTPConnectionClosed
+from ..errors import NotAttempted, SMTPConnectionClosed
 
 __all__ = ["SessionCore"]
 
@@ -65,6 +66,18 @@ class SessionCore:
             partial_delivery=self._options.partial_delivery if partial_delivery is None else partial_delivery,
         )
         return transactions(self._state, envelopes, options)
+
+    @staticmethod
+    def _unsent(outcomes: list[Outcome]) -> list[int]:
+        """The indices of the messages of a batch that were never sent."""
+        return [index for index, outcome in enumerate(outcomes) if isinstance(outcome, NotAttempted)]
+
+    @staticmethod
+    def _merge(outcomes: list[Outcome], indices: list[int], resent: list[Outcome]) -> None:
+        """Put the outcomes of messages sent again over a new connection in their places."""
+        for index, outcome in zip(indices, resent, strict=True):
+            outcomes[index] = dataclasses.replace(outcome, reconnected=True) if isinstance(outcome, SendResult) \
+                else outcome
 
     def _noop(self) -> Generator[Action, Any, Reply]:
         return expect(self._state.channel, commands.noop(), "noop", 250)

@@ -207,15 +207,19 @@ class SMTPUnit(MailProvider):
         """A :class:`~smtpunit.drivers.blocking.Session`: connected, greeted, encrypted and
         authenticated as asked, ready to send many messages."""
         plan = self._plan(server, port, options)
-        driver = Driver(self._connect(server, port, plan), plan.timeouts, plan.tls, plan.server_name, port)
-        state = _opening_state(driver)
-        try:
-            with _ImplicitTLSHint(plan):
-                driver.run(open_or_quit(state, plan.options))
-        except BaseException:
-            driver.close()
-            raise
-        return Session(driver, state, plan.options)
+
+        def opened() -> tuple[Driver, SessionState]:
+            driver = Driver(self._connect(server, port, plan), plan.timeouts, plan.tls, plan.server_name, port)
+            state = _opening_state(driver)
+            try:
+                with _ImplicitTLSHint(plan):
+                    driver.run(open_or_quit(state, plan.options))
+            except BaseException:
+                driver.close()
+                raise
+            return driver, state
+
+        return Session(*opened(), plan.options, reopen=opened)
 
     def smtp_send_message_star(
         self,
@@ -272,15 +276,18 @@ class SMTPUnit(MailProvider):
         plan = self._plan(server, port, options, asyncio=True)
         from ..drivers.aio import AsyncSession
 
-        driver = await self._async_driver(server, port, plan)
-        state = _opening_state(driver)
-        try:
-            with _ImplicitTLSHint(plan):
-                await driver.run(open_or_quit(state, plan.options))
-        except BaseException:
-            driver.close()
-            raise
-        return AsyncSession(driver, state, plan.options)
+        async def opened() -> tuple[AsyncDriver, SessionState]:
+            driver = await self._async_driver(server, port, plan)
+            state = _opening_state(driver)
+            try:
+                with _ImplicitTLSHint(plan):
+                    await driver.run(open_or_quit(state, plan.options))
+            except BaseException:
+                driver.close()
+                raise
+            return driver, state
+
+        return AsyncSession(*await opened(), plan.options, reopen=opened)
 
     async def _async_driver(self, server: str, port: int, plan: _Plan) -> AsyncDriver:
         from ..drivers.aio import AsyncDriver

@@ -119,3 +119,65 @@ def test_an_ill_typed_partial_delivery_is_refused_before_anything_is_sent(start_
         assert not session.closed
         session.send("a@example.org", ["b@example.org"], "Subject: s\r\n\r\n", ["y"], partial_delivery=False)
     assert server.handler.mail_commands == ["a@example.org"]
+
+
+# -- a refusal while the server waits for data ----------------------------------------
+
+REFUSING = ("a@example.org", ["b@example.org", "refused@example.org"], HEADER, ["must reach both or neither"])
+
+
+def pipelining_server() -> MemoryServer:
+    return MemoryServer(extensions=("PIPELINING", "8BITMIME"), refuse={"refused@example.org"})
+
+
+def test_the_rest_of_the_batch_goes_over_a_new_connection():
+    server = pipelining_server()
+    with smtpunit.connect("mail.invalid", tcp_connect=MemoryTransport(server)) as session:
+        outcomes = session.send_many([message(0), REFUSING, message(2), message(3)])
+        assert not session.closed
+        after = session.send(*message(4))
+    assert isinstance(outcomes[0], smtpunit.SendResult) and not outcomes[0].reconnected
+    assert isinstance(outcomes[1], errors.RecipientsRefused)
+    assert [o.reconnected for o in outcomes[2:]] == [True, True] and not after.reconnected
+    assert server.connections == 2
+    assert [m.data.split(b"\r\n\r\n", 1)[1] for m in server.messages] == [
+        b"message 0\r\n", b"message 2\r\n", b"message 3\r\n", b"message 4\r\n"]
+
+
+def test_the_rest_of_the_batch_goes_over_a_new_connection_under_asyncio():
+    import asyncio
+
+    import smtpunit.aio
+    from smtpunit.testing import AsyncMemoryTransport
+
+    server = pipelining_server()
+
+    async def main():
+        async with await smtpunit.aio.connect("mail.invalid", tcp_connect=AsyncMemoryTransport(server)) as session:
+            return await session.send_many([REFUSING, message(1)])
+
+    outcomes = asyncio.run(main())
+    assert isinstance(outcomes[0], errors.RecipientsRefused) and outcomes[1].reconnected
+    assert server.connections == 2 and [m.data.endswith(b"message 1\r\n") for m in server.messages] == [True]
+
+
+def test_no_new_connection_when_nothing_is_left_to_send():
+    server = pipelining_server()
+    with smtpunit.connect("mail.invalid", tcp_connect=MemoryTransport(server)) as session:
+        outcomes = session.send_many([message(0), REFUSING])
+        assert session.closed  # the connection had to go, and nothing needed another
+    assert isinstance(outcomes[1], errors.RecipientsRefused) and server.connections == 1
+
+
+def test_when_no_new_connection_can_be_had_the_rest_stay_not_attempted():
+    server = pipelining_server()
+
+    def only_once(host, port):
+        if server.connections:
+            raise ConnectionRefusedError("the server is gone")
+        return MemoryTransport(server).connect(host, port, 5.0)
+
+    with smtpunit.connect("mail.invalid", tcp_connect=only_once) as session:
+        outcomes = session.send_many([REFUSING, message(1)])
+        assert session.closed
+    assert isinstance(outcomes[1], errors.NotAttempted) and server.messages == []
