@@ -173,10 +173,11 @@ class Session(SessionCore, SessionVerbs):
     """
 
     def __init__(self, driver: Driver, state: SessionState, options: ConversationOptions,
-                 reopen: Optional[Callable[[], Any]] = None) -> None:
+                 reopen: Optional[Callable[[], Any]] = None, stand_in: Optional[Callable[[], Any]] = None) -> None:
         super().__init__(state, options)
         self._driver = driver
         self._reopen = reopen  # makes a new (driver, state), opened as this one was
+        self._stand_in = stand_in  # a session of a test double installed since this one opened, if any
 
     @property
     def connection(self) -> Any:
@@ -189,6 +190,8 @@ class Session(SessionCore, SessionVerbs):
         pipelined when the server allows: each message's data shares a write with the
         next message's envelope.
 
+        While a test double is installed for the process that was not when the session
+        opened, the messages go to it instead (:func:`smtpunit.units.lookup.installed`).
         A message refused after its DATA went ahead with its RCPTs can only be stopped by
         closing the connection; the messages after it then go over a new one, opened
         as this one was (their results say ``reconnected``).
@@ -197,6 +200,10 @@ class Session(SessionCore, SessionVerbs):
             the :class:`~smtpunit.errors.SMTPError` that stopped it.
         """
         batch = list(envelopes)
+        stand_in = None if self._stand_in is None else self._stand_in()
+        if stand_in is not None:  # the messages go to the test double, not over this connection
+            with stand_in:
+                return list(stand_in.send_envelopes(batch, partial_delivery=partial_delivery))
         outcomes = self._run(self._transactions(batch, partial_delivery))
         while self._reopen is not None and self._state.resumable and (unsent := self._unsent(outcomes)):
             try:

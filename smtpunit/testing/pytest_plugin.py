@@ -25,8 +25,8 @@ no test sees another's registry, outbox or server.
 ``smtp_outbox`` and ``smtp_memory_server`` each install their own registry; a test
 uses one of them. It is installed for the whole process, not only the test's context:
 a send from any thread, executor or asyncio task, and from a
-:class:`~smtpunit.pool.Pool` made before the test (at import time), reaches the
-double. While it is, a real SMTP connection (TCP, a Unix socket, asyncio) or a run
+:class:`~smtpunit.pool.Pool`, a :class:`~smtpunit.Mailer` or a session made before the
+test (at import time), reaches the double. While it is, a real SMTP connection (TCP, a Unix socket, asyncio) or a run
 of sendmail is refused (:class:`~smtpunit.errors.RealConnectionRefused`) and fails the
 test, even if the code under test swallows the error; mark a test
 ``@pytest.mark.smtpunit_real_connections`` to allow them. Everything is restored

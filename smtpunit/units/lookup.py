@@ -3,9 +3,7 @@ the module functions, :class:`~smtpunit.Pool` and :mod:`smtpunit.aio` invoke fro
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Iterator
 from typing import Any, Optional, Union
 
 from zope.interface.interface import InterfaceClass
@@ -16,6 +14,7 @@ from ..errors import MissingImport
 from ..interfaces import ISMTP
 from .builtin import default_registry
 from .contract import MailProvider, as_mailer
+from .installation import installed, installed_registry, is_installed
 from .linking import Unit, link, resolve
 
 __all__ = ["invoke", "current_registry", "current_unit", "current_mailer", "installed", "installed_mailer",
@@ -90,28 +89,6 @@ def _default_unit() -> Any:
     return invoke(_default_registry())
 
 
-_installed: list[Components] = []  # registries installed for the whole process, innermost last
-
-
-@contextlib.contextmanager
-def installed(registry: Components) -> Iterator[Components]:
-    """Install ``registry`` for the whole process for a block: every send in a thread,
-    executor or task whose context has no :data:`current_registry` of its own goes
-    through it, and so does every :class:`~smtpunit.pool.Pool`, even one made before.
-    smtpunit's pytest plugin installs its test doubles this way."""
-    _installed.append(registry)
-    try:
-        yield registry
-    finally:
-        _installed.remove(registry)
-
-
-def installed_registry() -> Optional[Components]:
-    """The registry installed for the process (the innermost), if any."""
-    innermost = _installed[-1:]  # one read: another thread may be uninstalling it
-    return innermost[0] if innermost else None
-
-
 def installed_mailer() -> Optional[MailProvider]:
     """The mail provider of the registry installed for the process, if any."""
     registry = installed_registry()
@@ -135,7 +112,7 @@ def configuration_registry() -> Components:
     object's sends anyway while installed and must not keep them after -- and then
     the default one."""
     registry = registry_in_use()
-    return _default_registry() if any(registry is double for double in _installed[:]) else registry
+    return _default_registry() if is_installed(registry) else registry
 
 
 def configured_mailer() -> MailProvider:

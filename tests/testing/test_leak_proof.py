@@ -1,8 +1,17 @@
 """While the pytest plugin has a double installed, every send in the process reaches
-it -- any thread, executor or asyncio task, and a Pool made at import time -- and a
+it -- any thread, executor or asyncio task, and a Pool, Mailer or session made at
+import time -- and a
 real connection fails the test, even if the code under test swallows the error."""
 
 from __future__ import annotations
+
+import asyncio
+
+import smtpunit
+import smtpunit.aio
+from smtpunit.interfaces import IMailer
+from smtpunit.testing import AsyncMemoryTransport, MemoryServer, MemoryTransport, Outbox
+from smtpunit.units.installation import installed
 
 pytest_plugins = ["pytester"]
 
@@ -20,7 +29,7 @@ import smtpunit
 import smtpunit.aio
 from smtpunit import errors
 from smtpunit.providers import guard
-from smtpunit.units import lookup
+from smtpunit.units import installation
 
 POOL = smtpunit.Pool("mail.example.org", 25)  # made at import time, before any fixture
 HEADER = "Subject: leak\\r\\n\\r\\n"
@@ -96,7 +105,7 @@ def test_a_marked_test_may_connect(smtp_outbox):
 
 
 def test_everything_is_restored_after_the_test():
-    assert lookup._installed == [] and guard._blocks == []
+    assert installation._installed == [] and guard._blocks == []
     with pytest.raises(errors.SMTPTransportError) as caught:
         real_send()
     assert not isinstance(caught.value, errors.RealConnectionRefused)
@@ -115,3 +124,37 @@ def test_doubles_catch_every_send_and_refuse_real_connections(pytester):
         "*2 real connection attempt(s) during the test: a real connection (tcp_connect procedure to 127.0.0.1:*); "
         "a real connection (a connection to 127.0.0.1 given to smtp_send_message_star) while the smtp_memory_server*",
     ])
+
+
+# A session opened before any double (at import time), over a connection of its own.
+IMPORT_TIME_SERVER = MemoryServer()
+IMPORT_TIME_SESSION = smtpunit.connect("mail.invalid", tcp_connect=MemoryTransport(IMPORT_TIME_SERVER))
+HEADER = "Subject: opened before\r\n\r\n"
+
+
+def test_a_session_opened_before_the_double_sends_to_it(smtp_outbox):
+    IMPORT_TIME_SESSION.send("a@example.org", ["caught@example.org"], HEADER, ["x"])
+    IMPORT_TIME_SESSION.send_many([("a@example.org", ["many@example.org"], HEADER, ["y"])] * 2)
+    assert [m.recipients for m in smtp_outbox.messages] == [
+        ("caught@example.org",), ("many@example.org",), ("many@example.org",)]
+    assert IMPORT_TIME_SERVER.messages == [] and not IMPORT_TIME_SESSION.closed
+
+
+def test_an_asyncio_session_opened_before_the_double_sends_to_it():
+    server, outbox = MemoryServer(), Outbox()
+    double = smtpunit.link(smtpunit.provide((smtpunit.ISMTP, IMailer), outbox), bases=(smtpunit.default_registry(),))
+
+    async def main():
+        async with await smtpunit.aio.connect("mail.invalid", tcp_connect=AsyncMemoryTransport(server)) as session:
+            with installed(double):
+                await session.send("a@example.org", ["caught@example.org"], HEADER, ["x"])
+            await session.send("a@example.org", ["real@example.org"], HEADER, ["y"])  # uninstalled: its own again
+
+    asyncio.run(main())
+    assert [m.recipients for m in outbox.messages] == [("caught@example.org",)]
+    assert [m.recipients for m in server.messages] == [("real@example.org",)]
+
+
+def test_after_the_test_the_session_sends_over_its_own_connection():
+    IMPORT_TIME_SESSION.send("a@example.org", ["own@example.org"], HEADER, ["z"])
+    assert [m.recipients for m in IMPORT_TIME_SERVER.messages] == [("own@example.org",)]
