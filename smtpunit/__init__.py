@@ -14,6 +14,7 @@ The layers, top to bottom: this facade (:mod:`smtpunit.smtp`, :mod:`smtpunit.aio
 (:mod:`smtpunit.providers`). Test doubles are in :mod:`smtpunit.testing`.
 """
 
+from .core.dsn import DSN
 from .core.policy import TLSPolicy
 from .core.results import RecipientResult, SendResult
 from .drivers.blocking import Session
@@ -64,6 +65,7 @@ __all__ = [
     "RecipientResult",
     "TLSPolicy",
     "Timeouts",
+    "DSN",
     # Racket parameters
     "smtp_sending_server",
     "smtp_sending_end_of_message",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Optional, TypedDict, Union
 
 from .core.commands import check_credential
+from .core.dsn import DSN
 from .core.policy import TLSPolicy
 from .errors import InvalidArgument
 from .interfaces import IAsyncTransport, ITLSUpgrader, ITransport
@@ -86,6 +87,7 @@ class SendKeywords(TypedDict, total=False):
     allow_insecure_auth: bool
     partial_delivery: bool
     chunking: Optional[bool]
+    dsn: Optional[DSN]
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class SendOptions:
     :ivar partial_delivery: send to the accepted recipients when others are refused.
     :ivar chunking: use BDAT when offered; ``None``: the entry point's default (off for
         the one-shot, whose bytes stay Racket's; on for sessions).
+    :ivar dsn: the delivery status notifications to ask for, a :class:`~smtpunit.core.dsn.DSN`
+        (every message of a session, pool or mailer the same).
     """
 
     auth_user: Optional[str] = None
@@ -119,6 +123,7 @@ class SendOptions:
     allow_insecure_auth: bool = False
     partial_delivery: bool = False
     chunking: Optional[bool] = None
+    dsn: Optional[DSN] = None
     given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     """The options the caller gave a value other than the default."""
 
@@ -205,13 +210,14 @@ _NAMES = tuple(f.name for f in fields(SendOptions) if f.name != "given")
 _KNOWN = frozenset(_NAMES)
 _CHECKED: dict[Any, SendOptions] = {}  # options checked before, by their keywords
 _CHECKED_LIMIT = 64  # then emptied: few distinct option sets recur in a process
-_BY_VALUE = frozenset({type(None), bool, int, float, str, TLSPolicy, Timeouts})
+_BY_VALUE = frozenset({type(None), bool, int, float, str, TLSPolicy, Timeouts, DSN})
 _DEFAULTS = {f.name: f.default for f in fields(SendOptions)}
 _SECRET = frozenset({"auth_passwd"})
 _TYPES = (  # the options whose type is checked plainly: their names, types, and what to say
     (("auth_user", "auth_passwd", "auth_mechanism"), (str, type(None)), "a str or None"),
     (("allow_insecure_auth", "partial_delivery"), bool, "True or False"),
     (("chunking",), (bool, type(None)), "True, False or None"),
+    (("dsn",), (DSN, type(None)), "a smtpunit.DSN or None"),
 )
 
 

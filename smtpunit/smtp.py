@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from zope.interface import moduleProvides
 
 from .core.commands import Envelope, Line
+from .core.dsn import DSN
 from .core.parameters import smtp_sending_end_of_message, smtp_sending_server
 from .core.policy import TLSPolicy
 from .core.results import Outcome, SendResult
@@ -66,6 +67,7 @@ def smtp_send_message(
     allow_insecure_auth: bool = False,
     auth_mechanism: Optional[str] = None,
     partial_delivery: bool = False,
+    dsn: Optional[DSN] = None,
 ) -> SendResult:
     """Connect to ``server_address``:``port_no`` and send one message (Racket's
     ``smtp-send-message``).
@@ -100,6 +102,8 @@ def smtp_send_message(
     :param partial_delivery: when some recipients are refused, send to the others
         (the refused are in the result) instead of failing with
         :class:`~smtpunit.errors.RecipientsRefused`.
+    :param dsn: delivery status notifications to ask for (RFC 3461), a
+        :class:`~smtpunit.core.dsn.DSN`: only from a server that offers DSN.
     :returns: the :class:`~smtpunit.core.conversation.SendResult` (Racket returns nothing).
     :raises ValueError: (:class:`~smtpunit.errors.SMTPInputError`) for bad input,
         before anything is sent.
@@ -107,7 +111,7 @@ def smtp_send_message(
     """
     options = dict(auth_user=auth_user, auth_passwd=auth_passwd, tcp_connect=tcp_connect, tls_encode=tls_encode,
                    tls_policy=tls_policy, timeout=timeout, allow_insecure_auth=allow_insecure_auth,
-                   auth_mechanism=auth_mechanism, partial_delivery=partial_delivery)
+                   auth_mechanism=auth_mechanism, partial_delivery=partial_delivery, dsn=dsn)
     # Only the options given: a provider of smtp^ alone may take no more than Racket's.
     return current_unit().smtp_send_message(  # type: ignore[no-any-return]
         server_address, from_, to, header, message, port_no,

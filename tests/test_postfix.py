@@ -191,3 +191,20 @@ def test_smtp_sink_accepts_a_message() -> None:
                                             "Subject: sink\r\n\r\n", ["to the sink", "."], sink.port)
     assert [r.reply.code for r in result.recipients] == [250, 250]
     assert result.reply.code == 250
+
+
+def test_delivery_status_notifications_come_back_from_postfix(postfix: PostfixInstance) -> None:
+    sender, rcpt = postfix.address("dsn-sender"), postfix.address("dsn")
+    recorder = Recorder()
+    header = header_for(sender, rcpt, "dsn requested")
+    result = smtpunit.send(HOST, sender, [rcpt], header.decode(), ["ask for a report"], postfix.port,
+                           tcp_connect=recorder.transport(TCPTransport()),
+                           dsn=smtpunit.DSN(notify=("SUCCESS", "FAILURE"), ret="HDRS", envid="order+42"))
+    assert result.accepted == (rcpt,)
+    assert b"RET=HDRS ENVID=order+2B42\r\n" in bytes(recorder.sent)
+    assert f"NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;{rcpt}\r\n".encode() in bytes(recorder.sent)
+    postfix.messages(to=rcpt)
+    (report,) = postfix.messages(to=sender, timeout=20)  # the success notification, to the sender
+    text = report.raw.decode("utf-8", "replace")
+    assert "Original-Envelope-Id: order+42" in text  # decoded from xtext: the encoding was right
+    assert f"Original-Recipient: rfc822;{rcpt}" in text and "Action: delivered" in text

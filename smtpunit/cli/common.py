@@ -18,8 +18,10 @@ from email.parser import HeaderParser
 from typing import Any, Optional, TextIO
 
 from ..core.commands import Envelope, check_address, prepare_raw_envelope
+from ..core.dsn import DSN
 from ..core.email_message import message_recipients, message_sender
 from ..errors import (
+    InvalidArgument,
     SASLError,
     SMTPAuthenticationError,
     SMTPOutcomeUnknown,
@@ -157,6 +159,14 @@ def add_connection_options(parser: argparse.ArgumentParser, *, partial_delivery:
                       help="the SASL mechanism (default: the strongest both sides have)")
     auth.add_argument("--allow-insecure-auth", action="store_true",
                       help="permit credentials in plaintext to a host that is not this machine")
+    dsn = parser.add_argument_group("delivery status notifications (RFC 3461)")
+    dsn.add_argument("--dsn-notify", metavar="WHEN",
+                     help="notify on SUCCESS, FAILURE and/or DELAY (comma-separated), or NEVER")
+    dsn.add_argument("--dsn-ret", choices=["FULL", "HDRS"], type=str.upper,
+                     help="a failure notification returns the FULL message or its HDRS")
+    dsn.add_argument("--dsn-envid", metavar="ID", help="an envelope identifier that notifications carry back")
+    dsn.add_argument("--dsn-optional", action="store_true",
+                     help="send without notifications to a server that does not offer DSN (default: refuse)")
     output = parser.add_argument_group("output")
     output.add_argument("--transcript", action="store_true",
                         help="print the SMTP conversation to stderr (credentials redacted)")
@@ -271,12 +281,28 @@ def connection_settings(args: argparse.Namespace) -> ConnectionSettings:
         raise UsageError("--auth-mechanism needs --auth-user")
     if args.allow_insecure_auth:
         options["allow_insecure_auth"] = True
+    dsn = _dsn(args)
+    if dsn is not None:
+        options["dsn"] = dsn
     password = _password(args)
     if password is not None:
         options.update(auth_user=args.auth_user, auth_passwd=password)
         if args.auth_mechanism is not None:
             options["auth_mechanism"] = args.auth_mechanism.upper()
     return ConnectionSettings(args.server, port, options, args.ehlo, args.transcript)
+
+
+def _dsn(args: argparse.Namespace) -> Optional[DSN]:
+    """The :class:`~smtpunit.core.dsn.DSN` the ``--dsn-*`` options ask for, if any."""
+    if args.dsn_notify is None and args.dsn_ret is None and args.dsn_envid is None:
+        if args.dsn_optional:
+            raise UsageError("--dsn-optional needs --dsn-notify, --dsn-ret or --dsn-envid")
+        return None
+    notify = None if args.dsn_notify is None else tuple(w.strip() for w in args.dsn_notify.split(","))
+    try:
+        return DSN(notify=notify, ret=args.dsn_ret, envid=args.dsn_envid, required=not args.dsn_optional)
+    except InvalidArgument as exc:
+        raise UsageError(f"--dsn-*: {exc}") from None
 
 
 # -- messages ------------------------------------------------------------------------------

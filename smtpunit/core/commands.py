@@ -487,6 +487,11 @@ def _rcpt(recipient: str) -> Command:
     return Command.plain(_rcpt_text(recipient))
 
 
+def rcpt_command(recipient: str, parameters: Iterable[str]) -> Command:
+    """``RCPT TO`` for an envelope's recipient (checked with it), with ESMTP ``parameters``."""
+    return Command.plain(" ".join((_rcpt_text(recipient), *parameters)))
+
+
 def _rcpt_text(recipient: str) -> str:
     return f"RCPT TO:<{recipient}>"
 

@@ -29,6 +29,7 @@ from ..errors import SMTPStateError
 from .actions import Channel
 from .auth import Credentials
 from .capabilities import Capabilities
+from .dsn import DSN
 from .policy import TLSPolicy
 
 __all__ = ["ConversationOptions", "Phase", "SessionState"]
@@ -50,6 +51,7 @@ class ConversationOptions:
     :ivar chunking: send the message with BDAT (RFC 3030) when the server offers
         CHUNKING: no dot-stuffing, binary-safe. Off for the Racket one-shot, whose
         bytes stay those of DATA.
+    :ivar dsn: the delivery status notifications to ask for (:class:`~smtpunit.core.dsn.DSN`).
     """
 
     ehlo_name: str
@@ -61,6 +63,7 @@ class ConversationOptions:
     partial_delivery: bool = False
     lmtp: bool = False
     chunking: bool = False
+    dsn: Optional[DSN] = None
 
 
 class Phase(enum.Enum):

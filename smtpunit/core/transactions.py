@@ -50,6 +50,7 @@ from .actions import (
 from .capabilities import Capabilities
 from .commands import Command, Envelope
 from .content import BDAT_CHUNK, DATA_CHUNK, LinesContent, RawContent, gather
+from .dsn import DSN
 from .reply import Reply
 from .results import Outcome, RecipientResult, SendResult, accepts_recipient
 from .state import IN_DATA, RESET_DUE, ConversationOptions, SessionState
@@ -66,8 +67,10 @@ _SPLIT_FINAL_WRITE = 256 * 1024  # a larger final write goes in two, the message
 _Commands = tuple[Iterator[Command], bytes]
 
 
-def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str, ...]:
-    """The ESMTP parameters MAIL needs for ``envelope``, only those it needs.
+def mail_parameters(envelope: Envelope, capabilities: Capabilities, dsn: Optional[DSN] = None
+                    ) -> tuple[str, ...]:
+    """The ESMTP parameters MAIL needs for ``envelope`` (and the notifications ``dsn``
+    asks for), only those it needs.
 
     :raises UnsupportedByServer: the message needs an extension the server lacks,
         or exceeds its SIZE limit.
@@ -85,6 +88,12 @@ def mail_parameters(envelope: Envelope, capabilities: Capabilities) -> tuple[str
         if not capabilities.supports("8BITMIME"):
             raise UnsupportedByServer("the message has 8-bit data and the server does not offer 8BITMIME")
         parameters.append("BODY=8BITMIME")
+    if dsn is not None:
+        if capabilities.supports("DSN"):
+            parameters.extend(dsn.mail_parameters())
+        elif dsn.required:
+            raise UnsupportedByServer("delivery status notifications were asked for and the server does not "
+                                      "offer DSN; DSN(required=False) sends without them")
     return tuple(parameters)
 
 
@@ -124,7 +133,7 @@ def transactions(
     messages = []
     for index, envelope in enumerate(envelopes):
         try:
-            mail = envelope.mail_command(mail_parameters(envelope, state.capabilities))
+            mail = envelope.mail_command(mail_parameters(envelope, state.capabilities, options.dsn))
         except SMTPInputError as exc:
             outcomes[index] = exc
             continue
@@ -169,6 +178,7 @@ class _Batch:
         self.pipelined = capabilities.supports("PIPELINING")
         self.chunking = options.chunking and capabilities.supports("CHUNKING")
         self.allow_8bit = capabilities.supports("8BITMIME")
+        self.dsn = options.dsn if options.dsn is not None and capabilities.supports("DSN") else None
         self.sent_ahead = False  # the next message's commands went out with the last data
         self.ended = False  # the message under way was written to its end
 
@@ -193,15 +203,28 @@ class _Batch:
         the server works; the commands, only if someone iterates them (to log them).
         """
         if message.opening_wire is None:
-            message.opening_wire = b"".join((message.mail.wire, message.envelope.rcpt_wire,
+            message.opening_wire = b"".join((message.mail.wire, self._rcpt_wire(message),
                                              b"" if self.chunking else _DATA.wire))
         return self._opening_commands(message), message.opening_wire
 
     def _opening_commands(self, message: _Transaction) -> Iterator[Command]:
         yield message.mail
-        yield from message.envelope.rcpt_commands
+        yield from self._rcpt_commands(message)
         if not self.chunking:
             yield _DATA
+
+    def _rcpt_commands(self, message: _Transaction) -> tuple[Command, ...]:
+        """``message``'s RCPTs, with the notifications asked for."""
+        if self.dsn is None:
+            return message.envelope.rcpt_commands
+        dsn = self.dsn
+        return tuple(commands.rcpt_command(r, dsn.rcpt_parameters(r)) for r in message.envelope.recipients)
+
+    def _rcpt_wire(self, message: _Transaction) -> bytes:
+        """The bytes of :meth:`_rcpt_commands`."""
+        if self.dsn is None:
+            return message.envelope.rcpt_wire
+        return b"".join(command.wire for command in self._rcpt_commands(message))
 
     def group(self, message: _Transaction) -> _Commands:
         """The commands that open ``message``'s transaction, RSET first if needed, and
@@ -313,7 +336,7 @@ class _Batch:
         yield from expect(self.channel, message.mail, "mail", 250)
         envelope = message.envelope
         rcpt_replies: list[Reply] = []
-        for rcpt in envelope.rcpt_commands:
+        for rcpt in self._rcpt_commands(message):
             rcpt_replies.append((yield from exchange(self.channel, rcpt, "rcpt")))
             if not accepts_recipient(rcpt_replies[-1]):  # the earlier ones were judged already
                 _judge_recipients(_recipient_results(envelope, rcpt_replies), self.options, complete=False)

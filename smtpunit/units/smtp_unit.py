@@ -20,6 +20,7 @@ from zope.interface.registry import Components
 from ..core.actions import Action, Channel, UpgradeTLS
 from ..core.commands import Envelope, Line, check_credential, prepare_envelope
 from ..core.conversation import ConversationOptions, Credentials, SendResult, converse, open_or_quit
+from ..core.dsn import DSN
 from ..core.policy import TLSPolicy, is_loopback_name, refuse_plaintext_credentials
 from ..core.state import SessionState
 from ..drivers.blocking import Driver, Session
@@ -92,19 +93,19 @@ class _Plan(NamedTuple):
 
 
 def _conversation_options(ehlo_name: str, starttls: TLSPolicy, end_of_message: Callable[[], object],
-                          allow_insecure_auth: bool, partial_delivery: bool, lmtp: bool, chunking: bool
-                          ) -> ConversationOptions:
+                          allow_insecure_auth: bool, partial_delivery: bool, lmtp: bool, chunking: bool,
+                          dsn: Optional[DSN]) -> ConversationOptions:
     """The :class:`ConversationOptions` without credentials for these settings, made
     once and shared: they are frozen, and a loop of sends asks for the same ones.
     ``end_of_message`` is keyed by identity, kept alive by the entry."""
-    key = (ehlo_name, starttls, id(end_of_message), allow_insecure_auth, partial_delivery, lmtp, chunking)
+    key = (ehlo_name, starttls, id(end_of_message), allow_insecure_auth, partial_delivery, lmtp, chunking, dsn)
     shared = _SHARED_OPTIONS.get(key)
     if shared is None:
         if len(_SHARED_OPTIONS) >= _SHARED_LIMIT:
             _SHARED_OPTIONS.clear()
         shared = _SHARED_OPTIONS[key] = ConversationOptions(
             ehlo_name, starttls, end_of_message=end_of_message, allow_insecure_auth=allow_insecure_auth,
-            partial_delivery=partial_delivery, lmtp=lmtp, chunking=chunking)
+            partial_delivery=partial_delivery, lmtp=lmtp, chunking=chunking, dsn=dsn)
     return shared
 
 
@@ -367,7 +368,7 @@ class SMTPUnit(MailProvider):
             if policy is not TLSPolicy.NONE else None
         conversation = _conversation_options(
             self.smtp_sending_server(), policy, self.smtp_sending_end_of_message(), options.allow_insecure_auth,
-            options.partial_delivery, self.lmtp, bool(options.chunking))
+            options.partial_delivery, self.lmtp, bool(options.chunking), options.dsn)
         credentials = self._credentials(options.auth_user, options.auth_passwd, options.auth_mechanism)
         if credentials is not None:  # options of its own: a password is not kept beyond its call
             conversation = dataclasses.replace(conversation, credentials=credentials)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from conftest import HOST, PASSWORD, USER, RecordingHandler
+from postfix import postfix as postfix_fixture  # noqa: F401
 
 from smtpunit.cli.main import main
 from smtpunit.testing.scripted import Close, ExpectData, ScriptedServer, accept_envelope, standard_session
@@ -360,6 +361,9 @@ def test_a_password_is_never_an_argument(capsys):
      "cannot read --attach /nonexistent/file"),
     (["--from", "a@example.org", "--to", "b@example.org", "--header", "no colon"], "--header must be"),
     (["--from", "a@example.org", "--to", "b@example.org", "--port", "0"], "not a port number"),
+    (["--from", "a@example.org", "--to", "b@example.org", "--dsn-notify", "NEVER,SUCCESS"], "NEVER cannot be"),
+    (["--from", "a@example.org", "--to", "b@example.org", "--dsn-envid", "x" * 101], "envid is 1 to 100"),
+    (["--from", "a@example.org", "--to", "b@example.org", "--dsn-optional"], "--dsn-optional needs"),
 ])
 def test_usage_errors_exit_2_before_connecting(capsys, arguments, message):
     assert main(["send", "--server", HOST, "--port", "1", *arguments]) == 2
@@ -434,3 +438,21 @@ def test_bulk_counts_an_unknown_outcome(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.startswith("recipients: 0 delivered, 0 refused, 1 unknown, 0 not sent")
     assert "only.eml: unknown: outcome unknown: " in captured.err and "may deliver it twice" in captured.err
+
+
+def test_dsn_options_refuse_a_server_without_dsn_unless_optional(start_server, capsys):
+    server = start_server()  # aiosmtpd offers no DSN
+    arguments = ["send", "--server", HOST, "--port", str(server.port), "--from", "a@example.org",
+                 "--to", "b@example.org", "--body", "x", "--dsn-notify", "FAILURE,DELAY"]
+    assert main(arguments) == 6 and "does not offer DSN" in capsys.readouterr().err  # the server cannot take it
+    assert server.handler.mail_commands == []
+    assert main([*arguments, "--dsn-optional"]) == 0
+    assert len(server.handler.messages) == 1
+
+
+def test_dsn_options_against_postfix(postfix, capsys):
+    sender, rcpt = postfix.address("cli-dsn-sender"), postfix.address("cli-dsn")
+    assert main(["send", "--server", HOST, "--port", str(postfix.port), "--from", sender, "--to", rcpt,
+                 "--body", "x", "--dsn-notify", "success", "--dsn-ret", "hdrs", "--dsn-envid", "cli 1"]) == 0
+    (report,) = postfix.messages(to=sender, timeout=20)
+    assert b"Original-Envelope-Id: cli 1" in report.raw and b"Action: delivered" in report.raw
