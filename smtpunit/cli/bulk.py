@@ -27,8 +27,10 @@ is 0 when every recipient got its message, and 9 when some did not.
 
 At the end a summary line goes to stdout, and with ``--report PATH`` a report per
 message and recipient is written: CSV if PATH ends in ``.csv``, JSON otherwise.
-A progress bar is drawn on stderr when it is a terminal (not with ``--quiet`` or
-``--transcript``).
+Progress goes to stderr (``--progress``): on a terminal a bar redrawn in place at
+most ten times a second, elsewhere a line every few seconds, with the messages sent,
+the rate, the time left and the recipients per state, counted as the summary counts
+them.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ import mailbox
 import os
 import sys
 import threading
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Optional, TextIO
@@ -214,27 +217,80 @@ def _unbuildable(item: _Item) -> MessageOutcome:
 
 
 class Progress:
-    """``sent 120/500 [######..............] 24%`` on a terminal, redrawn in place."""
+    """How far a run is, as it goes, on ``stream``.
+
+    ``bar`` (on a terminal) redraws one line in place, at most ten times a second::
+
+        sent 120/500 [#######.......................] 24% | 310 msg/s | ETA 0:01 |
+            recipients: 118 delivered, 2 refused, 0 unknown, 0 not sent
+
+    (on one line)
+
+    ``lines`` prints such a line (without the bar) every few seconds; ``none`` nothing.
+    The recipient counts are the final summary's, counted the same way; the last
+    state is always shown.
+    """
 
     WIDTH = 30
+    INTERVALS = {"bar": 0.1, "lines": 5.0}  # seconds between two reports, at least
 
-    def __init__(self, total: int, stream: TextIO, enabled: bool) -> None:
+    def __init__(self, total: int, stream: TextIO, mode: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.total = total
         self.stream = stream
-        self.enabled = enabled and total > 0
+        self.mode = mode if total > 0 else "none"
+        self.clock = clock
+        self.done = 0
+        self.counts: Counter[str] = Counter({state: 0 for state in STATES})
+        self.started = clock()
+        self.shown_at: Optional[float] = None
+        self.shown_done = -1
 
-    def update(self, done: int) -> None:
-        if not self.enabled:
-            return
-        filled = self.WIDTH * done // self.total
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        self.stream.write(f"\rsent {done}/{self.total} [{bar}] {100 * done // self.total}%")
-        self.stream.flush()
+    def start(self) -> None:
+        """Show the run before its first message."""
+        self._show(self.clock())
+
+    def update(self, outcome: MessageOutcome) -> None:
+        """Count ``outcome``; show the state if the last report is old enough."""
+        self.done += 1
+        self.counts.update(r.state for r in outcome.recipients)
+        now = self.clock()
+        if self.mode != "none" and (self.shown_at is None or now - self.shown_at >= self.INTERVALS[self.mode]):
+            self._show(now)
 
     def finish(self) -> None:
-        if self.enabled:
+        """Show the final state (unless it is on screen already), and end the line."""
+        if self.mode == "none":
+            return
+        if self.shown_at is None or self.shown_done != self.done:
+            self._show(self.clock())
+        if self.mode == "bar":
             self.stream.write("\n")
             self.stream.flush()
+
+    def line(self, now: float) -> str:
+        """The state as one line (with the bar in ``bar`` mode)."""
+        elapsed = now - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = self.total - self.done
+        eta = "--:--" if rate == 0 and left else _duration(left / rate if left else 0.0)
+        filled = self.WIDTH * self.done // self.total
+        bar = f" [{'#' * filled}{'.' * (self.WIDTH - filled)}]" if self.mode == "bar" else ""
+        recipients = ", ".join(f"{self.counts[state]} {state}" for state in STATES)
+        return (f"sent {self.done}/{self.total}{bar} {100 * self.done // self.total}% | {rate:,.0f} msg/s | "
+                f"ETA {eta} | recipients: {recipients}")
+
+    def _show(self, now: float) -> None:
+        if self.mode == "none":
+            return
+        self.stream.write(("\r" + self.line(now) + "\x1b[K") if self.mode == "bar" else self.line(now) + "\n")
+        self.stream.flush()
+        self.shown_at, self.shown_done = now, self.done
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 def summarize(outcomes: Sequence[MessageOutcome]) -> Counter[str]:
@@ -298,8 +354,21 @@ def add_bulk_parser(commands: Any) -> None:
                        help="the envelope sender of every message (default: its Sender or From)")
     group.add_argument("--to", action="append", default=[], metavar="ADDR",
                        help="send every message to these recipients instead of its To, Cc and Bcc (repeatable)")
+    group.add_argument("--progress", choices=["auto", "none", "bar", "lines"], default="auto",
+                       help="how to show progress on stderr: a bar redrawn in place, a line every few seconds, "
+                            "or none (default auto: a bar on a terminal, lines elsewhere, none with --quiet)")
     group.add_argument("--report", metavar="PATH",
                        help="write a report per message and recipient: CSV if PATH ends in .csv, else JSON")
+
+
+def _progress_mode(args: argparse.Namespace) -> str:
+    """``--progress``, or by default: a bar on a terminal, lines elsewhere, nothing with
+    ``--quiet`` (and no bar over ``--transcript``'s lines)."""
+    if args.progress != "auto":
+        return str(args.progress)
+    if args.quiet:
+        return "none"
+    return "bar" if sys.stderr.isatty() and not args.transcript else "lines"
 
 
 def run_bulk(args: argparse.Namespace) -> int:
@@ -339,17 +408,16 @@ def run_bulk(args: argparse.Namespace) -> int:
             return _failed(item, exc)
         return _delivered(item, result)
 
-    progress = Progress(len(items), sys.stderr,
-                        sys.stderr.isatty() and not args.quiet and not args.transcript)
+    progress = Progress(len(items), sys.stderr, _progress_mode(args))
     outcomes: list[Optional[MessageOutcome]] = [None] * len(items)
     workers = ThreadPoolExecutor(args.connections, thread_name_prefix="worker")
     try:
         with settings.active():
             futures = {workers.submit(send, item): index for index, item in enumerate(items)}
-            progress.update(0)
-            for done, future in enumerate(as_completed(futures), 1):
-                outcomes[futures[future]] = future.result()
-                progress.update(done)
+            progress.start()
+            for future in as_completed(futures):
+                outcome = outcomes[futures[future]] = future.result()
+                progress.update(outcome)
     except BaseException as exc:  # Ctrl-C, or a bug: send nothing more
         stopped_by.append(exc)
         stop.set()
