@@ -17,6 +17,7 @@ The layers, top to bottom: this facade (:mod:`smtpunit.smtp`, :mod:`smtpunit.aio
 from .core.dsn import DSN
 from .core.policy import TLSPolicy
 from .core.results import RecipientResult, SendResult
+from .core.retry import Retry
 from .drivers.blocking import Session
 from .errors import (
     RecipientsRefused,
@@ -32,6 +33,7 @@ from .interfaces import ISMTP
 from .mailer import Mailer
 from .options import Timeouts
 from .pool import Pool
+from .providers.dkim import DKIMSigner
 from .smtp import (
     connect,
     send,
@@ -66,6 +68,8 @@ __all__ = [
     "TLSPolicy",
     "Timeouts",
     "DSN",
+    "Retry",
+    "DKIMSigner",
     # Racket parameters
     "smtp_sending_server",
     "smtp_sending_end_of_message",

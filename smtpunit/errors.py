@@ -84,7 +84,13 @@ __all__ = [
 
 
 class SMTPError(Exception):
-    """Base class of every error raised by smtpunit."""
+    """Base class of every error raised by smtpunit.
+
+    :ivar attempts: when the send was retried (:class:`~smtpunit.core.retry.Retry`),
+        the errors of the attempts before the one that ended with this error.
+    """
+
+    attempts: tuple[SMTPError, ...] = ()
 
 
 # -- bad input ---------------------------------------------------------------

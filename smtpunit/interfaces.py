@@ -18,6 +18,7 @@ Racket                 signature                     built-in providers
 ``#:tls-encode``       :class:`ITLSUpgrader`         :class:`~smtpunit.providers.tls.SSLContextTLS`
 ``#:auth-user``        :class:`ISASLMechanism`,      PLAIN, LOGIN, CRAM-MD5, XOAUTH2, SCRAM-SHA-256
                        :class:`ISASLExchange`        (:mod:`smtpunit.providers.sasl`)
+(signing)              :class:`ISigner`              :class:`~smtpunit.providers.dkim.DKIMSigner` (DKIM, ``[dkim]``)
 (connection URLs)      :class:`IURLScheme`           ``smtp``, ``smtps``, ``lmtp``, ``smtp+unix``, ``lmtp+unix``,
                                                      ``sendmail``, ``console``, ``file``
                                                      (:mod:`smtpunit.units.schemes`)
@@ -41,6 +42,7 @@ __all__ = [
     "ISASLMechanism",
     "ISASLExchange",
     "IURLScheme",
+    "ISigner",
 ]
 
 
@@ -305,3 +307,13 @@ class IURLScheme(Interface):
         scheme, names; a provider the scheme does not make itself comes from
         ``registry``. Raise :class:`~smtpunit.errors.InvalidArgument` for a URL the
         scheme cannot use, never showing its password."""
+
+
+class ISigner(Interface):
+    """Signs a message before it is sent (DKIM, ...): given as ``signer=`` to a send,
+    a session, a Pool or a Mailer."""
+
+    def sign(message):  # type: ignore[no-untyped-def]
+        """Return the header field(s) to put before ``message`` -- the whole message as
+        its recipients get it (header and body, CRLF line ends, no dot-stuffing) -- as
+        bytes ending in CRLF, such as ``b"DKIM-Signature: ...\\r\\n"``."""

@@ -9,6 +9,7 @@ once (or as one URL), then the verbs without them::
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
@@ -19,13 +20,22 @@ from zope.interface.registry import Components
 from .core.commands import Envelope, Line
 from .core.parameters import smtp_sending_server
 from .core.results import Outcome, SendResult
+from .core.retry import RateLimiter, retryable, retrying
 from .core.verbs import MessageTuple
 from .drivers.aio import AsyncSessionVerbs
 from .drivers.blocking import SessionVerbs
 from .errors import InvalidArgument, SMTPError
 from .options import SendOptions
 from .pool import Pool, session_opener
-from .units.contract import AsyncMailSession, MailProvider, MailSession, as_mailer, check_target
+from .units.contract import (
+    AsyncMailSession,
+    MailProvider,
+    MailSession,
+    as_mailer,
+    check_target,
+    raise_if_never_opened,
+    run_retrying_async,
+)
 from .units.lookup import configuration_registry, configured_mailer, installed_mailer
 from .units.urls import MailURL, endpoint
 
@@ -57,6 +67,8 @@ class Mailer(SessionVerbs):
     :param port_no: its port.
     :param pool_size: the most sessions open at once.
     :param idle_timeout: seconds a pooled session may stay unused.
+    :param rate: the most messages a second the mailer sends, from all its threads and
+        tasks together.
     :param provider: the mail provider to send through (an
         :class:`~smtpunit.interfaces.IMailer`, or a provider of ``smtp^``); by default
         the current registry's when the mailer is made (but not a test double
@@ -67,24 +79,27 @@ class Mailer(SessionVerbs):
     """
 
     def __init__(self, server_address: str, port_no: int = 25, *, pool_size: int = 4, idle_timeout: float = 30.0,
-                 provider: Any = None, **options: Unpack[SendKeywords]) -> None:
-        self._configure("Mailer", server_address, port_no, pool_size, idle_timeout, provider, options,
+                 rate: Optional[float] = None, provider: Any = None, **options: Unpack[SendKeywords]) -> None:
+        self._configure("Mailer", server_address, port_no, pool_size, idle_timeout, rate, provider, options,
                         f"{server_address}:{port_no}")
 
     def _configure(self, caller: str, server_address: str, port_no: int, pool_size: int, idle_timeout: float,
-                   provider: Any, options: Mapping[str, Any], shown: str) -> None:
+                   rate: Optional[float], provider: Any, options: Mapping[str, Any], shown: str) -> None:
         self.options = SendOptions.of(caller, options, chunking=True)
         self.server, self.port = check_target(server_address, port_no)
         self.provider: MailProvider = configured_mailer() if provider is None else as_mailer(provider)
         self._shown = shown
         self._ehlo_name = smtp_sending_server()
+        self.rate = None if rate is None else RateLimiter(rate)
         opener = session_opener(self.provider, self.server, self.port, self.options)
-        self._pool = Pool(self.server, self.port, size=pool_size, idle_timeout=idle_timeout, connect=opener)
+        self._pool = Pool(self.server, self.port, size=pool_size, idle_timeout=idle_timeout, connect=opener,
+                          rate=self.rate, retry=self.options.retry)
         self._async = _AsyncVerbs(self)
 
     @classmethod
     def from_url(cls, url: str, *, registry: Optional[Components] = None, pool_size: int = 4,
-                 idle_timeout: float = 30.0, **options: Unpack[SendKeywords]) -> Mailer:
+                 idle_timeout: float = 30.0, rate: Optional[float] = None, **options: Unpack[SendKeywords]
+                 ) -> Mailer:
         """A mailer for a connection URL (see :mod:`smtpunit.units.schemes`)::
 
             smtp://[user[:password]@]host[:port]   587, STARTTLS required (?tls=opportunistic, ?tls=none)
@@ -104,7 +119,7 @@ class Mailer(SessionVerbs):
         target = endpoint(parsed, configuration_registry() if registry is None else registry)
         mailer = cls.__new__(cls)
         try:
-            mailer._configure("Mailer.from_url", target.server, target.port, pool_size, idle_timeout,
+            mailer._configure("Mailer.from_url", target.server, target.port, pool_size, idle_timeout, rate,
                               target.provider, {**target.options, **options}, parsed.redacted())
         except InvalidArgument as exc:  # a URL's value: say which URL
             raise parsed.fail(str(exc)) from None
@@ -112,7 +127,8 @@ class Mailer(SessionVerbs):
 
     @classmethod
     def from_env(cls, variable: str = URL_VARIABLE, *, registry: Optional[Components] = None,
-                 pool_size: int = 4, idle_timeout: float = 30.0, **options: Unpack[SendKeywords]) -> Mailer:
+                 pool_size: int = 4, idle_timeout: float = 30.0, rate: Optional[float] = None,
+                 **options: Unpack[SendKeywords]) -> Mailer:
         """:meth:`from_url` with the URL in the environment variable ``variable``
         (``SMTPUNIT_URL``).
 
@@ -122,7 +138,8 @@ class Mailer(SessionVerbs):
         if not url:
             raise InvalidArgument(f"the environment variable {variable} is not set: give it a connection URL, "
                                   "such as smtp://user:password@mail.example.org")
-        return cls.from_url(url, registry=registry, pool_size=pool_size, idle_timeout=idle_timeout, **options)
+        return cls.from_url(url, registry=registry, pool_size=pool_size, idle_timeout=idle_timeout, rate=rate,
+                            **options)
 
     def __repr__(self) -> str:
         return f"<Mailer {self._shown} via {type(self.provider).__name__}>"
@@ -203,11 +220,21 @@ class _AsyncVerbs(AsyncSessionVerbs):
         options = mailer.options if partial_delivery is None else mailer.options.replace(
             partial_delivery=partial_delivery)
         provider = mailer._current()
-        with smtp_sending_server.parameterize(mailer._ehlo_name):
-            if len(batch) != 1:
-                async with await provider.open_session_async(mailer.server, mailer.port, options) as session:
-                    return list(await session.send_envelopes(batch))
-            try:
-                return [await provider.deliver_async(mailer.server, mailer.port, batch[0], options)]
-            except SMTPError as exc:
-                return [exc]
+
+        async def attempt(envelopes: list[Envelope]) -> list[Outcome]:
+            if mailer.rate is not None:
+                await asyncio.sleep(mailer.rate.delay(len(envelopes)))
+            with smtp_sending_server.parameterize(mailer._ehlo_name):
+                try:
+                    if len(envelopes) == 1:
+                        return [await provider.deliver_async(mailer.server, mailer.port, envelopes[0], options)]
+                    async with await provider.open_session_async(mailer.server, mailer.port, options) as session:
+                        return list(await session.send_envelopes(envelopes))
+                except SMTPError as exc:
+                    if options.retry is None or len(envelopes) > 1 and not retryable(exc):
+                        raise
+                    return [exc] * len(envelopes)  # to be tried again
+
+        if options.retry is None:
+            return await attempt(batch)
+        return raise_if_never_opened(await run_retrying_async(retrying(batch, options.retry), attempt))

@@ -17,11 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional, TypedDict, Union
 
-from .core.commands import check_credential
+from .core.commands import Envelope, check_credential
 from .core.dsn import DSN
 from .core.policy import TLSPolicy
+from .core.retry import Retry
+from .core.signing import signed
 from .errors import InvalidArgument
-from .interfaces import IAsyncTransport, ITLSUpgrader, ITransport
+from .interfaces import IAsyncTransport, ISigner, ITLSUpgrader, ITransport
 
 __all__ = ["SendKeywords", "SendOptions", "Timeouts"]
 
@@ -88,6 +90,8 @@ class SendKeywords(TypedDict, total=False):
     partial_delivery: bool
     chunking: Optional[bool]
     dsn: Optional[DSN]
+    retry: Optional[Retry]
+    signer: Any
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,11 @@ class SendOptions:
         the one-shot, whose bytes stay Racket's; on for sessions).
     :ivar dsn: the delivery status notifications to ask for, a :class:`~smtpunit.core.dsn.DSN`
         (every message of a session, pool or mailer the same).
+    :ivar signer: signs each message before it is sent (an
+        :class:`~smtpunit.interfaces.ISigner`, such as a ``smtpunit.DKIMSigner``).
+    :ivar retry: retry a message that failed in a way that may pass
+        (:class:`~smtpunit.core.retry.Retry`): the one-message verbs, ``send_many``, a
+        Pool's and a Mailer's sends; a session opened with ``connect`` does not retry.
     """
 
     auth_user: Optional[str] = None
@@ -124,6 +133,8 @@ class SendOptions:
     partial_delivery: bool = False
     chunking: Optional[bool] = None
     dsn: Optional[DSN] = None
+    retry: Optional[Retry] = None
+    signer: Any = None
     given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     """The options the caller gave a value other than the default."""
 
@@ -142,6 +153,8 @@ class SendOptions:
         if not _is_transport(self.tcp_connect):
             raise TypeError("tcp_connect must be None, an ITransport, an IAsyncTransport or a procedure "
                             f"connect(host, port), not {self.tcp_connect!r}")
+        if self.signer is not None and not ISigner.providedBy(self.signer):
+            raise TypeError(f"signer must be an ISigner (such as a smtpunit.DKIMSigner) or None, not {self.signer!r}")
         if not _is_tls(self.tls_encode):
             raise TypeError("tls_encode must be None, True, False, an ssl.SSLContext, an ITLSUpgrader or a "
                             f"procedure, not {self.tls_encode!r}")
@@ -200,6 +213,14 @@ class SendOptions:
             _CHECKED[key] = options
         return options
 
+    def prepared(self, envelope: Envelope) -> Envelope:
+        """``envelope`` as it goes out: signed by :attr:`signer`, if any. A mail provider
+        that sends by other means than the SMTP unit calls it on each envelope.
+
+        :raises InvalidArgument: the envelope cannot be signed (a streamed message).
+        """
+        return envelope if self.signer is None else signed(envelope, self.signer)
+
     def replace(self, **changes: Any) -> SendOptions:
         """These options with ``changes``, checked again."""
         current = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -210,7 +231,7 @@ _NAMES = tuple(f.name for f in fields(SendOptions) if f.name != "given")
 _KNOWN = frozenset(_NAMES)
 _CHECKED: dict[Any, SendOptions] = {}  # options checked before, by their keywords
 _CHECKED_LIMIT = 64  # then emptied: few distinct option sets recur in a process
-_BY_VALUE = frozenset({type(None), bool, int, float, str, TLSPolicy, Timeouts, DSN})
+_BY_VALUE = frozenset({type(None), bool, int, float, str, TLSPolicy, Timeouts, DSN, Retry})
 _DEFAULTS = {f.name: f.default for f in fields(SendOptions)}
 _SECRET = frozenset({"auth_passwd"})
 _TYPES = (  # the options whose type is checked plainly: their names, types, and what to say
@@ -218,6 +239,7 @@ _TYPES = (  # the options whose type is checked plainly: their names, types, and
     (("allow_insecure_auth", "partial_delivery"), bool, "True or False"),
     (("chunking",), (bool, type(None)), "True, False or None"),
     (("dsn",), (DSN, type(None)), "a smtpunit.DSN or None"),
+    (("retry",), (Retry, type(None)), "a smtpunit.Retry or None"),
 )
 
 

@@ -21,23 +21,25 @@ import select
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .core.commands import Envelope
 from .core.parameters import smtp_sending_server
 from .core.results import Outcome, SendResult
+from .core.retry import RateLimiter, retrying
 from .core.verbs import single
 from .drivers.blocking import SessionVerbs
 from .errors import (
     InvalidArgument,
     SMTPConnectionClosed,
+    SMTPError,
     SMTPOutcomeUnknown,
     SMTPReplyError,
     SMTPTimeout,
     SMTPTransportError,
 )
 from .options import SendOptions
-from .units.contract import MailProvider, check_target
+from .units.contract import MailProvider, check_target, run_retrying
 from .units.lookup import configured_mailer, installed_mailer, installed_registry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -92,12 +94,17 @@ class Pool(SessionVerbs):
 
     :param size: the most sessions open at once; senders wait for a free one.
     :param idle_timeout: seconds a session may stay unused before it is closed.
+    :param rate: the most messages a second the pool sends, from all threads together
+        (a batch goes at once and counts for its messages); or a
+        :class:`~smtpunit.core.retry.RateLimiter` shared with other senders.
     :param connect: makes a new session; by default :func:`smtpunit.connect` with
         the server and ``options``, using the registry and the EHLO name
         (:data:`~smtpunit.smtp_sending_server`) current when the pool is made (but
         not a test double installed for the process, which gets the sends only while
         installed: :func:`~smtpunit.units.lookup.configuration_registry`).
-    :param options: keyword arguments of :func:`smtpunit.connect`.
+    :param options: keyword arguments of :func:`smtpunit.connect`; with ``retry``
+        (a :class:`~smtpunit.core.retry.Retry`), a message that failed in a way that
+        may pass is sent again after a wait.
     """
 
     def __init__(
@@ -108,14 +115,17 @@ class Pool(SessionVerbs):
         size: int = 4,
         idle_timeout: float = 30.0,
         connect: Optional[Callable[[], Any]] = None,
+        rate: Union[float, RateLimiter, None] = None,
         **options: Unpack[SendKeywords],
     ) -> None:
         if size < 1:
             raise InvalidArgument("a pool needs a size of at least 1")
+        checked = SendOptions.of("Pool", options, chunking=True)
         if connect is None:
-            checked = SendOptions.of("Pool", options, chunking=True)
             connect = session_opener(configured_mailer(), *check_target(server_address, port_no), checked)
         self._connect = connect
+        self._retry = checked.retry
+        self.rate = rate if isinstance(rate, RateLimiter) or rate is None else RateLimiter(rate)
         self.size = size
         self.idle_timeout = idle_timeout
         self._idle: list[tuple[Any, float]] = []  # (session, when it was put back), most recent last
@@ -134,15 +144,42 @@ class Pool(SessionVerbs):
         envelopes = list(envelopes)
         if not envelopes:
             return []  # no connection for nothing
-        session, _ = self._acquire()
-        try:
-            return list(session.send_envelopes(envelopes, partial_delivery=partial_delivery))
-        finally:
-            self._release(session)
+
+        def batch(envelopes: list[Envelope]) -> list[Outcome]:
+            self._pace(len(envelopes))
+            session, _ = self._acquire()
+            try:
+                return list(session.send_envelopes(envelopes, partial_delivery=partial_delivery))
+            finally:
+                self._release(session)
+
+        if self._retry is None:
+            return batch(envelopes)
+        return run_retrying(retrying(envelopes, self._retry), batch)
 
     def send_envelope(self, envelope: Envelope, *, partial_delivery: Optional[bool] = None) -> SendResult:
-        """Send a checked envelope, retrying once on a new connection if a reused one
-        turns out to be dead before the message was complete."""
+        """Send a checked envelope, once more on a new connection if a reused one turns
+        out to be dead before the message was complete; and again as the pool's
+        ``retry`` says."""
+        if self._retry is None:
+            self._pace(1)
+            return self._send_once(envelope, partial_delivery)
+
+        def attempt(envelopes: list[Envelope]) -> list[Outcome]:
+            self._pace(1)
+            try:
+                return [self._send_once(envelopes[0], partial_delivery)]
+            except SMTPError as exc:
+                return [exc]
+
+        return single(run_retrying(retrying([envelope], self._retry), attempt))
+
+    def _pace(self, messages: int) -> None:
+        """Wait for the rate limit's slots for ``messages``."""
+        if self.rate is not None:
+            time.sleep(self.rate.delay(messages))
+
+    def _send_once(self, envelope: Envelope, partial_delivery: Optional[bool]) -> SendResult:
         options = {"partial_delivery": partial_delivery}
         session: Optional[Any]
         session, reused = self._acquire()

@@ -354,6 +354,8 @@ def add_bulk_parser(commands: Any) -> None:
                        help="the envelope sender of every message (default: its Sender or From)")
     group.add_argument("--to", action="append", default=[], metavar="ADDR",
                        help="send every message to these recipients instead of its To, Cc and Bcc (repeatable)")
+    group.add_argument("--rate", type=float, metavar="PER_SECOND",
+                       help="send at most this many messages a second, over all connections together")
     group.add_argument("--progress", choices=["auto", "none", "bar", "lines"], default="auto",
                        help="how to show progress on stderr: a bar redrawn in place, a line every few seconds, "
                             "or none (default auto: a bar on a terminal, lines elsewhere, none with --quiet)")
@@ -374,10 +376,14 @@ def _progress_mode(args: argparse.Namespace) -> str:
 def run_bulk(args: argparse.Namespace) -> int:
     """``smtpunit bulk``."""
     from ..core.commands import check_address
-    from ..pool import Pool
+    from ..options import SendOptions
+    from ..pool import Pool, session_opener
+    from ..units.contract import as_mailer
 
     if args.connections < 1:
         raise UsageError("--connections must be at least 1")
+    if args.rate is not None and not args.rate > 0:
+        raise UsageError("--rate must be above 0")
     from_ = check_address(args.from_, "sender", allow_empty=True) if args.from_ is not None else None
     to = [check_address(a, "recipient") for a in args.to]
     messages = load_messages(args.sources)
@@ -391,7 +397,13 @@ def run_bulk(args: argparse.Namespace) -> int:
     stop = threading.Event()
     stopped_by: list[BaseException] = []
     with settings.active():  # the pool keeps the EHLO name current when it is made
-        pool = Pool(settings.server, settings.port, size=args.connections, **settings.options)
+        if settings.mailer is None:
+            pool = Pool(settings.server, settings.port, size=args.connections, rate=args.rate, **settings.options)
+        else:
+            checked = SendOptions.of("bulk", settings.options, chunking=True)
+            opener = session_opener(as_mailer(settings.mailer), settings.server, settings.port, checked)
+            pool = Pool(settings.server, settings.port, size=args.connections, rate=args.rate, connect=opener,
+                        retry=checked.retry)
 
     def send(item: _Item) -> MessageOutcome:
         if item.envelope is None:

@@ -20,6 +20,7 @@ from typing import Any, Optional, TextIO
 from ..core.commands import Envelope, check_address, prepare_raw_envelope
 from ..core.dsn import DSN
 from ..core.email_message import message_recipients, message_sender
+from ..core.retry import Retry
 from ..errors import (
     InvalidArgument,
     SASLError,
@@ -32,6 +33,7 @@ from ..errors import (
     SMTPTransportError,
     UnsupportedByServer,
 )
+from ..providers.sendmail import DEFAULT_SENDMAIL
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -131,10 +133,20 @@ def add_connection_options(parser: argparse.ArgumentParser, *, partial_delivery:
     :param partial_delivery: the default of ``--partial-delivery``.
     """
     server = parser.add_argument_group("server")
-    server.add_argument("--server", required=True, metavar="HOST", help="the SMTP server's host name or address")
-    server.add_argument("--port", type=_port, metavar="N",
-                        help="the server's port (default 25, or 465 with --tls implicit; submission is 587)")
-    server.add_argument("--ehlo", metavar="NAME", help="the name to give in EHLO (default: localhost)")
+    server.add_argument("-s", "--server", metavar="HOST[:PORT]",
+                        help="the server: a host name or address, with :PORT if you like ([::1]:2525 for IPv6); "
+                             "required unless --socket or --sendmail")
+    server.add_argument("-p", "--port", type=_port, metavar="N",
+                        help="the server's port (default 25, 24 for LMTP, 465 with --tls implicit; submission "
+                             "is 587)")
+    server.add_argument("--protocol", type=str.upper, choices=["SMTP", "ESMTP", "LMTP"], default="ESMTP",
+                        help="ESMTP (the default; SMTP is the same: EHLO, extensions used when offered) or LMTP "
+                             "(LHLO, a reply per recipient)")
+    server.add_argument("--socket", metavar="PATH", help="connect to the Unix socket at PATH instead of TCP")
+    server.add_argument("--sendmail", nargs="?", const=DEFAULT_SENDMAIL, metavar="PATH",
+                        help=f"hand the message to the local sendmail program (default {DEFAULT_SENDMAIL}) "
+                             "instead of speaking SMTP")
+    server.add_argument("--ehlo", "--helo", metavar="NAME", help="the name to give in EHLO (default: localhost)")
     server.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
                         help="bound every wait to this many seconds: connecting, each reply, the TLS handshake "
                              "and the reply to the end of the message (a server slower than that there leaves "
@@ -159,6 +171,11 @@ def add_connection_options(parser: argparse.ArgumentParser, *, partial_delivery:
                       help="the SASL mechanism (default: the strongest both sides have)")
     auth.add_argument("--allow-insecure-auth", action="store_true",
                       help="permit credentials in plaintext to a host that is not this machine")
+    server.add_argument("--retry", type=int, default=1, metavar="ATTEMPTS",
+                        help="try a message that fails in a way that may pass (a 4xx, a connection failing "
+                             "before the end of the data) up to ATTEMPTS times in all (default 1: no retry)")
+    server.add_argument("--retry-backoff", type=_positive_float, default=1.0, metavar="SECONDS",
+                        help="the wait before the second attempt, doubling after (default 1)")
     dsn = parser.add_argument_group("delivery status notifications (RFC 3461)")
     dsn.add_argument("--dsn-notify", metavar="WHEN",
                      help="notify on SUCCESS, FAILURE and/or DELAY (comma-separated), or NEVER")
@@ -167,6 +184,10 @@ def add_connection_options(parser: argparse.ArgumentParser, *, partial_delivery:
     dsn.add_argument("--dsn-envid", metavar="ID", help="an envelope identifier that notifications carry back")
     dsn.add_argument("--dsn-optional", action="store_true",
                      help="send without notifications to a server that does not offer DSN (default: refuse)")
+    dkim = parser.add_argument_group("DKIM signing (needs the dkim extra)")
+    dkim.add_argument("--dkim-key", metavar="PATH", help="sign with this private key (PEM)")
+    dkim.add_argument("--dkim-selector", metavar="NAME", help="the selector: the key is at NAME._domainkey.DOMAIN")
+    dkim.add_argument("--dkim-domain", metavar="DOMAIN", help="the signing domain")
     output = parser.add_argument_group("output")
     output.add_argument("--transcript", action="store_true",
                         help="print the SMTP conversation to stderr (credentials redacted)")
@@ -185,6 +206,8 @@ class ConnectionSettings:
     ehlo: Optional[str] = None
     transcript: bool = False
     transcript_format: str = "%(message)s"
+    mailer: Any = None
+    """The mail provider to send through (``None``: the registry's ``smtp@``)."""
 
     @contextlib.contextmanager
     def active(self, stream: Optional[TextIO] = None) -> Iterator[None]:
@@ -257,7 +280,7 @@ def _password(args: argparse.Namespace) -> Optional[str]:
         raise UsageError("--auth-user needs a password: use --auth-password-env or --auth-password-file "
                          "(there is no terminal to prompt on)")
     try:
-        return getpass.getpass(f"Password for {args.auth_user} at {args.server}: ")
+        return getpass.getpass(f"Password for {args.auth_user} at {args.server or 'the server'}: ")
     except EOFError:
         raise UsageError("no password given") from None
 
@@ -270,9 +293,15 @@ def connection_settings(args: argparse.Namespace) -> ConnectionSettings:
     """
     if args.tls == "none" and (args.cafile or args.client_cert or args.client_key):
         raise UsageError("--cafile, --client-cert and --client-key need --tls (starttls, opportunistic or implicit)")
+    host, given_port = _server_and_port(args)
     context = _tls_context(args)
-    port = args.port if args.port is not None else (465 if args.tls == "implicit" else 25)
+    default_port = 465 if args.tls == "implicit" else 24 if args.protocol == "LMTP" else 25
+    port = given_port if given_port is not None else default_port
     options: dict[str, Any] = {"partial_delivery": args.partial_delivery}
+    if args.socket is not None:
+        from ..providers.unix import UnixSocketTransport
+
+        options["tcp_connect"] = UnixSocketTransport(args.socket)
     if args.tls != "none":
         options.update(tls_policy=args.tls, tls_encode=context if context is not None else True)
     if args.timeout is not None:
@@ -281,6 +310,20 @@ def connection_settings(args: argparse.Namespace) -> ConnectionSettings:
         raise UsageError("--auth-mechanism needs --auth-user")
     if args.allow_insecure_auth:
         options["allow_insecure_auth"] = True
+    if args.retry < 1:
+        raise UsageError("--retry is the number of attempts in all: at least 1")
+    if args.retry > 1:
+        options["retry"] = Retry(attempts=args.retry, backoff=args.retry_backoff)
+    dkim = (args.dkim_key, args.dkim_selector, args.dkim_domain)
+    if any(dkim):
+        if not all(dkim):
+            raise UsageError("--dkim-key, --dkim-selector and --dkim-domain go together")
+        from ..providers.dkim import DKIMSigner
+
+        try:
+            options["signer"] = DKIMSigner(args.dkim_selector, args.dkim_domain, args.dkim_key)
+        except InvalidArgument as exc:
+            raise UsageError(str(exc)) from None
     dsn = _dsn(args)
     if dsn is not None:
         options["dsn"] = dsn
@@ -289,7 +332,50 @@ def connection_settings(args: argparse.Namespace) -> ConnectionSettings:
         options.update(auth_user=args.auth_user, auth_passwd=password)
         if args.auth_mechanism is not None:
             options["auth_mechanism"] = args.auth_mechanism.upper()
-    return ConnectionSettings(args.server, port, options, args.ehlo, args.transcript)
+    return ConnectionSettings(host, port, options, args.ehlo, args.transcript, mailer=_mailer(args))
+
+
+def _server_and_port(args: argparse.Namespace) -> tuple[str, Optional[int]]:
+    """The host and the port of ``--server HOST[:PORT]`` and ``--port``.
+
+    :raises UsageError: no server where one is needed, a bad port, or two ports.
+    """
+    text = args.server
+    if text is None:
+        if args.socket is None and args.sendmail is None:
+            raise UsageError("--server is required (or --socket, or --sendmail)")
+        return "localhost", args.port
+    host, port = text, None
+    if text.startswith("["):  # [IPv6] or [IPv6]:PORT
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+        if rest and port is None:
+            raise UsageError(f"--server {text!r}: write [IPv6]:PORT")
+    elif text.count(":") == 1:  # HOST:PORT (a bare IPv6 address has several colons)
+        host, port = text.split(":")
+    if port is not None:
+        try:
+            number = _port(port)
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"--server {text!r}: {exc}") from None
+        if args.port is not None and args.port != number:
+            raise UsageError(f"--server {text!r} and --port {args.port} name two ports")
+        return host, number
+    return host, args.port
+
+
+def _mailer(args: argparse.Namespace) -> Any:
+    """The mail provider ``--protocol`` and ``--sendmail`` ask for (``None``: the default)."""
+    if args.sendmail is not None:
+        from ..providers.sendmail import SendmailSMTP
+
+        return SendmailSMTP(args.sendmail)
+    if args.protocol == "LMTP":
+        from ..interfaces import IMailer
+        from ..units.lookup import invoke, registry_in_use
+
+        return invoke(registry_in_use(), IMailer, "lmtp")
+    return None
 
 
 def _dsn(args: argparse.Namespace) -> Optional[DSN]:

@@ -106,11 +106,16 @@ def _result_line(result: SendResult) -> str:
 def run_send(args: argparse.Namespace) -> int:
     """``smtpunit send``."""
     from ..smtp import send_envelope
+    from ..units.contract import as_mailer
 
     envelope = _message_envelope(args)
     settings = connection_settings(args)
     with settings.active():
-        result = send_envelope(settings.server, envelope, settings.port, **settings.options)
+        if settings.mailer is None:
+            result = send_envelope(settings.server, envelope, settings.port, **settings.options)
+        else:
+            result = as_mailer(settings.mailer).send_envelope(settings.server, envelope, settings.port,
+                                                              **settings.options)
     if not args.quiet or result.refused:  # --quiet: nothing on (complete) success
         print(_result_line(result), flush=True)
     return EXIT_PARTIAL if result.refused else EXIT_OK

@@ -38,11 +38,15 @@ class SendResult:
     :ivar reply: the reply to the final ``.`` (with LMTP, the last recipient's).
     :ivar reconnected: sent over a new connection that its session opened after a
         message before it in the batch had to close the old one.
+    :ivar attempts: the errors of the attempts before this one, when it was retried
+        (:class:`~smtpunit.core.retry.Retry`); an error that ends the retries carries
+        its own as ``attempts`` too.
     """
 
     recipients: tuple[RecipientResult, ...]
     reply: Reply
     reconnected: bool = False
+    attempts: tuple[SMTPError, ...] = ()
 
     @property
     def accepted(self) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from ..errors import SMTPStateError
 from .actions import Channel
@@ -52,6 +52,7 @@ class ConversationOptions:
         CHUNKING: no dot-stuffing, binary-safe. Off for the Racket one-shot, whose
         bytes stay those of DATA.
     :ivar dsn: the delivery status notifications to ask for (:class:`~smtpunit.core.dsn.DSN`).
+    :ivar signer: signs each message before it is sent (an :class:`~smtpunit.interfaces.ISigner`).
     """
 
     ehlo_name: str
@@ -64,6 +65,7 @@ class ConversationOptions:
     lmtp: bool = False
     chunking: bool = False
     dsn: Optional[DSN] = None
+    signer: Any = None
 
 
 class Phase(enum.Enum):

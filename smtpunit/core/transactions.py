@@ -53,6 +53,7 @@ from .content import BDAT_CHUNK, DATA_CHUNK, LinesContent, RawContent, gather
 from .dsn import DSN
 from .reply import Reply
 from .results import Outcome, RecipientResult, SendResult, accepts_recipient
+from .signing import signed
 from .state import IN_DATA, RESET_DUE, ConversationOptions, SessionState
 
 __all__ = ["transactions", "mail_parameters"]
@@ -133,6 +134,8 @@ def transactions(
     messages = []
     for index, envelope in enumerate(envelopes):
         try:
+            if options.signer is not None:
+                envelope = signed(envelope, options.signer)
             mail = envelope.mail_command(mail_parameters(envelope, state.capabilities, options.dsn))
         except SMTPInputError as exc:
             outcomes[index] = exc

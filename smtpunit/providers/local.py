@@ -58,7 +58,8 @@ class ConsoleMailer(MailProvider):
         self._lock = threading.Lock()  # one message at a time, from any thread
 
     def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
-        """Print ``envelope``; ``server``, ``port`` and ``options`` play no part."""
+        """Print ``envelope`` (signed, if ``options`` say so); ``server`` and ``port`` play no part."""
+        envelope = options.prepared(envelope)
         text = message_bytes(envelope).decode("utf-8", "backslashreplace").replace("\r\n", "\n")
         text += "" if text.endswith("\n") else "\n"
         recipients = ", ".join(f"<{r}>" for r in envelope.recipients)
@@ -87,10 +88,11 @@ class FileMailer(MailProvider):
             raise InvalidArgument(f"the directory must be a non-empty path, not {directory!r}")
 
     def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
-        """Write ``envelope``; ``server``, ``port`` and ``options`` play no part.
+        """Write ``envelope`` (signed, if ``options`` say so); ``server`` and ``port`` play no part.
 
         :raises SMTPTransportError: the files could not be written (nothing is left half-written).
         """
+        envelope = options.prepared(envelope)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
         base = os.path.join(self.directory, f"{stamp}-{uuid.uuid4().hex[:12]}")
         envelope_text = json.dumps({"sender": envelope.sender, "recipients": list(envelope.recipients)})

@@ -142,7 +142,7 @@ class SendmailSMTP(MailProvider):
         """
         _check_for_command_line(envelope)
         timeout = self.timeout if options.timeouts == _DEFAULT_TIMEOUTS else options.timeouts.data_end
-        return self._send(envelope, timeout)
+        return self._send(options.prepared(envelope), timeout)
 
     def smtp_send_message_star(
         self,

@@ -201,7 +201,8 @@ class _OverOneConnection(MailProvider):
         self._outbox = outbox
 
     def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
-        return self._outbox._converse(OutboxMessage(server, port, envelope), self._outbox._plan(options))
+        return self._outbox._converse(OutboxMessage(server, port, options.prepared(envelope)),
+                                      self._outbox._plan(options))
 
 
 @dataclass(frozen=True)
@@ -329,7 +330,7 @@ class Outbox(MailProvider):
         refuse_plaintext_credentials(options.has_credentials, secure=options.policy.promises_tls,
                                      local=is_loopback_name(server), allowed=options.allow_insecure_auth)
         self.connections += 1
-        return self._converse(OutboxMessage(server, port, envelope), self._plan(options))
+        return self._converse(OutboxMessage(server, port, options.prepared(envelope)), self._plan(options))
 
     def open_session(self, server: str, port: int, options: SendOptions) -> OneShotSession:
         """A session whose every message is one conversation, over one connection;

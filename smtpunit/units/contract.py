@@ -20,7 +20,8 @@ A provider of the Racket signature alone (:class:`~smtpunit.interfaces.ISMTP`, o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Optional, Protocol, TypeVar, Union
 
 from zope.interface import implementer
@@ -30,7 +31,8 @@ from ..core.capabilities import Capabilities
 from ..core.commands import Envelope, Line, check_port, check_server_address, prepare_envelope
 from ..core.reply import Reply
 from ..core.results import Outcome, RecipientResult, SendResult
-from ..core.verbs import MessageTuple, envelope_of_message
+from ..core.retry import Step, retrying
+from ..core.verbs import MessageTuple, envelope_of_message, single
 from ..drivers.aio import AsyncSessionVerbs
 from ..drivers.blocking import SessionVerbs
 from ..errors import SMTPConnectionClosed, SMTPError
@@ -52,6 +54,9 @@ __all__ = [
     "ThreadedAsyncSession",
     "as_mailer",
     "check_target",
+    "raise_if_never_opened",
+    "run_retrying",
+    "run_retrying_async",
 ]
 
 T = TypeVar("T")
@@ -306,26 +311,26 @@ class MailProvider:
                           ) -> SendResult:
         """Connect to ``server_address``:``port_no`` and send one message; see
         :func:`smtpunit.smtp_send_message` for the keyword ``options``."""
-        return self.deliver(*_one_shot("smtp_send_message", server_address, port_no, options,
-                                       lambda: prepare_envelope(from_, to, header, message)))
+        return self._retried(*_one_shot("smtp_send_message", server_address, port_no, options,
+                                        lambda: prepare_envelope(from_, to, header, message)))
 
     def send(self, server_address: str, from_: str, to: Iterable[str], header: Line,
              message: Iterable[Line], port_no: int = 25, **options: Unpack[SendKeywords]) -> SendResult:
         """:meth:`smtp_send_message` under the verb every entry point shares."""
-        return self.deliver(*_one_shot("send", server_address, port_no, options,
-                                       lambda: prepare_envelope(from_, to, header, message)))
+        return self._retried(*_one_shot("send", server_address, port_no, options,
+                                        lambda: prepare_envelope(from_, to, header, message)))
 
     def send_envelope(self, server_address: str, envelope: Envelope, port_no: int = 25,
                       **options: Unpack[SendKeywords]) -> SendResult:
         """Send a checked :class:`~smtpunit.core.commands.Envelope` in one connection."""
-        return self.deliver(*_one_shot("send_envelope", server_address, port_no, options, lambda: envelope))
+        return self._retried(*_one_shot("send_envelope", server_address, port_no, options, lambda: envelope))
 
     def send_message(self, server_address: str, message: EmailMessageType, port_no: int = 25, *,
                      from_: Optional[str] = None, to: Optional[Iterable[str]] = None,
                      **options: Unpack[SendKeywords]) -> SendResult:
         """Send an :class:`email.message.EmailMessage` in one connection."""
-        return self.deliver(*_one_shot("send_message", server_address, port_no, options,
-                                       lambda: envelope_of_message(message, from_, to)))
+        return self._retried(*_one_shot("send_message", server_address, port_no, options,
+                                        lambda: envelope_of_message(message, from_, to)))
 
     def send_many(self, server_address: str, messages: Iterable[MessageTuple], port_no: int = 25,
                   **options: Unpack[SendKeywords]) -> list[Outcome]:
@@ -337,8 +342,18 @@ class MailProvider:
             the :class:`~smtpunit.errors.SMTPError` that stopped it.
         """
         server, port, envelopes, checked = _many("send_many", server_address, port_no, options, messages)
-        with self.open_session(server, port, checked) as session:
-            return list(session.send_envelopes(envelopes))
+        if checked.retry is None:
+            with self.open_session(server, port, checked) as session:
+                return list(session.send_envelopes(envelopes))
+
+        def batch(envelopes: list[Envelope]) -> list[Outcome]:
+            try:
+                with self.open_session(server, port, checked) as session:
+                    return list(session.send_envelopes(envelopes))
+            except SMTPError as exc:  # no session: each message failed so
+                return [exc] * len(envelopes)
+
+        return raise_if_never_opened(run_retrying(retrying(envelopes, checked.retry), batch))
 
     def connect(self, server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> MailSession:
         """Open a session to send many messages over one connection (BDAT when offered,
@@ -349,40 +364,123 @@ class MailProvider:
                                       message: Iterable[Line], port_no: int = 25,
                                       **options: Unpack[SendKeywords]) -> SendResult:
         """:meth:`smtp_send_message` for asyncio."""
-        return await self.deliver_async(*_one_shot("aio.smtp_send_message", server_address, port_no, options,
-                                                   lambda: prepare_envelope(from_, to, header, message)))
+        return await self._retried_async(*_one_shot("aio.smtp_send_message", server_address, port_no, options,
+                                                    lambda: prepare_envelope(from_, to, header, message)))
 
     async def send_async(self, server_address: str, from_: str, to: Iterable[str], header: Line,
                          message: Iterable[Line], port_no: int = 25,
                          **options: Unpack[SendKeywords]) -> SendResult:
         """:meth:`send` for asyncio."""
-        return await self.deliver_async(*_one_shot("aio.send", server_address, port_no, options,
-                                                   lambda: prepare_envelope(from_, to, header, message)))
+        return await self._retried_async(*_one_shot("aio.send", server_address, port_no, options,
+                                                    lambda: prepare_envelope(from_, to, header, message)))
 
     async def send_envelope_async(self, server_address: str, envelope: Envelope, port_no: int = 25,
                                   **options: Unpack[SendKeywords]) -> SendResult:
         """:meth:`send_envelope` for asyncio."""
-        return await self.deliver_async(*_one_shot("aio.send_envelope", server_address, port_no, options,
-                                                   lambda: envelope))
+        return await self._retried_async(*_one_shot("aio.send_envelope", server_address, port_no, options,
+                                                    lambda: envelope))
 
     async def send_message_async(self, server_address: str, message: EmailMessageType, port_no: int = 25, *,
                                  from_: Optional[str] = None, to: Optional[Iterable[str]] = None,
                                  **options: Unpack[SendKeywords]) -> SendResult:
         """:meth:`send_message` for asyncio."""
-        return await self.deliver_async(*_one_shot("aio.send_message", server_address, port_no, options,
-                                                   lambda: envelope_of_message(message, from_, to)))
+        return await self._retried_async(*_one_shot("aio.send_message", server_address, port_no, options,
+                                                    lambda: envelope_of_message(message, from_, to)))
 
     async def send_many_async(self, server_address: str, messages: Iterable[MessageTuple], port_no: int = 25,
                               **options: Unpack[SendKeywords]) -> list[Outcome]:
         """:meth:`send_many` for asyncio."""
         server, port, envelopes, checked = _many("aio.send_many", server_address, port_no, options, messages)
-        async with await self.open_session_async(server, port, checked) as session:
-            return list(await session.send_envelopes(envelopes))
+        if checked.retry is None:
+            async with await self.open_session_async(server, port, checked) as session:
+                return list(await session.send_envelopes(envelopes))
+
+        async def batch(envelopes: list[Envelope]) -> list[Outcome]:
+            try:
+                async with await self.open_session_async(server, port, checked) as session:
+                    return list(await session.send_envelopes(envelopes))
+            except SMTPError as exc:  # no session: each message failed so
+                return [exc] * len(envelopes)
+
+        return raise_if_never_opened(await run_retrying_async(retrying(envelopes, checked.retry), batch))
+
+    # -- retried as the options say ----------------------------------------------------------
+
+    def _retried(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
+        """:meth:`deliver`, tried again as ``options.retry`` says."""
+        if options.retry is None:
+            return self.deliver(server, port, envelope, options)
+        return single(run_retrying(retrying([envelope], options.retry),
+                                   lambda batch: [_outcome(self.deliver, server, port, batch[0], options)]))
+
+    async def _retried_async(self, server: str, port: int, envelope: Envelope, options: SendOptions
+                             ) -> SendResult:
+        """:meth:`deliver_async`, tried again as ``options.retry`` says."""
+        if options.retry is None:
+            return await self.deliver_async(server, port, envelope, options)
+
+        async def batch(envelopes: list[Envelope]) -> list[Outcome]:
+            try:
+                return [await self.deliver_async(server, port, envelopes[0], options)]
+            except SMTPError as exc:
+                return [exc]
+
+        return single(await run_retrying_async(retrying([envelope], options.retry), batch))
 
     async def connect_async(self, server_address: str, port_no: int = 25,
                             **options: Unpack[SendKeywords]) -> AsyncMailSession:
         """:meth:`connect` for asyncio: an open :class:`~smtpunit.interfaces.IAsyncSession`."""
         return await self.open_session_async(*_session("aio.connect", server_address, port_no, options))
+
+
+def _outcome(deliver: Callable[..., SendResult], *arguments: Any) -> Outcome:
+    """What ``deliver(*arguments)`` came to: its result, or the error that stopped it."""
+    try:
+        return deliver(*arguments)
+    except SMTPError as exc:
+        return exc
+
+
+def raise_if_never_opened(outcomes: list[Outcome]) -> list[Outcome]:
+    """The outcomes of a retried batch; or, if no attempt got a session, raise why, as
+    a batch that is not retried does."""
+    first = outcomes[0] if outcomes else None
+    if isinstance(first, SMTPError) and all(outcome is first for outcome in outcomes):
+        raise first
+    return outcomes
+
+
+def run_retrying(plan: Generator[Step, Optional[list[Outcome]], list[Outcome]],
+                 send: Callable[[list[Envelope]], list[Outcome]]) -> list[Outcome]:
+    """Run a plan of :func:`~smtpunit.core.retry.retrying`: ``send`` each batch it asks
+    for, sleep each wait; return its outcomes."""
+    try:
+        step = next(plan)
+        while True:
+            if isinstance(step, float):
+                time.sleep(step)
+                step = plan.send(None)
+            else:
+                step = plan.send(send(step))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def run_retrying_async(plan: Generator[Step, Optional[list[Outcome]], list[Outcome]],
+                             send: Callable[[list[Envelope]], Awaitable[list[Outcome]]]) -> list[Outcome]:
+    """:func:`run_retrying` for asyncio."""
+    import asyncio
+
+    try:
+        step = next(plan)
+        while True:
+            if isinstance(step, float):
+                await asyncio.sleep(step)
+                step = plan.send(None)
+            else:
+                step = plan.send(await send(step))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
 
 
 def _one_shot(verb: str, server_address: str, port_no: int, options: Mapping[str, Any],
@@ -440,11 +538,12 @@ class _RacketOnly(MailProvider):
         self.provider = provider
 
     def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
-        data = b"".join(envelope.content.bdat_pieces(True))
+        data = b"".join(options.prepared(envelope).content.bdat_pieces(True))
         # A header holds no empty line: the first one ends it (and the empty header is one).
         end = 2 if data.startswith(b"\r\n") else data.find(b"\r\n\r\n") + 4
         lines = [_text(line) for line in data[end:].split(b"\r\n")[:-1]]
-        keywords = {name: getattr(options, name) for name in options.given}
+        # The framework's own (the message is signed, retries are run here): not the provider's.
+        keywords = {name: getattr(options, name) for name in options.given - {"signer", "retry"}}
         result = self.provider.smtp_send_message(
             server, envelope.sender, list(envelope.recipients), _text(data[:end]), lines, port, **keywords)
         if isinstance(result, SendResult):

@@ -94,18 +94,19 @@ class _Plan(NamedTuple):
 
 def _conversation_options(ehlo_name: str, starttls: TLSPolicy, end_of_message: Callable[[], object],
                           allow_insecure_auth: bool, partial_delivery: bool, lmtp: bool, chunking: bool,
-                          dsn: Optional[DSN]) -> ConversationOptions:
+                          dsn: Optional[DSN], signer: Any) -> ConversationOptions:
     """The :class:`ConversationOptions` without credentials for these settings, made
     once and shared: they are frozen, and a loop of sends asks for the same ones.
-    ``end_of_message`` is keyed by identity, kept alive by the entry."""
-    key = (ehlo_name, starttls, id(end_of_message), allow_insecure_auth, partial_delivery, lmtp, chunking, dsn)
+    ``end_of_message`` and ``signer`` are keyed by identity, kept alive by the entry."""
+    key = (ehlo_name, starttls, id(end_of_message), allow_insecure_auth, partial_delivery, lmtp, chunking, dsn,
+           id(signer))
     shared = _SHARED_OPTIONS.get(key)
     if shared is None:
         if len(_SHARED_OPTIONS) >= _SHARED_LIMIT:
             _SHARED_OPTIONS.clear()
         shared = _SHARED_OPTIONS[key] = ConversationOptions(
             ehlo_name, starttls, end_of_message=end_of_message, allow_insecure_auth=allow_insecure_auth,
-            partial_delivery=partial_delivery, lmtp=lmtp, chunking=chunking, dsn=dsn)
+            partial_delivery=partial_delivery, lmtp=lmtp, chunking=chunking, dsn=dsn, signer=signer)
     return shared
 
 
@@ -368,7 +369,7 @@ class SMTPUnit(MailProvider):
             if policy is not TLSPolicy.NONE else None
         conversation = _conversation_options(
             self.smtp_sending_server(), policy, self.smtp_sending_end_of_message(), options.allow_insecure_auth,
-            options.partial_delivery, self.lmtp, bool(options.chunking), options.dsn)
+            options.partial_delivery, self.lmtp, bool(options.chunking), options.dsn, options.signer)
         credentials = self._credentials(options.auth_user, options.auth_passwd, options.auth_mechanism)
         if credentials is not None:  # options of its own: a password is not kept beyond its call
             conversation = dataclasses.replace(conversation, credentials=credentials)

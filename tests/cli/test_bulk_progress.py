@@ -21,7 +21,8 @@ class Clock:
 
 
 def outcome(state: str, recipients: int = 1) -> MessageOutcome:
-    return MessageOutcome("m", "a@example.org", [RecipientOutcome(f"r{n}@example.org", state) for n in range(recipients)])
+    return MessageOutcome("m", "a@example.org",
+                          [RecipientOutcome(f"r{n}@example.org", state) for n in range(recipients)])
 
 
 def test_a_bar_redraws_at_most_ten_times_a_second():

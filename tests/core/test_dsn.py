@@ -79,8 +79,8 @@ def test_without_dsn_at_the_server_the_message_is_refused_before_mail_unless_not
         with pytest.raises(errors.UnsupportedByServer, match="does not offer DSN"):
             session.send("a@example.org", ["b@example.org"], HEADER, ["x"])
     assert b"MAIL FROM" not in bytes(recorder.sent) and server.messages == []
-    smtpunit.send("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"], tcp_connect=MemoryTransport(server),
-                  dsn=DSN(notify=("FAILURE",), required=False))
+    smtpunit.send("mail.invalid", "a@example.org", ["b@example.org"], HEADER, ["x"],
+                  tcp_connect=MemoryTransport(server), dsn=DSN(notify=("FAILURE",), required=False))
     assert len(server.messages) == 1
 
 
