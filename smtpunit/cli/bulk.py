@@ -350,9 +350,9 @@ def add_bulk_parser(commands: Any) -> None:
     group = bulk.add_argument_group("bulk")
     group.add_argument("--connections", type=int, default=2, metavar="N",
                        help="connections (and worker threads) to send over (default 2)")
-    group.add_argument("--from", dest="from_", metavar="ADDR",
+    group.add_argument("-f", "--from", dest="from_", metavar="ADDR",
                        help="the envelope sender of every message (default: its Sender or From)")
-    group.add_argument("--to", action="append", default=[], metavar="ADDR",
+    group.add_argument("-t", "--to", action="append", default=[], metavar="ADDR",
                        help="send every message to these recipients instead of its To, Cc and Bcc (repeatable)")
     group.add_argument("--rate", type=float, metavar="PER_SECOND",
                        help="send at most this many messages a second, over all connections together")

@@ -132,9 +132,9 @@ def add_send_parser(commands: Any) -> None:
     )
     add_connection_options(send, partial_delivery=False)
     message = send.add_argument_group("message")
-    message.add_argument("--from", dest="from_", metavar="ADDR",
+    message.add_argument("-f", "--from", dest="from_", metavar="ADDR",
                          help="the sender (From field and envelope); 'Name <addr>' is accepted")
-    message.add_argument("--to", action="append", default=[], metavar="ADDR", help="a recipient (repeatable)")
+    message.add_argument("-t", "--to", action="append", default=[], metavar="ADDR", help="a recipient (repeatable)")
     message.add_argument("--cc", action="append", default=[], metavar="ADDR", help="a Cc recipient (repeatable)")
     message.add_argument("--bcc", action="append", default=[], metavar="ADDR",
                          help="a blind recipient: in the envelope, never in the header (repeatable)")
