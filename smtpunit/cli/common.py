@@ -10,8 +10,10 @@ import getpass
 import logging
 import os
 import re
+import socket
 import ssl
 import sys
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
@@ -159,6 +161,12 @@ def add_connection_options(parser: argparse.ArgumentParser, *, partial_delivery:
                      help="none (default); starttls (required and verified); opportunistic (STARTTLS if "
                           "offered, else plaintext -- open to stripping); implicit (TLS from the first byte)")
     tls.add_argument("--cafile", metavar="PATH", help="trust the CA certificates in this PEM file (not the system's)")
+    tls.add_argument("--no-tls-verify", action="store_true",
+                     help="do not check the server's certificate and name (encrypted, but to whoever answers)")
+    tls.add_argument("--tls-sni", metavar="NAME",
+                     help="the name to send in SNI and to verify, when it is not the --server you connect to")
+    tls.add_argument("--tls-protocol", choices=["TLSv1.2", "TLSv1.3"],
+                     help="the oldest TLS version to accept (default TLSv1.2)")
     tls.add_argument("--client-cert", metavar="PATH", help="present this client certificate (PEM)")
     tls.add_argument("--client-key", metavar="PATH", help="the client certificate's key, if not in --client-cert")
     auth = parser.add_argument_group("authentication")
@@ -191,6 +199,8 @@ def add_connection_options(parser: argparse.ArgumentParser, *, partial_delivery:
     output = parser.add_argument_group("output")
     output.add_argument("--transcript", action="store_true",
                         help="print the SMTP conversation to stderr (credentials redacted)")
+    output.add_argument("--show-time-lapse", action="store_true",
+                        help="with --transcript, the seconds since the start before each line; and the time taken")
     output.add_argument("--quiet", action="store_true",
                         help="print nothing on success (errors, refusals and, for bulk, the summary of a run "
                              "with failures are still printed)")
@@ -208,6 +218,8 @@ class ConnectionSettings:
     transcript_format: str = "%(message)s"
     mailer: Any = None
     """The mail provider to send through (``None``: the registry's ``smtp@``)."""
+    time_lapse: bool = False
+    """The transcript's lines start with the seconds since the start."""
 
     @contextlib.contextmanager
     def active(self, stream: Optional[TextIO] = None) -> Iterator[None]:
@@ -219,15 +231,28 @@ class ConnectionSettings:
 
                 stack.enter_context(smtp_sending_server.parameterize(self.ehlo))
             if self.transcript:
-                stack.enter_context(_transcript_to(stream or sys.stderr, self.transcript_format))
+                fmt = ("+%(lapse).3fs " if self.time_lapse else "") + self.transcript_format
+                stack.enter_context(_transcript_to(stream or sys.stderr, fmt))
             yield
+
+
+class _LapseFormatter(logging.Formatter):
+    """Gives each record ``lapse``: the seconds since the formatter was made."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(fmt)
+        self.started = time.time()
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.lapse = record.created - self.started
+        return super().format(record)
 
 
 @contextlib.contextmanager
 def _transcript_to(stream: TextIO, fmt: str) -> Iterator[None]:
     logger = logging.getLogger("smtpunit.transcript")
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter(fmt))
+    handler.setFormatter(_LapseFormatter(fmt))
     handler.setLevel(logging.DEBUG)
     previous = logger.level
     logger.addHandler(handler)
@@ -240,14 +265,22 @@ def _transcript_to(stream: TextIO, fmt: str) -> Iterator[None]:
 
 
 def _tls_context(args: argparse.Namespace) -> Optional[ssl.SSLContext]:
-    if args.cafile is None and args.client_cert is None and args.client_key is None:
+    if args.tls == "none" and (args.no_tls_verify or args.tls_protocol or args.tls_sni):
+        raise UsageError("--no-tls-verify, --tls-protocol and --tls-sni need --tls")
+    if not (args.cafile or args.client_cert or args.client_key or args.no_tls_verify or args.tls_protocol):
         return None
     if args.client_key is not None and args.client_cert is None:
         raise UsageError("--client-key needs --client-cert")
     from ..providers.tls import default_context
 
     try:
-        return default_context(cafile=args.cafile, certfile=args.client_cert, keyfile=args.client_key)
+        context = default_context(cafile=args.cafile, certfile=args.client_cert, keyfile=args.client_key)
+        if args.tls_protocol == "TLSv1.3":
+            context.minimum_version = ssl.TLSVersion.TLSv1_3
+        if args.no_tls_verify:  # asked for by name: the connection is encrypted, the server unknown
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
     except (OSError, ssl.SSLError, ValueError) as exc:  # ssl.SSLError is an OSError
         names = ", ".join(f"{option} {path}" for option, path in (
             ("--cafile", args.cafile), ("--client-cert", args.client_cert), ("--client-key", args.client_key))
@@ -302,6 +335,10 @@ def connection_settings(args: argparse.Namespace) -> ConnectionSettings:
         from ..providers.unix import UnixSocketTransport
 
         options["tcp_connect"] = UnixSocketTransport(args.socket)
+    elif args.tls_sni is not None:  # connect to the server given, verify the name given
+        address = (host, port)
+        options["tcp_connect"] = lambda _host, _port: socket.create_connection(address, timeout=args.timeout or 30)
+        host = args.tls_sni
     if args.tls != "none":
         options.update(tls_policy=args.tls, tls_encode=context if context is not None else True)
     if args.timeout is not None:
@@ -332,7 +369,8 @@ def connection_settings(args: argparse.Namespace) -> ConnectionSettings:
         options.update(auth_user=args.auth_user, auth_passwd=password)
         if args.auth_mechanism is not None:
             options["auth_mechanism"] = args.auth_mechanism.upper()
-    return ConnectionSettings(host, port, options, args.ehlo, args.transcript, mailer=_mailer(args))
+    return ConnectionSettings(host, port, options, args.ehlo, args.transcript, mailer=_mailer(args),
+                              time_lapse=args.show_time_lapse)
 
 
 def _server_and_port(args: argparse.Namespace) -> tuple[str, Optional[int]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import mimetypes
 import os
+import sys
+import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -17,6 +19,7 @@ from .common import (
     EXIT_OK,
     EXIT_PARTIAL,
     HEADER_FIELD,
+    ConnectionSettings,
     UsageError,
     add_connection_options,
     address_argument,
@@ -103,6 +106,63 @@ def _result_line(result: SendResult) -> str:
     return "; ".join(parts)
 
 
+QUIT_AFTER = ("connect", "banner", "ehlo", "tls", "auth", "mail", "rcpt")
+
+
+def _quit_after(stage: str, settings: ConnectionSettings, envelope: Envelope) -> int:
+    """Go as far as ``stage`` and stop (QUIT), printing each reply on the way."""
+    from ..core import commands
+    from ..core.actions import Channel, expect
+    from ..drivers.blocking import Driver
+    from ..interfaces import ITransport
+    from ..options import SendOptions
+    from ..providers.tcp import as_connection
+    from ..smtp import connect
+    from ..units.contract import as_mailer
+    from ..units.lookup import invoke, registry_in_use
+
+    options = dict(settings.options)
+    if stage in ("connect", "banner"):
+        if options.get("tls_policy") == "implicit":
+            raise UsageError(f"--quit-after {stage} speaks no TLS: not with --tls implicit")
+        checked = SendOptions.of("smtpunit send", options)
+        transport: Any = checked.tcp_connect or invoke(registry_in_use(), ITransport)
+        if ITransport.providedBy(transport):
+            connection = transport.connect(settings.server, settings.port, checked.timeouts.connect)  # type: ignore[no-untyped-call]
+        else:
+            connection = as_connection(transport(settings.server, settings.port), settings.server)
+        driver = Driver(connection, checked.timeouts)
+        try:
+            if stage == "banner":
+                channel = Channel(driver.parser, False)
+
+                def banner() -> Any:
+                    greeting = yield from expect(channel, None, "greeting", 220)
+                    print(greeting.summary(), flush=True)
+                    yield from expect(channel, commands.quit(), "quit", 221)
+
+                driver.run(banner())
+        finally:
+            driver.close()
+        print(f"quit after {stage}", flush=True)
+        return EXIT_OK
+    if stage == "ehlo" and options.get("tls_policy") != "implicit":
+        for name in ("tls_encode", "tls_policy"):
+            options.pop(name, None)
+    if stage in ("ehlo", "tls"):
+        for name in ("auth_user", "auth_passwd", "auth_mechanism"):
+            options.pop(name, None)
+    opened = as_mailer(settings.mailer).connect if settings.mailer is not None else connect
+    with opened(settings.server, settings.port, **options) as session:
+        if stage in ("mail", "rcpt"):
+            if not hasattr(session, "probe"):
+                raise UsageError(f"--quit-after {stage} needs an SMTP conversation: not with --sendmail")
+            for reply in session.probe(envelope, recipients=stage == "rcpt"):
+                print(reply.summary(), flush=True)
+    print(f"quit after {stage}", flush=True)
+    return EXIT_OK
+
+
 def run_send(args: argparse.Namespace) -> int:
     """``smtpunit send``."""
     from ..smtp import send_envelope
@@ -110,6 +170,14 @@ def run_send(args: argparse.Namespace) -> int:
 
     envelope = _message_envelope(args)
     settings = connection_settings(args)
+    if args.quit_after is not None:
+        started = time.monotonic()
+        with settings.active():
+            code = _quit_after(args.quit_after, settings, envelope)
+        if args.show_time_lapse:
+            print(f"time: {time.monotonic() - started:.3f}s", file=sys.stderr)
+        return code
+    started = time.monotonic()
     with settings.active():
         if settings.mailer is None:
             result = send_envelope(settings.server, envelope, settings.port, **settings.options)
@@ -118,6 +186,8 @@ def run_send(args: argparse.Namespace) -> int:
                                                               **settings.options)
     if not args.quiet or result.refused:  # --quiet: nothing on (complete) success
         print(_result_line(result), flush=True)
+    if args.show_time_lapse:
+        print(f"time: {time.monotonic() - started:.3f}s", file=sys.stderr)
     return EXIT_PARTIAL if result.refused else EXIT_OK
 
 
@@ -131,6 +201,10 @@ def add_send_parser(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_connection_options(send, partial_delivery=False)
+    send.add_argument("-q", "--quit-after", choices=QUIT_AFTER, metavar="STAGE",
+                      help="go only as far as STAGE, then QUIT, printing the server's replies: "
+                           + ", ".join(QUIT_AFTER) + " (mail and rcpt send MAIL, and the RCPTs, then RSET: "
+                           "nothing is delivered)")
     message = send.add_argument_group("message")
     message.add_argument("-f", "--from", dest="from_", metavar="ADDR",
                          help="the sender (From field and envelope); 'Name <addr>' is accepted")

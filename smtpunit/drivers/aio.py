@@ -219,6 +219,15 @@ class AsyncSession(SessionCore, AsyncSessionVerbs):
             self._merge(outcomes, unsent, resent)
         return outcomes
 
+    async def probe(self, envelope: Envelope, *, recipients: bool = True) -> list[Reply]:
+        """``MAIL FROM`` and (unless not ``recipients``) each ``RCPT TO`` of ``envelope``,
+        then ``RSET``: what the server says of them, with no message sent.
+
+        :returns: the replies to MAIL and to each RCPT, in order.
+        :raises smtpunit.errors.SMTPReplyError: MAIL or RSET was refused.
+        """
+        return await self._run(self._probe(envelope, recipients))
+
     async def noop(self) -> Reply:
         """``NOOP``: a health check. A failure closes the session."""
         return await self._run(self._noop())

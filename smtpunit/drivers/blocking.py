@@ -214,6 +214,15 @@ class Session(SessionCore, SessionVerbs):
             self._merge(outcomes, unsent, resent)
         return outcomes
 
+    def probe(self, envelope: Envelope, *, recipients: bool = True) -> list[Reply]:
+        """``MAIL FROM`` and (unless not ``recipients``) each ``RCPT TO`` of ``envelope``,
+        then ``RSET``: what the server says of them, with no message sent.
+
+        :returns: the replies to MAIL and to each RCPT, in order.
+        :raises smtpunit.errors.SMTPReplyError: MAIL or RSET was refused.
+        """
+        return self._run(self._probe(envelope, recipients))
+
     def noop(self) -> Reply:
         """``NOOP``: a health check. A failure closes the session."""
         return self._run(self._noop())

@@ -20,13 +20,13 @@ from collections.abc import Generator
 from typing import Any, Optional
 
 from ..core import commands, parameters
-from ..core.actions import Action, expect
+from ..core.actions import Action, exchange, expect
 from ..core.capabilities import Capabilities
 from ..core.commands import Envelope
 from ..core.conversation import close_session
 from ..core.reply import Reply
 from ..core.results import Outcome, SendResult
-from ..core.state import CLOSED, ConversationOptions, SessionState
+from ..core.state import CLOSED, RESET_DUE, ConversationOptions, SessionState
 from ..core.transactions import transactions
 from ..errors import NotAttempted, SMTPConnectionClosed
 
@@ -78,6 +78,17 @@ class SessionCore:
         for index, outcome in zip(indices, resent, strict=True):
             outcomes[index] = dataclasses.replace(outcome, reconnected=True) if isinstance(outcome, SendResult) \
                 else outcome
+
+    def _probe(self, envelope: Envelope, recipients: bool) -> Generator[Action, Any, list[Reply]]:
+        channel = self._state.channel
+        if self._state.phase is RESET_DUE:
+            yield from self._reset()
+        replies = [(yield from expect(channel, envelope.mail_command(), "mail", 250))]
+        if recipients:
+            for rcpt in envelope.rcpt_commands:
+                replies.append((yield from exchange(channel, rcpt, "rcpt")))
+        yield from self._reset()
+        return replies
 
     def _noop(self) -> Generator[Action, Any, Reply]:
         return expect(self._state.channel, commands.noop(), "noop", 250)

@@ -83,3 +83,77 @@ def test_sendmail(tmp_path):
     program.chmod(program.stat().st_mode | stat.S_IEXEC)
     assert send("--sendmail", str(program)) == 0
     assert (tmp_path / "argv").read_text() == "-i -f a@example.org -- b@example.org\n"
+
+
+class Counting(RecordingHandler):
+    """Records each EHLO, and whether TLS was on at the time."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.ehlo = []
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        self.ehlo.append(session.ssl is not None)
+        return responses
+
+
+@pytest.fixture
+def tls_server(start_server):
+    return start_server(starttls=True, auth=True, handler=Counting(refuse=frozenset({"nobody@example.org"})))
+
+
+@pytest.fixture
+def ca_file(certs, tmp_path):
+    path = tmp_path / "ca.pem"
+    certs.ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+def through(server, ca_file, *arguments):
+    return send("--server", f"{HOST}:{server.port}", "--tls", "starttls", "--cafile", ca_file, *arguments)
+
+
+@pytest.mark.parametrize("stage, ehlo", [("connect", []), ("banner", []), ("ehlo", [False]),
+                                         ("tls", [False, True]), ("auth", [False, True])])
+def test_quit_after_the_opening_stages(tls_server, ca_file, monkeypatch, capsys, stage, ehlo):
+    monkeypatch.setenv("PW", "s3cret-pässword")
+    assert through(tls_server, ca_file, "--auth-user", "alice", "--auth-password-env", "PW",
+                   "--quit-after", stage) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(f"quit after {stage}\n")
+    assert ("220 " in out) is (stage == "banner")
+    assert tls_server.handler.ehlo == ehlo and tls_server.handler.mail_commands == []
+
+
+def test_quit_after_auth_really_authenticates(tls_server, ca_file, monkeypatch):
+    monkeypatch.setenv("PW", "wrong")
+    assert through(tls_server, ca_file, "--auth-user", "alice", "--auth-password-env", "PW", "-q", "auth") == 5
+
+
+def test_quit_after_mail_and_rcpt_delivers_nothing(tls_server, ca_file, capsys):
+    assert through(tls_server, ca_file, "--to", "nobody@example.org", "--quit-after", "rcpt") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("250") and lines[1].startswith("250") and lines[2].startswith("550")
+    assert lines[-1] == "quit after rcpt"
+    assert through(tls_server, ca_file, "--quit-after", "mail") == 0
+    assert tls_server.handler.mail_commands == ["a@example.org", "a@example.org"]
+    assert tls_server.handler.messages == []
+
+
+def test_tls_verification_sni_and_protocol(tls_server, ca_file, capsys):
+    plain = ["--server", f"{HOST}:{tls_server.port}", "--tls", "starttls"]
+    assert send(*plain) == 4  # the test CA is not trusted: verification fails closed
+    assert send(*plain, "--no-tls-verify") == 0  # asked for by name
+    assert through(tls_server, ca_file, "--tls-sni", "localhost") == 0  # the certificate names localhost too
+    assert through(tls_server, ca_file, "--tls-sni", "mail.other.invalid") == 4
+    assert through(tls_server, ca_file, "--tls-protocol", "TLSv1.3") == 0
+    assert send("--server", HOST, "--no-tls-verify") == 2  # without --tls
+    assert len(tls_server.handler.messages) == 3
+
+
+def test_show_time_lapse(tls_server, ca_file, capsys):
+    assert through(tls_server, ca_file, "--transcript", "--show-time-lapse") == 0
+    err = capsys.readouterr().err.splitlines()
+    assert all(line.startswith("+") for line in err[:-1]) and err[0].startswith("+0.")
+    assert err[-1].startswith("time: ") and err[-1].endswith("s")
