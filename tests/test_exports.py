@@ -17,7 +17,8 @@ from smtpunit.units.smtp_unit import SMTPUnit
 
 ROOT = {
     "smtp_send_message", "smtp_send_message_star", "send", "send_message", "send_envelope", "send_many",
-    "connect", "Mailer", "Session", "Pool", "SendResult", "RecipientResult", "TLSPolicy", "Timeouts", "DSN", "Retry", "DKIMSigner",
+    "connect", "Mailer", "Session", "Pool", "SendResult", "RecipientResult", "TLSPolicy", "Timeouts",
+    "DSN", "Retry", "DKIMSigner",
     "smtp_sending_server", "smtp_sending_end_of_message", "current_registry",
     "ISMTP", "Unit", "link", "provide", "invoke", "smtp_unit", "default_registry",
     "SMTPError", "SMTPInputError", "SMTPReplyError", "RecipientsRefused", "SMTPConnectionClosed",
