@@ -20,7 +20,7 @@ from zope.interface.registry import Components
 from .core.commands import Envelope, Line
 from .core.parameters import smtp_sending_server
 from .core.results import Outcome, SendResult
-from .core.retry import RateLimiter, retryable, retrying
+from .core.retry import RateLimiter, retrying
 from .core.verbs import MessageTuple
 from .drivers.aio import AsyncSessionVerbs
 from .drivers.blocking import SessionVerbs
@@ -231,9 +231,9 @@ class _AsyncVerbs(AsyncSessionVerbs):
                     async with await provider.open_session_async(mailer.server, mailer.port, options) as session:
                         return list(await session.send_envelopes(envelopes))
                 except SMTPError as exc:
-                    if options.retry is None or len(envelopes) > 1 and not retryable(exc):
+                    if options.retry is None:
                         raise
-                    return [exc] * len(envelopes)  # to be tried again
+                    return [exc] * len(envelopes)  # tried again if it may pass; raised if none ever opened
 
         if options.retry is None:
             return await attempt(batch)

@@ -39,7 +39,7 @@ from .errors import (
     SMTPTransportError,
 )
 from .options import SendOptions
-from .units.contract import MailProvider, check_target, run_retrying
+from .units.contract import MailProvider, check_target, raise_if_never_opened, run_retrying
 from .units.lookup import configured_mailer, installed_mailer, installed_registry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -95,7 +95,8 @@ class Pool(SessionVerbs):
     :param size: the most sessions open at once; senders wait for a free one.
     :param idle_timeout: seconds a session may stay unused before it is closed.
     :param rate: the most messages a second the pool sends, from all threads together
-        (a batch goes at once and counts for its messages); or a
+        (a batch goes at once and counts for its messages; a session lent by
+        :meth:`connect` is the borrower's, and not paced); or a
         :class:`~smtpunit.core.retry.RateLimiter` shared with other senders.
     :param connect: makes a new session; by default :func:`smtpunit.connect` with
         the server and ``options``, using the registry and the EHLO name
@@ -155,7 +156,14 @@ class Pool(SessionVerbs):
 
         if self._retry is None:
             return batch(envelopes)
-        return run_retrying(retrying(envelopes, self._retry), batch)
+
+        def attempt(envelopes: list[Envelope]) -> list[Outcome]:
+            try:
+                return batch(envelopes)
+            except SMTPError as exc:  # no session: each message failed so, and may be tried again
+                return [exc] * len(envelopes)
+
+        return raise_if_never_opened(run_retrying(retrying(envelopes, self._retry), attempt))
 
     def send_envelope(self, envelope: Envelope, *, partial_delivery: Optional[bool] = None) -> SendResult:
         """Send a checked envelope, once more on a new connection if a reused one turns

@@ -160,3 +160,47 @@ def test_the_command_line_retries_and_paces(greylisting, tmp_path, capsys):
                  "--retry-backoff", "0.01", "--rate", "50", "--progress", "none"]) == 0
     assert time.monotonic() - started >= 11 / 50 * 0.95  # 12 attempts (each greylisted once) at 50 a second
     assert "6 delivered, 0 refused" in capsys.readouterr().out
+
+
+def test_a_pool_batch_retries_a_failed_connection_and_keeps_what_was_delivered(greylisting):
+    attempts = []
+
+    def flaky(host, port):
+        attempts.append(port)
+        if len(attempts) == 1:
+            raise ConnectionResetError("the first connection fails")
+        return smtpunit.providers.TCPTransport().connect(host, port, 5.0)
+
+    with smtpunit.Pool(HOST, greylisting.port, tcp_connect=flaky, retry=FAST) as pool:
+        outcomes = pool.send_many([("a@example.org", [f"batch{n}@example.org"], HEADER, ["x"]) for n in range(2)])
+    assert [type(o).__name__ for o in outcomes] == ["SendResult", "SendResult"]
+    assert len(greylisting.handler.messages) == 2
+
+
+def test_when_the_retry_cannot_connect_the_delivered_results_are_kept(greylisting):
+    from zope.interface import implementer
+
+    from smtpunit.interfaces import IAsyncTransport
+    from smtpunit.providers import AsyncTCPTransport
+
+    @implementer(IAsyncTransport)
+    class OnlyOnce:
+        """The first connection is made; the server is gone for the retry."""
+
+        def __init__(self):
+            self.made = 0
+
+        async def connect(self, host, port, timeout, ssl_context=None):
+            self.made += 1
+            if self.made > 1:
+                raise ConnectionRefusedError("the server is gone")
+            return await AsyncTCPTransport().connect(host, port, timeout, ssl_context)
+
+    greylisting.handler.seen.add("one@example.org")  # delivered at once; two is greylisted
+    mailer = smtpunit.Mailer(HOST, greylisting.port, tcp_connect=OnlyOnce(), retry=Retry(attempts=2, backoff=0.01))
+    messages = [("a@example.org", ["one@example.org"], HEADER, ["x"]),
+                ("a@example.org", ["two@example.org"], HEADER, ["y"])]
+    outcomes = asyncio.run(mailer.send_many_async(messages))  # once: raised, and message one's result was lost
+    assert isinstance(outcomes[0], smtpunit.SendResult)
+    assert isinstance(outcomes[1], errors.SMTPTransportError) and outcomes[1].attempts[0].code == 451
+    assert [m.rcpt_tos for m in greylisting.handler.messages] == [["one@example.org"]]

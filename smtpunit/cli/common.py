@@ -331,6 +331,8 @@ def connection_settings(args: argparse.Namespace) -> ConnectionSettings:
     default_port = 465 if args.tls == "implicit" else 24 if args.protocol == "LMTP" else 25
     port = given_port if given_port is not None else default_port
     options: dict[str, Any] = {"partial_delivery": args.partial_delivery}
+    if args.socket is not None and args.tls_sni is not None:
+        raise UsageError("--tls-sni names the server to verify over TCP: with --socket, give the name as --server")
     if args.socket is not None:
         from ..providers.unix import UnixSocketTransport
 

@@ -116,11 +116,14 @@ def _quit_after(stage: str, settings: ConnectionSettings, envelope: Envelope) ->
     from ..drivers.blocking import Driver
     from ..interfaces import ITransport
     from ..options import SendOptions
+    from ..providers import guard
     from ..providers.tcp import as_connection
     from ..smtp import connect
     from ..units.contract import as_mailer
     from ..units.lookup import invoke, registry_in_use
 
+    if settings.mailer is not None and not getattr(settings.mailer, "lmtp", False):
+        raise UsageError("--quit-after needs an SMTP or LMTP conversation: not with --sendmail")
     options = dict(settings.options)
     if stage in ("connect", "banner"):
         if options.get("tls_policy") == "implicit":
@@ -130,6 +133,7 @@ def _quit_after(stage: str, settings: ConnectionSettings, envelope: Envelope) ->
         if ITransport.providedBy(transport):
             connection = transport.connect(settings.server, settings.port, checked.timeouts.connect)  # type: ignore[no-untyped-call]
         else:
+            guard.check(f"tcp_connect procedure to {settings.server}:{settings.port}")
             connection = as_connection(transport(settings.server, settings.port), settings.server)
         driver = Driver(connection, checked.timeouts)
         try:

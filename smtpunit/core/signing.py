@@ -9,7 +9,17 @@ from ..errors import InvalidArgument
 from .commands import Envelope, prepare_raw_envelope
 from .content import LinesContent, RawContent
 
-__all__ = ["signed"]
+__all__ = ["check_signable", "signed"]
+
+
+def check_signable(envelope: Envelope) -> None:
+    """Refuse, before anything is sent, an envelope whose content cannot be signed.
+
+    :raises InvalidArgument: the content is streamed.
+    """
+    if not isinstance(envelope.content, (LinesContent, RawContent)):
+        raise InvalidArgument("a streamed message cannot be signed: it is read once, as it is sent, and the "
+                              "signature must cover all of it first; give the message as bytes or lines")
 
 
 def signed(envelope: Envelope, signer: Any) -> Envelope:
@@ -20,11 +30,8 @@ def signed(envelope: Envelope, signer: Any) -> Envelope:
         signature needs all of it before the first byte goes out), or the signer's
         fields are not header fields.
     """
-    content = envelope.content
-    if not isinstance(content, (LinesContent, RawContent)):
-        raise InvalidArgument("a streamed message cannot be signed: it is read once, as it is sent, and the "
-                              "signature must cover all of it first; give the message as bytes or lines")
-    message = b"".join(content.bdat_pieces(True))
+    check_signable(envelope)
+    message = b"".join(envelope.content.bdat_pieces(True))
     fields = signer.sign(message)
     if not isinstance(fields, bytes) or not fields.endswith(b"\r\n") or b"\r\n\r\n" in fields:
         raise InvalidArgument(f"the signer {signer!r} must return header fields as bytes ending in CRLF")

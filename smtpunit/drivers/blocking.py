@@ -199,6 +199,7 @@ class Session(SessionCore, SessionVerbs):
         :returns: per envelope, in order, its :class:`~smtpunit.core.results.SendResult` or
             the :class:`~smtpunit.errors.SMTPError` that stopped it.
         """
+        self._check_open()
         batch = list(envelopes)
         stand_in = None if self._stand_in is None else self._stand_in()
         if stand_in is not None:  # the messages go to the test double, not over this connection

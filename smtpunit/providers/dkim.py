@@ -32,8 +32,7 @@ class DKIMSigner:
 
     :param selector: the selector: the public key is at ``<selector>._domainkey.<domain>``.
     :param domain: the signing domain (``d=``).
-    :param private_key: the private key, PEM (RSA or, with PyNaCl, Ed25519), as bytes
-        or a path to the file.
+    :param private_key: the RSA private key, PEM, as bytes or a path to the file.
     :param headers: the header fields to sign (``From`` always is).
     :param canonicalization: header and body canonicalization, ``relaxed/simple`` by default.
     :raises InvalidArgument: a missing or unreadable key, an empty selector or domain.
@@ -63,6 +62,7 @@ class DKIMSigner:
         self._key = private_key
         self.headers = tuple(dict.fromkeys(["From", *headers]))
         self.canonicalization = canonicalization
+        self.sign(b"From: key@check.invalid\r\n\r\n")  # a key dkimpy cannot use fails here, not at a send
 
     def sign(self, message: bytes) -> bytes:
         """The ``DKIM-Signature`` field for ``message``, ending in CRLF; only the
@@ -75,7 +75,7 @@ class DKIMSigner:
                 message, self.selector.encode(), self.domain.encode(), self._key, include_headers=headers,
                 canonicalize=tuple(c.encode() for c in self.canonicalization), linesep=b"\r\n")
         except self._dkim.DKIMException as exc:
-            raise InvalidArgument(f"the message cannot be DKIM-signed: {exc}") from None
+            raise InvalidArgument(f"cannot DKIM-sign with this key or message: {exc}") from None
         return field
 
     def __repr__(self) -> str:

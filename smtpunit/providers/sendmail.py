@@ -13,7 +13,9 @@ The program runs as ``sendmail [extra_args...] -i -f <sender> -- <recipient>...`
 * ``-i``: a line holding a lone ``.`` does not end the input;
 * ``-f``: the envelope sender, as an argument of its own (``<>`` for the null sender);
 * ``--``: nothing after it is an option, so a recipient starting with ``-`` cannot
-  become one.
+  become one;
+* with ``dsn=``, ``-N`` (notify), ``-R`` (ret) and ``-V`` (envid) before them, as
+  Postfix's and Sendmail's ``sendmail`` take them.
 
 Its standard input gets the header followed by the message lines, each ending in
 CRLF, exactly the data the SMTP unit sends after ``DATA`` but without dot-stuffing
@@ -34,8 +36,9 @@ from zope.interface import implementer
 
 from ..core.commands import Envelope, Line, prepare_envelope
 from ..core.conversation import RecipientResult, SendResult
+from ..core.dsn import DSN
 from ..core.reply import Reply, sanitize
-from ..errors import InvalidAddress, InvalidArgument, SMTPTimeout, SMTPTransportError
+from ..errors import InvalidAddress, InvalidArgument, SMTPOutcomeUnknown, SMTPTimeout, SMTPTransportError
 from ..interfaces import IMailer
 from ..options import SendOptions, Timeouts
 from ..units.contract import MailProvider
@@ -138,11 +141,14 @@ class SendmailSMTP(MailProvider):
         :raises ValueError: (:class:`~smtpunit.errors.SMTPInputError`) for input that
             would become a command-line option, before sendmail is started.
         :raises SendmailError: sendmail is missing, or failed (its stderr attached).
-        :raises smtpunit.errors.SMTPTimeout: sendmail took longer than the timeout.
+        :raises smtpunit.errors.SMTPTimeout: sendmail took longer than the timeout before
+            it had the whole message (it is killed: nothing is queued).
+        :raises smtpunit.errors.SMTPOutcomeUnknown: it had the whole message and did not
+            exit in time (it is killed, but may have queued the message).
         """
         _check_for_command_line(envelope)
         timeout = self.timeout if options.timeouts == _DEFAULT_TIMEOUTS else options.timeouts.data_end
-        return self._send(options.prepared(envelope), timeout)
+        return self._send(options.prepared(envelope), timeout, _dsn_arguments(options.dsn))
 
     def smtp_send_message_star(
         self,
@@ -173,14 +179,14 @@ class SendmailSMTP(MailProvider):
 
     # -- internals --------------------------------------------------------------------
 
-    def argv(self, envelope: Envelope) -> list[str]:
-        """The command line for ``envelope``: ``path extra_args... -i -f sender -- recipients...``."""
-        return [self.path, *self.extra_args, "-i", "-f", envelope.sender or "<>", "--", *envelope.recipients]
+    def argv(self, envelope: Envelope, dsn: Sequence[str] = ()) -> list[str]:
+        """The command line for ``envelope``: ``path extra_args... [dsn...] -i -f sender -- recipients...``."""
+        return [self.path, *self.extra_args, *dsn, "-i", "-f", envelope.sender or "<>", "--", *envelope.recipients]
 
-    def _send(self, envelope: Envelope, timeout: float) -> SendResult:
+    def _send(self, envelope: Envelope, timeout: float, dsn: Sequence[str] = ()) -> SendResult:
         data = b"".join(envelope.content.bdat_pieces(True))  # the message as it is: no dot-stuffing
         end_of_message: Callable[[], object] = self.smtp_sending_end_of_message()
-        argv = self.argv(envelope)
+        argv = self.argv(envelope, dsn)
         guard.check(f"sendmail {self.path}")
         try:
             process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -206,6 +212,21 @@ class SendmailSMTP(MailProvider):
                                 returncode=process.returncode, stderr=run.stderr_text, stdout=run.stdout_text)
         return SendResult(tuple(RecipientResult(r, _ACCEPTED) for r in envelope.recipients),
                           Reply(250, (f"2.0.0 accepted by {self.path}",)))
+
+
+def _dsn_arguments(dsn: Optional[DSN]) -> list[str]:
+    """The delivery status notifications asked for, as sendmail's ``-N``, ``-R`` and
+    ``-V`` options (Postfix's and Sendmail's); the original recipient has none."""
+    if dsn is None:
+        return []
+    arguments = []
+    if dsn.notify is not None:
+        arguments += ["-N", ",".join(word.lower() for word in dsn.notify)]
+    if dsn.ret is not None:
+        arguments += ["-R", dsn.ret.lower()]
+    if dsn.envid is not None:
+        arguments += ["-V", dsn.envid]
+    return arguments
 
 
 class _Run:
@@ -292,19 +313,27 @@ class _Run:
         may still hold the streams open: then whatever is buffered is read and the
         rest ignored.
         """
-        while self.selector.get_map():
-            exited = self.process.poll() is not None
-            if not self._poll(limit=0.1) and exited:
-                break
+        try:
+            while self.selector.get_map():
+                exited = self.process.poll() is not None
+                if not self._poll(limit=0.1) and exited:
+                    break
+        except SMTPTimeout:
+            raise self._unknown() from None
         while self.process.poll() is None:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
-                raise SMTPTimeout("sendmail", self.timeout)
+                raise self._unknown()
             try:
                 self.process.wait(min(remaining, 0.1))
             except subprocess.TimeoutExpired:
                 pass
         self._close()
+
+    def _unknown(self) -> SMTPOutcomeUnknown:
+        # Its input ended: it has the whole message, and may have queued it already.
+        return SMTPOutcomeUnknown(f"sendmail read the whole message and did not exit within {self.timeout}s; "
+                                  "it may or may not have queued it")
 
     def kill(self) -> None:
         """Kill sendmail before its input ends, so its queue never gets the message."""

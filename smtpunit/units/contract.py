@@ -32,6 +32,7 @@ from ..core.commands import Envelope, Line, check_port, check_server_address, pr
 from ..core.reply import Reply
 from ..core.results import Outcome, RecipientResult, SendResult
 from ..core.retry import Step, retrying
+from ..core.signing import check_signable
 from ..core.verbs import MessageTuple, envelope_of_message, single
 from ..drivers.aio import AsyncSessionVerbs
 from ..drivers.blocking import SessionVerbs
@@ -488,6 +489,8 @@ def _one_shot(verb: str, server_address: str, port_no: int, options: Mapping[str
     """The checked arguments of a one-message ``verb``: server, port, envelope, options."""
     checked = SendOptions.of(verb, options)
     made = envelope()
+    if checked.signer is not None:
+        check_signable(made)
     return (*check_target(server_address, port_no), made, checked)
 
 
@@ -496,6 +499,9 @@ def _many(verb: str, server_address: str, port_no: int, options: Mapping[str, An
     """The checked arguments of a ``send_many``: server, port, envelopes, options."""
     checked = SendOptions.of(verb, options, chunking=True)
     envelopes = [prepare_envelope(*m) for m in messages]
+    if checked.signer is not None:
+        for made in envelopes:
+            check_signable(made)
     return (*check_target(server_address, port_no), envelopes, checked)
 
 

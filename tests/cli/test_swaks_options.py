@@ -157,3 +157,10 @@ def test_show_time_lapse(tls_server, ca_file, capsys):
     err = capsys.readouterr().err.splitlines()
     assert all(line.startswith("+") for line in err[:-1]) and err[0].startswith("+0.")
     assert err[-1].startswith("time: ") and err[-1].endswith("s")
+
+
+def test_quit_after_needs_a_conversation_and_sni_needs_tcp(capsys, tmp_path):
+    assert send("--sendmail", "/bin/true", "--quit-after", "ehlo") == 2
+    assert "not with --sendmail" in capsys.readouterr().err
+    assert send("--socket", str(tmp_path / "s.sock"), "--tls", "starttls", "--tls-sni", "mail.example.org") == 2
+    assert "--tls-sni names the server" in capsys.readouterr().err

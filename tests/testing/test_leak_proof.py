@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 import smtpunit
 import smtpunit.aio
 from smtpunit.interfaces import IMailer
@@ -158,3 +160,13 @@ def test_an_asyncio_session_opened_before_the_double_sends_to_it():
 def test_after_the_test_the_session_sends_over_its_own_connection():
     IMPORT_TIME_SESSION.send("a@example.org", ["own@example.org"], HEADER, ["z"])
     assert [m.recipients for m in IMPORT_TIME_SERVER.messages] == [("own@example.org",)]
+
+
+def test_a_closed_session_stays_closed_while_a_double_is_installed():
+    session = smtpunit.connect("mail.invalid", tcp_connect=MemoryTransport(MemoryServer()))
+    session.close()
+    outbox = Outbox()
+    double = smtpunit.link(smtpunit.provide((smtpunit.ISMTP, IMailer), outbox), bases=(smtpunit.default_registry(),))
+    with installed(double), pytest.raises(smtpunit.SMTPConnectionClosed):
+        session.send("a@example.org", ["b@example.org"], HEADER, ["x"])  # as it would in production
+    assert outbox.messages == []
