@@ -14,6 +14,7 @@ All checks raise a subclass of :class:`ValueError` from :mod:`smtpunit.errors`.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import re
 from collections.abc import Iterable
@@ -34,6 +35,7 @@ from .content import (
     file_lines,
     longest_line,
 )
+from .dsn import DSN
 
 __all__ = [
     "Command",
@@ -126,11 +128,22 @@ class Envelope:
     :ivar recipients: the forward-paths, in order.
     :ivar content: the data, as a :class:`~smtpunit.core.content.LinesContent`,
         :class:`~smtpunit.core.content.StreamContent` or :class:`~smtpunit.core.content.RawContent`.
+    :ivar dsn: the delivery status notifications for this message
+        (:class:`~smtpunit.core.dsn.DSN`), over those of the send's options; see
+        :meth:`with_dsn`.
     """
 
     sender: str
     recipients: tuple[str, ...]
     content: Content
+    dsn: Optional[DSN] = None
+
+    def with_dsn(self, dsn: Optional[DSN]) -> Envelope:
+        """This envelope asking for ``dsn`` (its own ``ENVID``, say), whatever the
+        options of the session, pool or mailer that sends it ask for."""
+        if dsn is not None and not isinstance(dsn, DSN):
+            raise TypeError(f"dsn must be a smtpunit.DSN or None, not {dsn!r}")
+        return dataclasses.replace(self, dsn=dsn)
 
     def __post_init__(self) -> None:
         # Checked here, so that no envelope -- however it was built -- can hold an

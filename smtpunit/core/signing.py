@@ -35,4 +35,4 @@ def signed(envelope: Envelope, signer: Any) -> Envelope:
     fields = signer.sign(message)
     if not isinstance(fields, bytes) or not fields.endswith(b"\r\n") or b"\r\n\r\n" in fields:
         raise InvalidArgument(f"the signer {signer!r} must return header fields as bytes ending in CRLF")
-    return prepare_raw_envelope(envelope.sender, envelope.recipients, fields + message)
+    return prepare_raw_envelope(envelope.sender, envelope.recipients, fields + message).with_dsn(envelope.dsn)

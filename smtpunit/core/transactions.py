@@ -102,6 +102,7 @@ def mail_parameters(envelope: Envelope, capabilities: Capabilities, dsn: Optiona
 class _Transaction:
     """One message of a batch.
 
+    :ivar dsn: the notifications its RCPTs ask for (the server offers DSN).
     :ivar opening_wire: the bytes of MAIL, the RCPTs and (unless BDAT) DATA, once
         made (:meth:`_Batch.opening`).
     :ivar following: the next message of a pipelined batch, whose commands go in
@@ -115,6 +116,7 @@ class _Transaction:
     index: int
     envelope: Envelope
     mail: Command
+    dsn: Optional[DSN] = None
     opening_wire: Optional[bytes] = None
     following: Optional[_Transaction] = None
     final_write: Optional[bytes] = None
@@ -132,15 +134,17 @@ def transactions(
     batch = _Batch(state, options)
     outcomes: list[Optional[Outcome]] = [None] * len(envelopes)
     messages = []
+    offers_dsn = state.capabilities.supports("DSN")
     for index, envelope in enumerate(envelopes):
         try:
             if options.signer is not None:
                 envelope = signed(envelope, options.signer)
-            mail = envelope.mail_command(mail_parameters(envelope, state.capabilities, options.dsn))
+            dsn = envelope.dsn if envelope.dsn is not None else options.dsn
+            mail = envelope.mail_command(mail_parameters(envelope, state.capabilities, dsn))
         except SMTPInputError as exc:
             outcomes[index] = exc
             continue
-        messages.append(_Transaction(index, envelope, mail))
+        messages.append(_Transaction(index, envelope, mail, dsn if dsn is not None and offers_dsn else None))
     if batch.pipelined:
         for message, following in zip(messages, messages[1:], strict=False):
             message.following = following
@@ -181,7 +185,6 @@ class _Batch:
         self.pipelined = capabilities.supports("PIPELINING")
         self.chunking = options.chunking and capabilities.supports("CHUNKING")
         self.allow_8bit = capabilities.supports("8BITMIME")
-        self.dsn = options.dsn if options.dsn is not None and capabilities.supports("DSN") else None
         self.sent_ahead = False  # the next message's commands went out with the last data
         self.ended = False  # the message under way was written to its end
 
@@ -218,14 +221,14 @@ class _Batch:
 
     def _rcpt_commands(self, message: _Transaction) -> tuple[Command, ...]:
         """``message``'s RCPTs, with the notifications asked for."""
-        if self.dsn is None:
+        dsn = message.dsn
+        if dsn is None:
             return message.envelope.rcpt_commands
-        dsn = self.dsn
         return tuple(commands.rcpt_command(r, dsn.rcpt_parameters(r)) for r in message.envelope.recipients)
 
     def _rcpt_wire(self, message: _Transaction) -> bytes:
         """The bytes of :meth:`_rcpt_commands`."""
-        if self.dsn is None:
+        if message.dsn is None:
             return message.envelope.rcpt_wire
         return b"".join(command.wire for command in self._rcpt_commands(message))
 

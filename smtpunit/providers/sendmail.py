@@ -148,7 +148,8 @@ class SendmailSMTP(MailProvider):
         """
         _check_for_command_line(envelope)
         timeout = self.timeout if options.timeouts == _DEFAULT_TIMEOUTS else options.timeouts.data_end
-        return self._send(options.prepared(envelope), timeout, _dsn_arguments(options.dsn))
+        dsn = envelope.dsn if envelope.dsn is not None else options.dsn
+        return self._send(options.prepared(envelope), timeout, _dsn_arguments(dsn))
 
     def smtp_send_message_star(
         self,

@@ -40,6 +40,7 @@ from ..interfaces import (
     IAsyncTransport,
     IMailer,
     ISASLMechanism,
+    ISigner,
     ITLSUpgrader,
     ITransport,
 )
@@ -369,11 +370,19 @@ class SMTPUnit(MailProvider):
             if policy is not TLSPolicy.NONE else None
         conversation = _conversation_options(
             self.smtp_sending_server(), policy, self.smtp_sending_end_of_message(), options.allow_insecure_auth,
-            options.partial_delivery, self.lmtp, bool(options.chunking), options.dsn, options.signer)
+            options.partial_delivery, self.lmtp, bool(options.chunking), options.dsn, self._signer(options))
         credentials = self._credentials(options.auth_user, options.auth_passwd, options.auth_mechanism)
         if credentials is not None:  # options of its own: a password is not kept beyond its call
             conversation = dataclasses.replace(conversation, credentials=credentials)
         return _Plan(conversation, tls, options.timeouts, server_name, policy, port, options.tcp_connect)
+
+    def _signer(self, options: SendOptions) -> Any:
+        """The send's own signer, else one registered in the registry the unit was linked
+        into (``registry.registerUtility(signer, ISigner)``, or ``provide(ISigner, signer)``
+        linked with it), if any: an optional provider, not an import."""
+        if options.signer is not None:
+            return options.signer
+        return self._imports.registry.queryUtility(ISigner)
 
     def _connect(self, server: str, port: int, plan: _Plan) -> Any:
         transport = self._transport(plan.tcp_connect, plan)

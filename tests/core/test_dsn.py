@@ -98,3 +98,19 @@ def test_every_entry_point_takes_dsn():
     assert server.received.count(b"NOTIFY=DELAY") == 4
     with pytest.raises(TypeError, match="option dsn must be a smtpunit.DSN or None"):
         smtpunit.send("mail.invalid", *message, dsn={"notify": "SUCCESS"})
+
+
+def test_an_envelope_carries_its_own_dsn_over_the_sessions():
+    recorder, server = Recorder(), dsn_server()
+    envelopes = [smtpunit.core.commands.prepare_envelope("a@example.org", [f"r{n}@example.org"], HEADER, ["x"])
+                 for n in range(3)]
+    with smtpunit.connect("mail.invalid", tcp_connect=recorder.transport(MemoryTransport(server)),
+                          dsn=DSN(notify=("FAILURE",))) as session:
+        session.send_envelopes([envelopes[0].with_dsn(DSN(envid="first")), envelopes[1],
+                                envelopes[2].with_dsn(DSN(notify=("NEVER",), orcpt=False))])
+    sent = bytes(recorder.sent)
+    assert b"MAIL FROM:<a@example.org> ENVID=first\r\nRCPT TO:<r0@example.org> ORCPT=rfc822;r0@example.org\r\n" in sent
+    assert b"RCPT TO:<r1@example.org> NOTIFY=FAILURE ORCPT=rfc822;r1@example.org\r\n" in sent  # the session's
+    assert b"RCPT TO:<r2@example.org> NOTIFY=NEVER\r\n" in sent
+    with pytest.raises(TypeError, match="dsn must be a smtpunit.DSN"):
+        envelopes[0].with_dsn("SUCCESS")

@@ -138,3 +138,18 @@ class Ehlos(RecordingHandler):
         session.host_name = hostname
         self.ehlo += 1
         return responses
+
+
+def test_a_signer_registered_in_the_registry_signs_every_send_of_its_smtp_unit(start_server, signer, key):
+    server = start_server()
+    registry = smtpunit.default_registry()
+    registry.registerUtility(signer, smtpunit.interfaces.ISigner)  # in place: no import to declare
+    with smtpunit.current_registry.parameterize(registry):
+        smtpunit.send(HOST, "a@example.org", ["b@example.org"], HEADER, LINES, server.port)
+        with smtpunit.connect(HOST, server.port) as session:
+            session.send("a@example.org", ["b@example.org"], HEADER, LINES)
+    linked = smtpunit.link(smtpunit.smtp_unit, smtpunit.provide(smtpunit.interfaces.ISigner, signer),
+                           bases=(smtpunit.default_registry(),))
+    smtpunit.invoke(linked).send(HOST, "a@example.org", ["b@example.org"], HEADER, LINES, server.port)
+    smtpunit.send(HOST, "a@example.org", ["b@example.org"], HEADER, LINES, server.port)  # the default: unsigned
+    assert [verifies(m.content, key) for m in server.handler.messages] == [True, True, True, False]
