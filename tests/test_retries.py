@@ -75,15 +75,20 @@ def test_never_after_the_final_dot():
     assert caught.value.attempts == ()  # and the script saw one connection: a second would fail it
 
 
-def test_a_connection_that_fails_before_the_data_is_tried_again(greylisting):
-    attempts = []
-
-    def flaky(host, port):
+def failing_first(attempts: list):
+    """A tcp_connect procedure whose first connection fails; each attempt is noted."""
+    def connect(host, port):
         attempts.append(port)
         if len(attempts) == 1:
             raise ConnectionResetError("the first connection fails")
         return smtpunit.providers.TCPTransport().connect(host, port, 5.0)
 
+    return connect
+
+
+def test_a_connection_that_fails_before_the_data_is_tried_again(greylisting):
+    attempts = []
+    flaky = failing_first(attempts)
     smtpunit.send(HOST, "a@example.org", ["c@example.org"], HEADER, ["x"], greylisting.port, tcp_connect=flaky,
                   retry=Retry(attempts=4, backoff=0.01))
     assert len(attempts) == 3  # reset, greylisted, delivered
@@ -164,17 +169,10 @@ def test_the_command_line_retries_and_paces(greylisting, tmp_path, capsys):
 
 def test_a_pool_batch_retries_a_failed_connection_and_keeps_what_was_delivered(greylisting):
     attempts = []
-
-    def flaky(host, port):
-        attempts.append(port)
-        if len(attempts) == 1:
-            raise ConnectionResetError("the first connection fails")
-        return smtpunit.providers.TCPTransport().connect(host, port, 5.0)
-
-    with smtpunit.Pool(HOST, greylisting.port, tcp_connect=flaky, retry=FAST) as pool:
+    with smtpunit.Pool(HOST, greylisting.port, tcp_connect=failing_first(attempts), retry=FAST) as pool:
         outcomes = pool.send_many([("a@example.org", [f"batch{n}@example.org"], HEADER, ["x"]) for n in range(2)])
     assert [type(o).__name__ for o in outcomes] == ["SendResult", "SendResult"]
-    assert len(greylisting.handler.messages) == 2
+    assert len(attempts) == 2 and len(greylisting.handler.messages) == 2  # reset; then one session for both tries
 
 
 def test_when_the_retry_cannot_connect_the_delivered_results_are_kept(greylisting):
