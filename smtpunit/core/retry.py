@@ -71,12 +71,16 @@ class Retry:
 
 def retryable(error: BaseException) -> bool:
     """Whether ``error`` may pass on another attempt: a 4xx reply (every refused
-    recipient's 4xx, for a refusal), a message never sent, or a connection, TLS
+    recipient's 4xx, for a refusal; with LMTP, their replies after the data, and only
+    if no recipient took the message), a message never sent, or a connection, TLS
     transport or timeout failure before the end of the message."""
     if isinstance(error, (SMTPOutcomeUnknown, RealConnectionRefused)):
         return False
     if isinstance(error, SMTPReplyError):
-        refused = [r.reply.code for r in getattr(error, "recipients", ()) if not r.accepted]
+        results = getattr(error, "recipients", ())
+        if any(r.data_reply is not None and r.accepted for r in results):
+            return False  # LMTP: some recipients have the message already
+        refused = [(r.reply if r.data_reply is None else r.data_reply).code for r in results if not r.accepted]
         return all(400 <= code < 500 for code in (refused or [error.code]))
     if isinstance(error, SMTPTimeout):
         return getattr(error, "phase", None) != "data-end"

@@ -139,3 +139,14 @@ def test_the_rate_limiter_books_slots_for_every_caller():
     assert limiter.delay() == 0.0 and limiter.delay() == pytest.approx(0.1)
     with pytest.raises(ValueError):
         RateLimiter(0)
+
+
+def test_lmtp_reads_the_replies_after_the_data_and_never_resends_to_who_took_it():
+    def lmtp(*data_codes):
+        results = tuple(RecipientResult(f"r{n}@example.org", OK, Reply(code, ("x",)))
+                        for n, code in enumerate(data_codes))
+        return errors.RecipientsRefused(Reply(data_codes[-1], ("x",)), ".", "data-end", results)
+
+    assert retryable(lmtp(452, 452))  # every mailbox full for now: again
+    assert not retryable(lmtp(250, 452))  # r0 has it: again would deliver it twice
+    assert not retryable(lmtp(552, 452))
