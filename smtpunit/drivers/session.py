@@ -27,7 +27,7 @@ from ..core.conversation import close_session
 from ..core.reply import Reply
 from ..core.results import Outcome, SendResult
 from ..core.state import CLOSED, RESET_DUE, ConversationOptions, SessionState
-from ..core.transactions import transactions
+from ..core.transactions import mail_parameters, transactions
 from ..errors import NotAttempted, SMTPConnectionClosed
 
 __all__ = ["SessionCore"]
@@ -83,10 +83,15 @@ class SessionCore:
         channel = self._state.channel
         if self._state.phase is RESET_DUE:
             yield from self._reset()
-        replies = [(yield from expect(channel, envelope.mail_command(), "mail", 250))]
-        if recipients:
-            for rcpt in envelope.rcpt_commands:
-                replies.append((yield from exchange(channel, rcpt, "rcpt")))
+        # The parameters a real send would give, so that the server judges the same commands.
+        dsn = envelope.dsn if envelope.dsn is not None else self._options.dsn
+        mail = envelope.mail_command(mail_parameters(envelope, self._state.capabilities, dsn))
+        replies = [(yield from expect(channel, mail, "mail", 250))]
+        rcpts = envelope.rcpt_commands
+        if dsn is not None and self._state.capabilities.supports("DSN"):
+            rcpts = tuple(commands.rcpt_command(a, dsn.rcpt_parameters(a)) for a in envelope.recipients)
+        for rcpt in rcpts if recipients else ():
+            replies.append((yield from exchange(channel, rcpt, "rcpt")))
         yield from self._reset()
         return replies
 

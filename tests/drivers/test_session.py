@@ -181,3 +181,21 @@ def test_when_no_new_connection_can_be_had_the_rest_stay_not_attempted():
         outcomes = session.send_many([REFUSING, message(1)])
         assert session.closed
     assert isinstance(outcomes[1], errors.NotAttempted) and server.messages == []
+
+
+def test_probe_asks_as_a_send_would_and_delivers_nothing():
+    from smtpunit import DSN
+    from smtpunit.core.commands import prepare_envelope
+
+    server = MemoryServer(extensions=("PIPELINING", "8BITMIME", "DSN"), refuse={"refused@example.org"})
+    recorder = Recorder()
+    envelope = prepare_envelope("a@example.org", ["b@example.org", "refused@example.org"], HEADER, ["caf\u00e9"])
+    with smtpunit.connect("mail.invalid", tcp_connect=recorder.transport(MemoryTransport(server)),
+                          dsn=DSN(notify=("FAILURE",))) as session:
+        replies = session.probe(envelope)
+        assert [r.code for r in replies] == [250, 250, 550]
+        assert [r.code for r in session.probe(envelope, recipients=False)] == [250]
+    sent = bytes(recorder.sent)
+    assert b"MAIL FROM:<a@example.org> BODY=8BITMIME\r\n" in sent
+    assert b"RCPT TO:<b@example.org> NOTIFY=FAILURE ORCPT=rfc822;b@example.org\r\n" in sent
+    assert sent.count(b"RSET\r\n") == 2 and b"DATA" not in sent and server.messages == []
