@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import mimetypes
 import os
+import ssl
 import sys
 import time
 from email.message import EmailMessage
@@ -114,10 +115,12 @@ def _quit_after(stage: str, settings: ConnectionSettings, envelope: Envelope) ->
     from ..core import commands
     from ..core.actions import Channel, expect
     from ..drivers.blocking import Driver
+    from ..errors import SMTPError, SMTPTransportError, TLSHandshakeError
     from ..interfaces import ITransport
     from ..options import SendOptions
     from ..providers import guard
     from ..providers.tcp import as_connection
+    from ..providers.tls import SSLContextTLS, TLSFromTheStart
     from ..smtp import connect
     from ..units.contract import as_mailer
     from ..units.lookup import invoke, registry_in_use
@@ -126,15 +129,26 @@ def _quit_after(stage: str, settings: ConnectionSettings, envelope: Envelope) ->
         raise UsageError("--quit-after needs an SMTP or LMTP conversation: not with --sendmail")
     options = dict(settings.options)
     if stage in ("connect", "banner"):
-        if options.get("tls_policy") == "implicit":
-            raise UsageError(f"--quit-after {stage} speaks no TLS: not with --tls implicit")
         checked = SendOptions.of("smtpunit send", options)
         transport: Any = checked.tcp_connect or invoke(registry_in_use(), ITransport)
-        if ITransport.providedBy(transport):
-            connection = transport.connect(settings.server, settings.port, checked.timeouts.connect)  # type: ignore[no-untyped-call]
-        else:
-            guard.check(f"tcp_connect procedure to {settings.server}:{settings.port}")
-            connection = as_connection(transport(settings.server, settings.port), settings.server)
+        if checked.tls_policy == "implicit":  # the greeting comes over TLS: handshake first
+            if not ITransport.providedBy(transport):
+                raise UsageError(f"--quit-after {stage} with --tls implicit cannot go with --tls-sni")
+            context = checked.tls_encode if isinstance(checked.tls_encode, ssl.SSLContext) else None
+            transport = TLSFromTheStart(transport, SSLContextTLS(context), settings.server)
+        where = f"{settings.server}:{settings.port}"
+        try:
+            if ITransport.providedBy(transport):
+                connection = transport.connect(settings.server, settings.port, checked.timeouts.connect)  # type: ignore[no-untyped-call]
+            else:
+                guard.check(f"tcp_connect procedure to {where}")
+                connection = as_connection(transport(settings.server, settings.port), settings.server)
+        except SMTPError:
+            raise  # already smtpunit's (a refused real connection, say)
+        except ssl.SSLError as exc:  # before OSError: it is one
+            raise TLSHandshakeError(f"TLS with {where} failed: {exc}") from exc
+        except OSError as exc:
+            raise SMTPTransportError(f"could not connect to {where}: {exc}") from exc
         driver = Driver(connection, checked.timeouts)
         try:
             if stage == "banner":

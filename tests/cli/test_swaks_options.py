@@ -164,3 +164,17 @@ def test_quit_after_needs_a_conversation_and_sni_needs_tcp(capsys, tmp_path):
     assert "not with --sendmail" in capsys.readouterr().err
     assert send("--socket", str(tmp_path / "s.sock"), "--tls", "starttls", "--tls-sni", "mail.example.org") == 2
     assert "--tls-sni names the server" in capsys.readouterr().err
+
+
+def test_quit_after_banner_over_implicit_tls(start_server, ca_file, capsys):
+    server = start_server(implicit_tls=True)
+    assert send("--server", f"{HOST}:{server.port}", "--tls", "implicit", "--cafile", ca_file,
+                "--quit-after", "banner") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("220 ") and out.endswith("quit after banner\n")
+    assert send("--server", f"{HOST}:{server.port}", "--tls", "implicit", "--quit-after", "connect") == 4  # verified
+
+
+def test_quit_after_connect_to_nobody_is_a_connection_failure(capsys):
+    assert send("--server", f"{HOST}:{free_port()}", "--quit-after", "connect") == 3
+    assert "could not connect to" in capsys.readouterr().err
