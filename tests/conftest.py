@@ -10,7 +10,8 @@ from typing import Any, Optional
 
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
+from aiosmtpd.controller import Controller, UnixSocketController
+from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from hypothesis import settings
 
@@ -166,3 +167,42 @@ def start_server(certs: Certificates) -> Iterator[Any]:
     yield start
     for controller in running:
         controller.stop()
+
+
+class LMTPHandler(RecordingHandler):
+    """Answers the data once per recipient, refusing those in ``refuse_after_data``."""
+
+    refuse_after_data: frozenset[str] = frozenset()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await super().handle_DATA(server, session, envelope)
+        return "\r\n".join(
+            "452 4.2.2 mailbox full" if r in self.refuse_after_data else f"250 2.1.5 delivered to {r}"
+            for r in envelope.rcpt_tos
+        )
+
+
+class _LMTPController(_Controller):
+    def factory(self) -> Any:
+        return LMTP(self.handler, **self.SMTP_kwargs)
+
+
+@pytest.fixture
+def lmtp_server() -> Iterator[tuple[Controller, LMTPHandler]]:
+    """aiosmtpd speaking LMTP on 127.0.0.1: ``(controller, handler)``."""
+    handler = LMTPHandler()
+    controller = _LMTPController(handler, hostname=HOST, port=free_port())
+    controller.start()
+    yield controller, handler
+    controller.stop()
+
+
+@pytest.fixture
+def unix_server(tmp_path: Any) -> Iterator[tuple[Any, RecordingHandler]]:
+    """aiosmtpd on a Unix socket: ``(path, handler)``."""
+    handler = RecordingHandler()
+    path = tmp_path / "smtp.sock"
+    controller = UnixSocketController(handler, unix_socket=str(path))
+    controller.start()
+    yield path, handler
+    controller.stop()

@@ -11,9 +11,7 @@ from email.message import EmailMessage
 from urllib.parse import quote
 
 import pytest
-from aiosmtpd.controller import UnixSocketController
-from aiosmtpd.lmtp import LMTP
-from conftest import HOST, PASSWORD, USER, RecordingHandler, _Controller, free_port
+from conftest import HOST, PASSWORD, USER
 
 import smtpunit
 from smtpunit import errors
@@ -86,37 +84,13 @@ def test_threads_share_the_pool(start_server):
     assert len(server.handler.messages) == 30
 
 
-def test_lmtp_url(start_server):
-    class _LMTPController(_Controller):
-        def factory(self):
-            return LMTP(self.handler, **self.SMTP_kwargs)
-
-    class LMTPHandler(RecordingHandler):
-        async def handle_DATA(self, server, session, envelope):
-            await super().handle_DATA(server, session, envelope)
-            return "\r\n".join(f"250 2.1.5 delivered to {r}" for r in envelope.rcpt_tos)
-
-    handler = LMTPHandler()
-    controller = _LMTPController(handler, hostname=HOST, port=free_port())
-    controller.start()
-    try:
-        result = smtpunit.Mailer.from_url(f"lmtp://{HOST}:{controller.port}?tls=none").send(
-            "a@example.org", ["b@example.org", "c@example.org"], HEADER, ["x"])
-    finally:
-        controller.stop()
+def test_lmtp_url(lmtp_server):
+    controller, handler = lmtp_server
+    result = smtpunit.Mailer.from_url(f"lmtp://{HOST}:{controller.port}?tls=none").send(
+        "a@example.org", ["b@example.org", "c@example.org"], HEADER, ["x"])
     assert [r.data_reply.text for r in result.recipients] == [  # LMTP answers per recipient
         "2.1.5 delivered to b@example.org", "2.1.5 delivered to c@example.org"]
     assert handler.messages[0].rcpt_tos == ["b@example.org", "c@example.org"]
-
-
-@pytest.fixture
-def unix_server(tmp_path):
-    handler = RecordingHandler()
-    path = tmp_path / "smtp.sock"
-    controller = UnixSocketController(handler, unix_socket=str(path))
-    controller.start()
-    yield path, handler
-    controller.stop()
 
 
 def test_a_unix_socket_url_blocking_and_asyncio(unix_server):

@@ -6,9 +6,7 @@ from __future__ import annotations
 import stat
 
 import pytest
-from aiosmtpd.controller import UnixSocketController
-from aiosmtpd.lmtp import LMTP
-from conftest import HOST, RecordingHandler, _Controller, free_port
+from conftest import HOST, RecordingHandler, free_port
 
 from smtpunit.cli.main import main
 
@@ -45,35 +43,15 @@ def test_an_ipv6_server_in_brackets(capsys):
     assert f"could not connect to ::1:{port}" in capsys.readouterr().err
 
 
-def test_lmtp_protocol():
-    class LMTPController(_Controller):
-        def factory(self):
-            return LMTP(self.handler, **self.SMTP_kwargs)
-
-    class Handler(RecordingHandler):
-        async def handle_DATA(self, server, session, envelope):
-            await super().handle_DATA(server, session, envelope)
-            return "250 2.1.5 delivered"
-
-    handler = Handler()
-    controller = LMTPController(handler, hostname=HOST, port=free_port())
-    controller.start()
-    try:
-        assert send("--server", HOST, "--port", str(controller.port), "--protocol", "lmtp") == 0
-    finally:
-        controller.stop()
+def test_lmtp_protocol(lmtp_server):
+    controller, handler = lmtp_server
+    assert send("--server", HOST, "--port", str(controller.port), "--protocol", "lmtp") == 0
     assert handler.messages[0].rcpt_tos == ["b@example.org"]
 
 
-def test_unix_socket(tmp_path):
-    handler = RecordingHandler()
-    path = tmp_path / "smtp.sock"
-    controller = UnixSocketController(handler, unix_socket=str(path))
-    controller.start()
-    try:
-        assert send("--socket", str(path)) == 0
-    finally:
-        controller.stop()
+def test_unix_socket(unix_server):
+    path, handler = unix_server
+    assert send("--socket", str(path)) == 0
     assert handler.messages[0].rcpt_tos == ["b@example.org"]
 
 

@@ -7,9 +7,7 @@ import ssl
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import UnixSocketController
-from aiosmtpd.lmtp import LMTP
-from conftest import HOST, RecordingHandler, _Controller, free_port
+from conftest import HOST
 from zope.interface.verify import verifyObject
 
 import smtpunit
@@ -107,49 +105,12 @@ def test_server_requiring_a_client_certificate_refuses_a_client_without(client_c
     assert server.handler.messages == []
 
 
-class _UnixController(UnixSocketController):
-    pass
-
-
-def test_unix_socket_transport(tmp_path):
-    handler = RecordingHandler()
-    path = tmp_path / "smtp.sock"
-    controller = _UnixController(handler, unix_socket=str(path))
-    controller.start()
-    try:
-        transport = UnixSocketTransport(path)
-        assert verifyObject(ITransport, transport)
-        send(25, server="localhost", tcp_connect=transport)
-    finally:
-        controller.stop()
+def test_unix_socket_transport(unix_server):
+    path, handler = unix_server
+    transport = UnixSocketTransport(path)
+    assert verifyObject(ITransport, transport)
+    send(25, server="localhost", tcp_connect=transport)
     assert handler.messages[0].content.endswith(b"x\r\n")
-
-
-class _LMTPController(_Controller):
-    def factory(self):
-        return LMTP(self.handler, **self.SMTP_kwargs)
-
-
-class LMTPHandler(RecordingHandler):
-    """Answers the data once per recipient, refusing those in ``refuse_after_data``."""
-
-    refuse_after_data: frozenset = frozenset()
-
-    async def handle_DATA(self, server, session, envelope):
-        await super().handle_DATA(server, session, envelope)
-        return "\r\n".join(
-            "452 4.2.2 mailbox full" if r in self.refuse_after_data else f"250 2.1.5 delivered to {r}"
-            for r in envelope.rcpt_tos
-        )
-
-
-@pytest.fixture
-def lmtp_server():
-    handler = LMTPHandler()
-    controller = _LMTPController(handler, hostname=HOST, port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
 
 
 def lmtp(registry=None):
