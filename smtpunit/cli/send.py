@@ -113,7 +113,7 @@ QUIT_AFTER = ("connect", "banner", "ehlo", "tls", "auth", "mail", "rcpt")
 def _quit_after(stage: str, settings: ConnectionSettings, envelope: Envelope) -> int:
     """Go as far as ``stage`` and stop (QUIT), printing each reply on the way."""
     from ..core import commands
-    from ..core.actions import Channel, expect
+    from ..core.actions import Channel, exchange
     from ..drivers.blocking import Driver
     from ..errors import SMTPError, SMTPTransportError, TLSHandshakeError
     from ..interfaces import ITransport
@@ -155,9 +155,9 @@ def _quit_after(stage: str, settings: ConnectionSettings, envelope: Envelope) ->
                 channel = Channel(driver.parser, False)
 
                 def banner() -> Any:
-                    greeting = yield from expect(channel, None, "greeting", 220)
+                    greeting = yield from exchange(channel, None, "greeting", 220)
                     print(greeting.summary(), flush=True)
-                    yield from expect(channel, commands.quit(), "quit", 221)
+                    yield from exchange(channel, commands.quit(), "quit", 221)
 
                 driver.run(banner())
         finally:

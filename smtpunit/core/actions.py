@@ -22,7 +22,7 @@ from .commands import Command
 from .reply import Reply, ReplyParser, sanitize
 
 __all__ = ["Send", "Receive", "UpgradeTLS", "Action", "Channel", "encode_commands", "log_commands", "exchange",
-           "expect", "send_commands", "receive", "receive_all", "transcript"]
+           "send_commands", "receive", "receive_all", "transcript"]
 
 transcript = logging.getLogger("smtpunit.transcript")
 
@@ -34,7 +34,8 @@ class Send(NamedTuple):
 
 
 class Receive(NamedTuple):
-    """Resume me with the next reply. ``final`` marks the wait after the data."""
+    """Read until the parser has a reply, and resume me with it: asked only when the
+    parser holds no complete reply. ``final`` marks the wait after the data."""
 
     phase: str
     final: bool = False
@@ -84,17 +85,18 @@ def log_commands(commands: Iterable[Command]) -> None:
             transcript.debug("C: %s", command.display)
 
 
-def send_commands(channel: Channel, commands: Iterable[Command], wire: Optional[bytes] = None
-                  ) -> Generator[Action, Any, None]:
-    """Write ``commands`` in one piece (a PIPELINING group, or a single command);
-    ``wire``, if given, is their bytes, already joined."""
+def send_commands(channel: Channel, commands: Iterable[Command], wire: Optional[bytes] = None) -> Send:
+    """The action that writes ``commands`` in one piece (a PIPELINING group, or a single
+    command), logged; ``wire``, if given, is their bytes, already joined.
+
+    :raises SMTPProtocolError: the server sent something before it was asked.
+    """
     if channel.parser.has_pending_input:
         raise SMTPProtocolError("the server sent data nobody asked for")
     if wire is None:
-        wire = encode_commands(commands)
-    else:
-        log_commands(commands)
-    yield Send(wire)
+        return Send(encode_commands(commands))
+    log_commands(commands)
+    return Send(wire)
 
 
 def receive(channel: Channel, phase: str, final: bool = False) -> Generator[Action, Any, Reply]:
@@ -107,21 +109,29 @@ def receive(channel: Channel, phase: str, final: bool = False) -> Generator[Acti
 def receive_all(channel: Channel, phases: Sequence[str], final: bool = False) -> Generator[Action, Any, list[Reply]]:
     """The replies to a PIPELINING group, one per phase in ``phases``, logged."""
     count = len(phases)
+    parser = channel.parser
     replies: list[Reply] = []
     try:
-        replies += channel.parser.next_replies(count)
+        if parser.has_pending_input:  # pipelined replies come together
+            replies += parser.next_replies(count)
         while len(replies) < count:
             replies.append((yield Receive(phases[len(replies)], final)))
-            if len(replies) < count:
-                replies += channel.parser.next_replies(count - len(replies))
+            if len(replies) < count and parser.has_pending_input:
+                replies += parser.next_replies(count - len(replies))
     finally:  # what came is logged even if the rest never does
-        if channel.secrets:
-            secrets = channel.secrets
-            replies[:] = [_redacted(reply, phase, secrets) for reply, phase in zip(replies, phases, strict=False)]
-        if transcript.isEnabledFor(logging.DEBUG):
-            for reply in replies:
-                _log_reply(reply.redacted(channel.secrets) if channel.secrets else reply)
+        if channel.secrets or transcript.isEnabledFor(logging.DEBUG):
+            replies[:] = [_taken(channel, reply, phase) for reply, phase in zip(replies, phases, strict=False)]
     return replies
+
+
+def _taken(channel: Channel, reply: Reply, phase: str) -> Reply:
+    """``reply`` as the conversation keeps it, logged: redacted if the client sent
+    secrets (unless it is an AUTH challenge, which is data for the mechanism)."""
+    if channel.secrets:
+        reply = _redacted(reply, phase, channel.secrets)
+    if transcript.isEnabledFor(logging.DEBUG):
+        _log_reply(reply.redacted(channel.secrets) if channel.secrets else reply)
+    return reply
 
 
 def _redacted(reply: Reply, phase: str, secrets: tuple[str, ...]) -> Reply:
@@ -135,17 +145,22 @@ def _log_reply(reply: Reply) -> None:
         transcript.debug("S: %d%s%s", reply.code, separator, sanitize(line, limit=1000))
 
 
-def exchange(channel: Channel, command: Optional[Command], phase: str) -> Generator[Action, Any, Reply]:
-    """Send ``command`` (if any) and return the reply to it."""
+def exchange(channel: Channel, command: Optional[Command], phase: str, *codes: int
+             ) -> Generator[Action, Any, Reply]:
+    """Send ``command`` (if any) and return the reply to it; given ``codes``, a reply
+    with another code raises :class:`~smtpunit.errors.SMTPReplyError`.
+
+    The one step most of a conversation is made of, so it reads its reply itself
+    rather than through :func:`receive_all`: a generator fewer at each step.
+    """
     if command is not None:
-        yield from send_commands(channel, (command,))
-    (reply,) = yield from receive_all(channel, (phase,))  # not through receive(): a generator fewer
-    return reply
-
-
-def expect(channel: Channel, command: Optional[Command], phase: str, *codes: int) -> Generator[Action, Any, Reply]:
-    """Like :func:`exchange`, raising :class:`~smtpunit.errors.SMTPReplyError` for other codes."""
-    reply = yield from exchange(channel, command, phase)
-    if reply.code not in codes:
+        yield send_commands(channel, (command,), command.wire)
+    parser = channel.parser
+    reply = parser.next_reply() if parser.has_pending_input else None
+    if reply is None:
+        reply = yield Receive(phase)
+    if channel.secrets or transcript.isEnabledFor(logging.DEBUG):
+        reply = _taken(channel, reply, phase)
+    if codes and reply.code not in codes:
         raise SMTPReplyError(reply, command.display if command else "(connect)", phase)
     return reply

@@ -28,7 +28,7 @@ from ..errors import (
     StartTLSRefused,
 )
 from . import commands
-from .actions import Action, Channel, Receive, Send, UpgradeTLS, exchange, expect, transcript
+from .actions import Action, Channel, Receive, Send, UpgradeTLS, exchange, transcript
 from .auth import DEFAULT_AUTH_PREFERENCE, Credentials, authenticate
 from .capabilities import Capabilities
 from .commands import Envelope
@@ -112,7 +112,7 @@ def open_session(state: SessionState, options: ConversationOptions) -> Generator
     """Greeting, EHLO, STARTTLS and AUTH as ``options`` ask; returns the capabilities
     that count (after TLS, only those announced over TLS)."""
     channel = state.channel
-    yield from expect(channel, None, "greeting", 220)
+    yield from exchange(channel, None, "greeting", 220)
     capabilities = yield from _hello(channel, options)
     wants_tls = options.starttls in (TLSPolicy.STARTTLS, TLSPolicy.OPPORTUNISTIC) and not state.secure
     if wants_tls:
@@ -127,7 +127,7 @@ def open_session(state: SessionState, options: ConversationOptions) -> Generator
 
 def _hello(channel: Channel, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
     command = commands.lhlo(options.ehlo_name) if options.lmtp else commands.ehlo(options.ehlo_name)
-    reply = yield from expect(channel, command, "ehlo", 250)
+    reply = yield from exchange(channel, command, "ehlo", 250)
     return Capabilities.from_ehlo_reply(reply)
 
 

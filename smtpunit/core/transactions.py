@@ -40,7 +40,6 @@ from .actions import (
     Channel,
     Send,
     exchange,
-    expect,
     log_commands,
     receive,
     receive_all,
@@ -312,7 +311,7 @@ class _Batch:
         return the replies to the RCPTs (their results are made after the data is
         written, unless a refusal needs them now)."""
         if not self.sent_ahead:
-            yield from send_commands(self.channel, *self.group(message))
+            yield send_commands(self.channel, *self.group(message))
             self._prepare(message)  # while the server answers (else it was made with the last data)
         self.sent_ahead = False
         if self.state.phase is RESET_DUE:
@@ -338,8 +337,8 @@ class _Batch:
         the replies to the RCPTs."""
         if self.state.phase is RESET_DUE:
             self.state.reset()
-            yield from expect(self.channel, _RSET, "rset", 250)
-        yield from expect(self.channel, message.mail, "mail", 250)
+            yield from exchange(self.channel, _RSET, "rset", 250)
+        yield from exchange(self.channel, message.mail, "mail", 250)
         envelope = message.envelope
         rcpt_replies: list[Reply] = []
         for rcpt in self._rcpt_commands(message):
@@ -348,7 +347,7 @@ class _Batch:
                 _judge_recipients(_recipient_results(envelope, rcpt_replies), self.options, complete=False)
         _judge_replies(envelope, rcpt_replies, self.options, complete=True)
         if not self.chunking:
-            yield from expect(self.channel, _DATA, "data", 354)
+            yield from exchange(self.channel, _DATA, "data", 354)
             self.state.data_begun()
         return rcpt_replies
 

@@ -98,9 +98,8 @@ class AsyncDriver:
                 raise exc
 
     async def _receive(self, action: Receive) -> Reply:
-        reply = self.parser.next_reply()
-        if reply is not None:
-            return reply
+        # A conversation asks only when the parser holds no complete reply (receive_all).
+        reply: Optional[Reply] = None
         limit = self.timeouts.data_end if action.final else self.timeouts.reply
         deadline = time.monotonic() + limit
         while reply is None:

@@ -20,7 +20,7 @@ from collections.abc import Generator
 from typing import Any, Optional
 
 from ..core import commands, parameters
-from ..core.actions import Action, exchange, expect
+from ..core.actions import Action, exchange
 from ..core.capabilities import Capabilities
 from ..core.commands import Envelope
 from ..core.conversation import close_session
@@ -86,7 +86,7 @@ class SessionCore:
         # The parameters a real send would give, so that the server judges the same commands.
         dsn = envelope.dsn if envelope.dsn is not None else self._options.dsn
         mail = envelope.mail_command(mail_parameters(envelope, self._state.capabilities, dsn))
-        replies = [(yield from expect(channel, mail, "mail", 250))]
+        replies = [(yield from exchange(channel, mail, "mail", 250))]
         rcpts = envelope.rcpt_commands
         if dsn is not None and self._state.capabilities.supports("DSN"):
             rcpts = tuple(commands.rcpt_command(a, dsn.rcpt_parameters(a)) for a in envelope.recipients)
@@ -96,10 +96,10 @@ class SessionCore:
         return replies
 
     def _noop(self) -> Generator[Action, Any, Reply]:
-        return expect(self._state.channel, commands.noop(), "noop", 250)
+        return exchange(self._state.channel, commands.noop(), "noop", 250)
 
     def _reset(self) -> Generator[Action, Any, None]:
-        yield from expect(self._state.channel, commands.rset(), "rset", 250)
+        yield from exchange(self._state.channel, commands.rset(), "rset", 250)
         self._state.reset()
 
     def _goodbye(self) -> Generator[Action, Any, None]:
