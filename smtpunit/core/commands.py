@@ -17,9 +17,9 @@ import base64
 import dataclasses
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import BinaryIO, Optional, Union
+from typing import Any, BinaryIO, Generic, Optional, TypeVar, Union, overload
 
 from ..errors import InvalidAddress, InvalidArgument, InvalidHeader, InvalidMessageLine
 from .content import (
@@ -70,6 +70,7 @@ __all__ = [
 ]
 
 Line = Union[str, bytes]
+_T = TypeVar("_T")
 
 
 _NOT_IN_ADDRESS = r"\x00-\x20\x7f-\x9f<>"  # with white space: they end a command or add parameters
@@ -101,6 +102,29 @@ END_OF_DATA = b".\r\n"
 def _line_bytes(text: str) -> bytes:
     """A command line (or lines) as sent: UTF-8, ending in CRLF."""
     return (text + "\r\n").encode("utf-8")
+
+
+class _made_once(Generic[_T]):
+    """A property made when first read and kept in the instance's ``__dict__``: as
+    ``functools.cached_property``, without the lock Python 3.11 takes on every first
+    read (an envelope's are read once, on the path of every send)."""
+
+    def __init__(self, make: Callable[[Any], _T]) -> None:
+        self.make = make
+        self.name = make.__name__
+        self.__doc__ = make.__doc__
+
+    @overload
+    def __get__(self, instance: None, owner: Optional[type] = None) -> _made_once[_T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: Optional[type] = None) -> _T: ...
+
+    def __get__(self, instance: Optional[object], owner: Optional[type] = None) -> Union[_T, _made_once[_T]]:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.make(instance)
+        return value
 
 
 @dataclass(frozen=True)
@@ -151,7 +175,7 @@ class Envelope:
         # none can be added after.
         object.__setattr__(self, "recipients", _check_addresses(self.sender, self.recipients)[1])
 
-    @functools.cached_property
+    @_made_once
     def rcpt_commands(self) -> tuple[Command, ...]:
         """``RCPT TO`` for each recipient, made when first needed."""
         return tuple(map(_rcpt, self.recipients))  # checked with the envelope
@@ -160,7 +184,7 @@ class Envelope:
         """``MAIL FROM`` for the sender, with ESMTP ``parameters``."""
         return _mail(self.sender, parameters)  # checked with the envelope
 
-    @functools.cached_property
+    @_made_once
     def rcpt_wire(self) -> bytes:
         """The bytes of :attr:`rcpt_commands` in one piece, made without them."""
         return _line_bytes("\r\n".join(map(_rcpt_text, self.recipients)))

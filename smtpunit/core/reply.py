@@ -220,9 +220,12 @@ class ReplyParser:
             start = self._pos
             if self._code is None:
                 begin = start
-            # The common case, a well-formed line, in one regex match on the buffer
-            # (and a reply seen before, without parsing it again); anything else (a
-            # partial line, an error) goes the careful way.
+                reply = self._known_reply(start)
+                if reply is not None:
+                    replies.append(reply)
+                    continue
+            # The common case, a well-formed line, in one regex match on the buffer;
+            # anything else (a partial line, an error) goes the careful way.
             match = _WELL_FORMED.match(buffer, start)
             if match is None or match.end() - start > self.max_line_length:
                 line = self._next_line()
@@ -231,26 +234,32 @@ class ReplyParser:
                 reply = self._add_line(line)
             else:
                 self._pos = match.end()
-                reply = None
-                if self._code is None:
-                    reply = _KNOWN_REPLIES.get(match.group()) or self._known_long_reply(match.group(), start)
-                if reply is None:
-                    reply = self._take_match(match)
-                    if reply is not None and len(reply.lines) > 1 and begin >= 0:
-                        _remember_long_reply(bytes(buffer[begin : self._pos]), reply)
+                reply = self._take_match(match)
+                if reply is not None and len(reply.lines) > 1 and begin >= 0:
+                    _remember_long_reply(bytes(buffer[begin : self._pos]), reply)
             if reply is not None:
                 replies.append(reply)
         return replies
 
-    def _known_long_reply(self, first_line: bytes, start: int) -> Optional[Reply]:
-        """The known multi-line reply beginning with ``first_line`` at ``start``, taken,
-        if the buffer holds all of it and it is within this parser's limits."""
+    def _known_reply(self, start: int) -> Optional[Reply]:
+        """The reply seen before that begins at ``start``, taken, if the buffer holds all
+        of it and it is within this parser's limits: known by its first line's bytes,
+        without parsing."""
+        buffer = self._buffer
+        end = buffer.find(b"\n", start, start + _KNOWN_REPLY_OCTETS) + 1
+        if not end or end - start > self.max_line_length:
+            return None
+        first_line = bytes(buffer[start:end])
+        reply = _KNOWN_REPLIES.get(first_line)
+        if reply is not None:
+            self._pos = end
+            return reply
         known = _KNOWN_LONG_REPLIES.get(first_line)
         if known is None:
             return None
         wire, longest, reply = known
         if (longest > self.max_line_length or len(reply.lines) > self.max_reply_lines
-                or not self._buffer.startswith(wire, start)):
+                or not buffer.startswith(wire, start)):
             return None
         self._pos = start + len(wire)
         return reply

@@ -94,24 +94,26 @@ class Driver:
 
     def _receive(self, action: Receive) -> Reply:
         # A conversation asks only when the parser holds no complete reply (receive_all).
-        reply: Optional[Reply] = None
         limit = self.timeouts.data_end if action.final else self.timeouts.reply
         deadline = time.monotonic() + limit
-        while reply is None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise SMTPTimeout(action.phase, limit)
+        remaining = limit
+        while True:
             try:
                 # A longer wait (after the data) in steps of a reply's bound: a socket
                 # keeps its timeout instead of switching it on every message.
                 data = self.connection.receive(RECEIVE_SIZE, min(remaining, self.timeouts.reply))
             except TIMEOUT_ERRORS:
-                continue  # the deadline decides
+                pass  # the deadline decides
             except OSError as exc:
                 with io_errors("reading from", action.phase, limit):
                     raise exc
-            reply = feed(self.parser, data, action)
-        return reply
+            else:
+                reply = feed(self.parser, data, action)
+                if reply is not None:
+                    return reply
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SMTPTimeout(action.phase, limit)
 
     def _upgrade(self) -> None:
         if self.tls is None:
