@@ -188,8 +188,11 @@ class ReplyParser:
 
     def next_reply(self) -> Optional[Reply]:
         """Return the next complete reply, or ``None`` if more bytes are needed."""
-        if self._pos == len(self._buffer) and not self._broken:
-            return None  # the common case of a driver's first look
+        if self._code is None and not self._broken and self._pos < len(self._buffer):
+            reply = self._known_reply(self._pos)  # the common case: a reply seen before, whole
+            if reply is not None:
+                self._drop_taken()
+                return reply
         replies = self.next_replies(1)
         return replies[0] if replies else None
 
@@ -206,10 +209,14 @@ class ReplyParser:
             replies = self._take_replies(limit)
             if limit > 1 and len(replies) == limit and self._pos - start <= _KNOWN_GROUP_OCTETS:
                 _remember_group(bytes(buffer[start : self._pos]), replies)
-        if self._pos > 65536:  # keep the buffer from growing without bound
-            del buffer[: self._pos]
-            self._pos = 0
+        self._drop_taken()
         return replies
+
+    def _drop_taken(self) -> None:
+        """Keep the buffer from growing without bound: drop what replies were taken from."""
+        if self._pos > 65536:
+            del self._buffer[: self._pos]
+            self._pos = 0
 
     def _take_replies(self, limit: int) -> list[Reply]:
         """Up to ``limit`` replies parsed line by line (the way of any group not known)."""
