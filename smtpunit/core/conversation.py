@@ -52,7 +52,6 @@ __all__ = [
     "OneShot",
     "converse",
     "open_session",
-    "open_or_quit",
     "close_session",
 ]
 
@@ -79,7 +78,7 @@ def converse(
     :returns: the :class:`SendResult` of the delivered message.
     """
     state = SessionState(Channel(parser, loopback), secure=secure, quit_after=True)
-    yield from open_or_quit(state, options)
+    yield from open_session(state, options)
     (outcome,) = yield from transactions(state, [envelope], options)
     if isinstance(outcome, SendResult):
         yield from close_session(state)
@@ -89,38 +88,34 @@ def converse(
     raise outcome
 
 
-def open_or_quit(state: SessionState, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
-    """:func:`open_session`, saying QUIT if it fails while the server still listens.
+# -- opening -----------------------------------------------------------------------
+
+
+def open_session(state: SessionState, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
+    """Greeting, EHLO, STARTTLS and AUTH as ``options`` ask; returns the capabilities
+    that count (after TLS, only those announced over TLS). If it fails while the server
+    still listens, it says QUIT.
 
     :raises SMTPSecurityError: before any byte, if credentials could only go in plaintext.
     """
     # Before any byte: credentials that could only go in plaintext are refused.
     refuse_plaintext_credentials(bool(options.credentials), secure=state.secure or options.starttls.promises_tls,
                                  local=state.channel.loopback, allowed=options.allow_insecure_auth)
+    channel = state.channel
     try:
-        return (yield from open_session(state, options))
+        yield from exchange(channel, None, "greeting", 220)
+        capabilities = yield from _hello(channel, options)
+        wants_tls = options.starttls in (TLSPolicy.STARTTLS, TLSPolicy.OPPORTUNISTIC) and not state.secure
+        if wants_tls:
+            capabilities = yield from _starttls(state, capabilities, options)
+        if options.credentials:  # judged again: opportunistic STARTTLS may have left it plaintext
+            refuse_plaintext_credentials(True, secure=state.secure, local=channel.loopback,
+                                         allowed=options.allow_insecure_auth)
+            yield from authenticate(channel, options.credentials, capabilities, options.max_auth_challenges)
     except (SMTPReplyError, SMTPInputError, SMTPSecurityError, StartTLSNotOffered, SASLError) as exc:
         if state.awaits_command and getattr(exc, "code", None) != 421:  # 421: the server said goodbye
             yield from close_session(state)
         raise
-
-
-# -- opening -----------------------------------------------------------------------
-
-
-def open_session(state: SessionState, options: ConversationOptions) -> Generator[Action, Any, Capabilities]:
-    """Greeting, EHLO, STARTTLS and AUTH as ``options`` ask; returns the capabilities
-    that count (after TLS, only those announced over TLS)."""
-    channel = state.channel
-    yield from exchange(channel, None, "greeting", 220)
-    capabilities = yield from _hello(channel, options)
-    wants_tls = options.starttls in (TLSPolicy.STARTTLS, TLSPolicy.OPPORTUNISTIC) and not state.secure
-    if wants_tls:
-        capabilities = yield from _starttls(state, capabilities, options)
-    if options.credentials:  # judged again: opportunistic STARTTLS may have left it plaintext
-        refuse_plaintext_credentials(True, secure=state.secure, local=channel.loopback,
-                                     allowed=options.allow_insecure_auth)
-        yield from authenticate(channel, options.credentials, capabilities, options.max_auth_challenges)
     state.opened(capabilities)
     return capabilities
 

@@ -19,7 +19,7 @@ from zope.interface.registry import Components
 
 from ..core.actions import Action, Channel, UpgradeTLS
 from ..core.commands import Envelope, Line, check_credential, prepare_envelope
-from ..core.conversation import ConversationOptions, Credentials, SendResult, converse, open_or_quit
+from ..core.conversation import ConversationOptions, Credentials, SendResult, converse, open_session
 from ..core.dsn import DSN
 from ..core.policy import TLSPolicy, is_loopback_name, refuse_plaintext_credentials
 from ..core.state import SessionState
@@ -233,7 +233,7 @@ class SMTPUnit(MailProvider):
             state = _opening_state(driver)
             try:
                 with _ImplicitTLSHint(plan):
-                    driver.run(open_or_quit(state, plan.options))
+                    driver.run(open_session(state, plan.options))
             except BaseException:
                 driver.close()
                 raise
@@ -307,7 +307,7 @@ class SMTPUnit(MailProvider):
             state = _opening_state(driver)
             try:
                 with _ImplicitTLSHint(plan):
-                    await driver.run(open_or_quit(state, plan.options))
+                    await driver.run(open_session(state, plan.options))
             except BaseException:
                 driver.close()
                 raise
