@@ -9,7 +9,6 @@ import select
 import socket
 import ssl
 import struct
-import sys
 from typing import Any, Optional, Union
 
 try:  # where the system tells what a socket has not sent yet
@@ -70,20 +69,6 @@ def socket_unsent(fileno: int) -> int:
         return 0
 
 
-def _blocks_with_system_timeouts(sock: socket.socket) -> bool:
-    """Whether ``sock`` may wait in the system, bounded by its ``SO_RCVTIMEO`` and
-    ``SO_SNDTIMEO``: a plain socket of the standard library's own class on Linux. Then
-    each read and write is one system call, where Python's timeouts poll before each.
-    (A TLS socket, or a cooperative one such as gevent's, waits its own way.)"""
-    return (sys.platform.startswith("linux") and type(sock) is socket.socket
-            and socket.socket.__module__ == "socket")
-
-
-def _timeval(seconds: float) -> bytes:
-    whole = int(seconds)
-    return struct.pack("ll", whole, int((seconds - whole) * 1e6))
-
-
 def _peer_is_loopback(sock: socket.socket) -> bool:
     if getattr(socket, "AF_UNIX", None) is not None and sock.family == socket.AF_UNIX:
         return True
@@ -121,9 +106,6 @@ class SocketConnection:
         self.socket = sock
         self._hang_up = HangUpWatch(sock.fileno())
         self._timeout: Optional[float] = None
-        self._system_timeouts = _blocks_with_system_timeouts(sock)
-        if self._system_timeouts:
-            sock.setblocking(True)
         self._asked: Optional[float] = None  # the last timeout asked for, before rounding
         self.server_hostname = server_hostname
         self.secure = isinstance(sock, ssl.SSLSocket) if secure is None else secure
@@ -147,7 +129,7 @@ class SocketConnection:
             if self.secure:  # a TLS socket may have sent some of its records first
                 raise
             raise SMTPConnectionClosed(f"the server closed the connection; the write did not go out ({exc})") from exc
-        except (TimeoutError, BlockingIOError):  # BlockingIOError: the system's timeout ran out
+        except TimeoutError:
             sent = 0
             unsent: Optional[int] = socket_unsent(self.socket.fileno())
         else:
@@ -163,19 +145,16 @@ class SocketConnection:
             try:
                 rest = rest[self.socket.send(rest):]
                 unsent = None
-            except (TimeoutError, BlockingIOError):
+            except TimeoutError:
                 now = socket_unsent(self.socket.fileno())
                 if unsent is not None and now >= unsent:
-                    raise TimeoutError("the server took nothing of the write in time") from None
+                    raise
                 unsent = now
 
     def receive(self, max_bytes: int, timeout: float) -> bytes:
         """Return what arrives within ``timeout`` seconds; ``b''`` at EOF."""
         self._set_timeout(timeout)
-        try:
-            return self.socket.recv(max_bytes)
-        except BlockingIOError:  # the system's timeout ran out
-            raise TimeoutError("nothing came in time") from None
+        return self.socket.recv(max_bytes)
 
     def _set_timeout(self, timeout: float) -> None:
         # Rounded up to a tenth of a second, so that the socket is reconfigured (a
@@ -185,12 +164,7 @@ class SocketConnection:
         self._asked = timeout
         timeout = math.ceil(timeout * 10) / 10
         if timeout != self._timeout:
-            if self._system_timeouts:
-                bound = _timeval(timeout)
-                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, bound)
-                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, bound)
-            else:
-                self.socket.settimeout(timeout)
+            self.socket.settimeout(timeout)
             self._timeout = timeout
 
     def close(self) -> None:

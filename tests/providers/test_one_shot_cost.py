@@ -1,13 +1,10 @@
 """The one-shot's per-call set-up, made cheaper, behaves as before: an address is
-connected to without name resolution, a plain socket waits in the system within its
-bounds, options without credentials are shared, and options with them never are."""
+connected to without name resolution, options without credentials are shared, and
+options with them never are."""
 
 from __future__ import annotations
 
 import socket
-import struct
-import sys
-import time
 from typing import Any
 
 import pytest
@@ -45,34 +42,12 @@ def test_an_ipv4_address_is_connected_to_without_name_resolution(start_server, m
     try:
         assert connection.loopback  # told by the address, as the peer would tell it
         assert connection.socket.getpeername()[0] == HOST
+        assert connection.socket.gettimeout() == 5.0
         assert connection.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     finally:
         connection.close()
     send(server.port)
     assert len(server.handler.messages) == 1
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Python's own timeouts elsewhere")
-def test_a_plain_socket_waits_in_the_system_within_the_bound():
-    """On Linux a plain connection's socket blocks, bounded by SO_RCVTIMEO and
-    SO_SNDTIMEO (a read or a write is one system call, with no poll before it): a
-    server that says nothing is a TimeoutError after the bound, not a hang and not an
-    OSError."""
-    with socket.create_server((HOST, 0)) as silent:  # connects complete in its backlog
-        connection = TCPTransport().connect(HOST, silent.getsockname()[1], 5.0)
-        try:
-            started = time.monotonic()
-            with pytest.raises(TimeoutError):
-                connection.receive(4096, 0.3)
-            elapsed = time.monotonic() - started
-            sock = connection.socket
-            assert sock.gettimeout() is None  # blocking
-            bound = struct.pack("ll", 0, 300000)
-            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, len(bound)) == bound
-            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, len(bound)) == bound
-        finally:
-            connection.close()
-    assert 0.25 <= elapsed < 2, elapsed
 
 
 def test_an_ipv6_address_is_connected_to_without_name_resolution(monkeypatch):
@@ -150,22 +125,14 @@ def test_options_with_credentials_are_never_kept(start_server):
 
 def test_a_socket_s_timeout_follows_each_bound_asked_for(monkeypatch):
     """The socket is reconfigured when the bound (to a tenth of a second, rounded up)
-    changes, and only then: its Python timeout, or on Linux its system timeouts."""
+    changes, and only then."""
     near, far = socket.socketpair()
     with near, far:
         connection = SocketConnection(near, "localhost", loopback=True)
         settings: list[float] = []
-
-        def setsockopt(self: object, level: int, option: int, value: bytes) -> None:
-            if option == socket.SO_RCVTIMEO:
-                seconds, microseconds = struct.unpack("ll", value)
-                settings.append(seconds + microseconds / 1e6)
-            near.setsockopt(level, option, value)
-
         monkeypatch.setattr(connection, "socket", type("Spy", (), {
             "settimeout": lambda self, value: (settings.append(value), near.settimeout(value)),
-            "setsockopt": setsockopt,
             "send": lambda self, data: near.send(data), "fileno": lambda self: near.fileno()})())
         for bound in (5.0, 5.0, 4.95, 4.95, 7.0, 5.0):
             connection.send(b"x", bound)
-        assert settings == [5.0, 7.0, 5.0]
+        assert settings == [5.0, 7.0, 5.0] and near.gettimeout() == 5.0
