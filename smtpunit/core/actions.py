@@ -22,7 +22,7 @@ from .commands import Command
 from .reply import Reply, ReplyParser, sanitize
 
 __all__ = ["Send", "Receive", "UpgradeTLS", "Action", "Channel", "encode_commands", "log_commands", "exchange",
-           "send_commands", "receive", "receive_all", "transcript"]
+           "send_action", "receive", "receive_all", "transcript"]
 
 transcript = logging.getLogger("smtpunit.transcript")
 
@@ -34,8 +34,9 @@ class Send(NamedTuple):
 
 
 class Receive(NamedTuple):
-    """Read until the parser has a reply, and resume me with it: asked only when the
-    parser holds no complete reply. ``final`` marks the wait after the data."""
+    """Resume me with the next reply (the conversations here ask only when the parser
+    holds no complete reply: the driver reads until it does). ``final`` marks the wait
+    after the data."""
 
     phase: str
     final: bool = False
@@ -85,7 +86,7 @@ def log_commands(commands: Iterable[Command]) -> None:
             transcript.debug("C: %s", command.display)
 
 
-def send_commands(channel: Channel, commands: Iterable[Command], wire: Optional[bytes] = None) -> Send:
+def send_action(channel: Channel, commands: Iterable[Command], wire: Optional[bytes] = None) -> Send:
     """The action that writes ``commands`` in one piece (a PIPELINING group, or a single
     command), logged; ``wire``, if given, is their bytes, already joined.
 
@@ -154,7 +155,7 @@ def exchange(channel: Channel, command: Optional[Command], phase: str, *codes: i
     rather than through :func:`receive_all`: a generator fewer at each step.
     """
     if command is not None:
-        yield send_commands(channel, (command,), command.wire)
+        yield send_action(channel, (command,), command.wire)
     parser = channel.parser
     reply = parser.next_reply() if parser.has_pending_input else None
     if reply is None:

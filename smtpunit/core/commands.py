@@ -114,6 +114,9 @@ class _made_once(Generic[_T]):
         self.name = make.__name__
         self.__doc__ = make.__doc__
 
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
     @overload
     def __get__(self, instance: None, owner: Optional[type] = None) -> _made_once[_T]: ...
 

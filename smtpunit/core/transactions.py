@@ -43,7 +43,7 @@ from .actions import (
     log_commands,
     receive,
     receive_all,
-    send_commands,
+    send_action,
     transcript,
 )
 from .capabilities import Capabilities
@@ -311,7 +311,7 @@ class _Batch:
         return the replies to the RCPTs (their results are made after the data is
         written, unless a refusal needs them now)."""
         if not self.sent_ahead:
-            yield send_commands(self.channel, *self.group(message))
+            yield send_action(self.channel, *self.group(message))
             self._prepare(message)  # while the server answers (else it was made with the last data)
         self.sent_ahead = False
         if self.state.phase is RESET_DUE:

@@ -98,7 +98,12 @@ class AsyncDriver:
                 raise exc
 
     async def _receive(self, action: Receive) -> Reply:
-        # A conversation asks only when the parser holds no complete reply (receive_all).
+        # The conversations of smtpunit.core ask only when no complete reply is
+        # buffered; another one may not know that.
+        if self.parser.has_pending_input:
+            reply = self.parser.next_reply()
+            if reply is not None:
+                return reply
         limit = self.timeouts.data_end if action.final else self.timeouts.reply
         deadline = time.monotonic() + limit
         remaining = limit
