@@ -41,6 +41,16 @@ def redact(url: str) -> str:
     return f"{scheme}//{rest[:rest.index(':')]}:***@{rest[at + 1:]}"
 
 
+def _refusal(shown: str) -> str:
+    """Why ``urlsplit`` refuses a URL, asked of its redacted form ``shown``: its message
+    quotes the part it stumbled on, which may be a piece of the password."""
+    try:
+        urlsplit(shown)
+    except ValueError as exc:
+        return str(exc)
+    return "percent-encode the user and the password (a '[' or ']' in them, say)"
+
+
 @dataclass(frozen=True)
 class MailURL:
     """A parsed connection URL.
@@ -77,8 +87,8 @@ class MailURL:
         shown = redact(url)
         try:
             parts = urlsplit(url)
-        except ValueError as exc:
-            raise InvalidArgument(f"{shown} is not a usable connection URL: {redact(str(exc))}") from None
+        except ValueError:
+            raise InvalidArgument(f"{shown} is not a usable connection URL: {_refusal(shown)}") from None
         if parts.netloc and "@" in parts.path + parts.query + parts.fragment:
             # Else a piece of the password may pass for the port, and be shown as one.
             raise InvalidArgument(f"{shown}: percent-encode '/', '?', '#' and '@' in the user and the password")
