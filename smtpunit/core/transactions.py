@@ -17,6 +17,7 @@ unknown (the state is ``resumable``): a session goes on over a new connection.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -438,7 +439,9 @@ def _send_data(channel: Channel, message: _Transaction, end_of_message: Callable
     the replies."""
     if channel.parser.has_pending_input:
         raise SMTPProtocolError("the server sent data nobody asked for after its 354 to DATA")
-    transcript.debug("C: <message data>")
+    logged = transcript.isEnabledFor(logging.DEBUG)
+    if logged:
+        transcript.debug("C: <message data>")
     final_write = message.final_write
     if final_write is None:
         chunks = gather(message.envelope.content.data_pieces(allow_8bit), DATA_CHUNK)
@@ -450,8 +453,9 @@ def _send_data(channel: Channel, message: _Transaction, end_of_message: Callable
     # As Racket writes the lines to its buffered port: the last chunk is written, the
     # procedure runs, and the "." goes in the same write as that chunk.
     end_of_message()  # if it raises, the "." is never sent
-    transcript.debug("C: .")
-    log_commands(ahead[0])
+    if logged:
+        transcript.debug("C: .")
+        log_commands(ahead[0])
     return (yield from _final_replies(channel, final_write, len(ahead[1]), 0, replies, while_waiting))
 
 
