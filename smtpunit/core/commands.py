@@ -185,7 +185,7 @@ class Envelope:
 
     def mail_command(self, parameters: Iterable[str] = ()) -> Command:
         """``MAIL FROM`` for the sender, with ESMTP ``parameters``."""
-        return _mail(self.sender, parameters)  # checked with the envelope
+        return _mail(self.sender, tuple(parameters))  # checked with the envelope
 
     @_made_once
     def rcpt_wire(self) -> bytes:
@@ -511,10 +511,11 @@ AUTH_CANCEL = Command.plain("*")
 def mail(sender: str, parameters: Iterable[str] = ()) -> Command:
     """``MAIL FROM:<sender>`` with optional ESMTP parameters (the address checked
     again here, whoever built the envelope)."""
-    return _mail(check_address(sender, "sender", allow_empty=True), parameters)
+    return _mail(check_address(sender, "sender", allow_empty=True), tuple(parameters))
 
 
-def _mail(sender: str, parameters: Iterable[str]) -> Command:
+@functools.lru_cache(maxsize=256)  # a process sends from few senders, with few sets of parameters
+def _mail(sender: str, parameters: tuple[str, ...]) -> Command:
     return Command.plain(" ".join((f"MAIL FROM:<{sender}>", *parameters)))
 
 
