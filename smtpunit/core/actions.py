@@ -54,7 +54,7 @@ class UpgradeTLS:
 Action = Union[Send, Receive, UpgradeTLS]
 
 
-@dataclass
+@dataclass(slots=True)
 class Channel:
     """What a conversation knows of the connection it runs over.
 

@@ -97,7 +97,7 @@ _AWAITS_COMMAND = frozenset((OPENING, READY, RESET_DUE))
 _ENDED = frozenset((BROKEN, CLOSED))
 
 
-@dataclass
+@dataclass(slots=True)
 class SessionState:
     """The state of one conversation, from the greeting to QUIT, across messages.
 

@@ -98,7 +98,7 @@ def mail_parameters(envelope: Envelope, capabilities: Capabilities, dsn: Optiona
     return tuple(parameters)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Transaction:
     """One message of a batch.
 
