@@ -43,7 +43,7 @@ class Receive(NamedTuple):
     final: bool = False
 
 
-_asking = functools.lru_cache(maxsize=256)(Receive)  # immutable: one for each phase, made once
+_receive_action = functools.lru_cache(maxsize=256)(Receive)  # immutable: one for each phase, made once
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def receive_all(channel: Channel, phases: Sequence[str], final: bool = False) ->
         if parser.has_pending_input:  # pipelined replies come together
             replies += parser.next_replies(count)
         while len(replies) < count:
-            replies.append((yield _asking(phases[len(replies)], final)))
+            replies.append((yield _receive_action(phases[len(replies)], final)))
             if len(replies) < count and parser.has_pending_input:
                 replies += parser.next_replies(count - len(replies))
     finally:  # what came is logged even if the rest never does
@@ -163,7 +163,7 @@ def exchange(channel: Channel, command: Optional[Command], phase: str, *codes: i
     parser = channel.parser
     reply = parser.next_reply() if parser.has_pending_input else None
     if reply is None:
-        reply = yield _asking(phase)
+        reply = yield _receive_action(phase)
     if channel.secrets or transcript.isEnabledFor(logging.DEBUG):
         reply = _taken(channel, reply, phase)
     if codes and reply.code not in codes:
