@@ -37,6 +37,7 @@ __all__ = [
     "ITransport",
     "IConnection",
     "ITLSUpgrader",
+    "IAsyncTLSUpgrader",
     "IAsyncConnection",
     "IAsyncTransport",
     "ISASLMechanism",

@@ -1,10 +1,12 @@
-"""The default unit: this module provides :class:`~smtpunit.interfaces.ISMTP`.
+"""The module functions: this module provides :class:`~smtpunit.interfaces.ISMTP`.
 
-As Racket's ``smtp@`` is made from the ``net/smtp`` module, this module is the
-``smtp@`` unit invoked in the default registry (:func:`smtpunit.units.builtin.default_registry`):
-``verifyObject(ISMTP, smtpunit.smtp)`` holds. To change a provider, link your own
-registry and :func:`~smtpunit.units.lookup.invoke` it, or parameterize
-:data:`current_registry` with it.
+As Racket's ``net/smtp`` module gives ``smtp@``'s procedures, this module gives
+``smtp^``'s functions (``verifyObject(ISMTP, smtpunit.smtp)`` holds), each delegating
+to the ``ISMTP`` provider of the registry in use (:func:`~smtpunit.units.lookup.current_unit`:
+:data:`current_registry` if set, else a registry installed for the process, else a
+default registry, :func:`smtpunit.units.builtin.default_registry`, made once). To change
+a provider, link your own registry and :func:`~smtpunit.units.lookup.invoke` it, or
+parameterize :data:`current_registry` with it.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def smtp_send_message(
     :param auth_user: authenticate as this user...
     :param auth_passwd: ...with this password (or token, for XOAUTH2).
     :param auth_mechanism: the SASL mechanism to use; by default the strongest that
-        both sides have (see :data:`~smtpunit.core.conversation.DEFAULT_AUTH_PREFERENCE`), and
+        both sides have (see :data:`~smtpunit.core.auth.DEFAULT_AUTH_PREFERENCE`), and
         ``PLAIN``, as Racket, when the server advertises none.
     :param tcp_connect: how to connect instead of plain TCP, e.g. implicit TLS: an
         :class:`~smtpunit.interfaces.ITransport` or ``connect(host, port)`` returning
@@ -104,7 +106,7 @@ def smtp_send_message(
         :class:`~smtpunit.errors.RecipientsRefused`.
     :param dsn: delivery status notifications to ask for (RFC 3461), a
         :class:`~smtpunit.core.dsn.DSN`: only from a server that offers DSN.
-    :returns: the :class:`~smtpunit.core.conversation.SendResult` (Racket returns nothing).
+    :returns: the :class:`~smtpunit.core.results.SendResult` (Racket returns nothing).
     :raises ValueError: (:class:`~smtpunit.errors.SMTPInputError`) for bad input,
         before anything is sent.
     :raises smtpunit.errors.SMTPError: for every failure; see :mod:`smtpunit.errors`.
