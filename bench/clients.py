@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from messages import SENDER, BenchMessage
-from workloads import FLOOR
+from workloads import FLOOR, FLOOR_PER_CONNECTION
 
 import smtpunit
 import smtpunit.aio
@@ -113,11 +113,18 @@ def pipelining_floor(spec: Spec, message: BenchMessage, n: int) -> None:
     """Not an SMTP client: the least any client can do to send ``n`` messages at one
     round trip each -- the bytes built once, each message's data, "." and the next
     envelope in one write, replies only counted and their first digit checked. Its
-    rate is what one round trip per message allows on this machine."""
+    rate is what one round trip per message allows on this machine. With a
+    connection per message (``spec.per_message``), each message has its own
+    connection, greeting, EHLO and QUIT: the least CPU a one-shot client can use."""
     envelope = b"".join([b"MAIL FROM:<%s>\r\n" % SENDER.encode(),
                          *(b"RCPT TO:<%s>\r\n" % r.encode() for r in message.recipients), b"DATA\r\n"])
     data = message.raw.replace(b"\r\n.", b"\r\n..") + b".\r\n"
-    opening = len(message.recipients) + 2
+    for count in [1] * n if spec.per_message else [n]:
+        _floor_connection(spec, envelope, data, len(message.recipients) + 2, count)
+
+
+def _floor_connection(spec: Spec, envelope: bytes, data: bytes, opening: int, n: int) -> None:
+    """One connection of :func:`pipelining_floor`, sending ``n`` messages."""
     pending = bytearray()
     with socket.create_connection((spec.host, spec.port)) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -186,6 +193,7 @@ SYNC_CLIENTS: dict[str, SyncClient] = {
     "smtpunit.smtp_send_message": smtpunit_one_shot,
     "smtpunit.Session.send_envelopes(raw)": smtpunit_raw,
     FLOOR: pipelining_floor,
+    FLOOR_PER_CONNECTION: pipelining_floor,
     "smtplib": smtplib_client,
 }
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 SMTP_SOURCE = "smtp-source"
 FLOOR = "floor (raw socket, 1 RT/msg)"  # bench/clients.py: pipelining_floor
+FLOOR_PER_CONNECTION = "floor (raw socket, a connection per message)"  # the same, for (c)
 RAW = ("smtpunit.Session.send_envelopes(raw)",)
 ONE_CONN_CLIENTS = ("smtpunit.send_many", "smtpunit.send", "smtplib", "aiosmtplib", SMTP_SOURCE)
 
@@ -72,7 +73,8 @@ WORKLOADS = {
         Workload("b", "1 KB, 10 rcpts, one connection", 1024, 10, 1, False, 1000, 30,
                  ONE_CONN_CLIENTS[:2], ONE_CONN_CLIENTS[2:], Target("smtplib", 10), extras=(FLOOR,)),
         Workload("c", "1 KB, 1 rcpt, new connection per message", 1024, 1, 1, True, 500, 20,
-                 ("smtpunit.smtp_send_message",), ("smtplib", "aiosmtplib", SMTP_SOURCE), Target("smtplib", 1.2)),
+                 ("smtpunit.smtp_send_message",), ("smtplib", "aiosmtplib", SMTP_SOURCE), Target("smtplib", 1.2),
+                 extras=(FLOOR_PER_CONNECTION,)),
         Workload("d", "100 KB, 1 rcpt, one connection", 100 * 1024, 1, 1, False, 200, 10,
                  ONE_CONN_CLIENTS[:2], ONE_CONN_CLIENTS[2:], Target("smtplib", 2), extras=(*RAW, FLOOR)),
         Workload("e", "1 KB, 1 rcpt, 10 concurrent connections", 1024, 1, 10, False, 2000, 50,
