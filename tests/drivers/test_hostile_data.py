@@ -644,11 +644,28 @@ def read_then_reset(octets: int) -> Callable[[Peer], None]:
     return step
 
 
+def go_away_with_the_354(reset: bool = False) -> Callable[[Peer], None]:
+    """A step: the 354 and the close leave together (the reply held back with
+    ``TCP_CORK`` until the FIN goes with it; then, with ``reset``, an RST), so the
+    client learns of the close before it writes the data, however the threads are
+    scheduled. A close that comes only after the client wrote the end of the data is
+    another case: an unknown outcome, rightly."""
+
+    def step(peer: Peer) -> None:
+        peer.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        peer.sock.sendall(b"354 end data with <CR><LF>.<CR><LF>\r\n")
+        peer.sock.shutdown(socket.SHUT_WR)
+        peer.close(reset)
+
+    return step
+
+
 BDAT_OPENING = [*standard_session(CHUNKING), Expect(b"MAIL FROM:<"), Expect(b"RCPT TO:<"),
                 Reply(b"250 2.1.0 ok", b"250 2.1.5 ok")]
 MID_DATA_DROPS = {  # name: (script, message size, needs an entry point that sends BDAT)
-    "354-then-close": ([*standard_session(), *accept_envelope(), Close()], 1000, False),
-    "354-then-reset": ([*standard_session(), *accept_envelope(), Close(reset=True)], 1000, False),
+    "354-then-close": ([*standard_session(), *accept_envelope()[:-1], go_away_with_the_354()], 1000, False),
+    "354-then-reset": ([*standard_session(), *accept_envelope()[:-1], go_away_with_the_354(reset=True)],
+                       1000, False),
     "data-256k-of-16m-then-reset": ([*standard_session(), *accept_envelope(), read_then_reset(256 * 1024)],
                                     16 * MB, False),
     "bdat-256k-of-16m-then-reset": ([*BDAT_OPENING, read_then_reset(256 * 1024)], 16 * MB, True),
