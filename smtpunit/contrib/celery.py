@@ -107,6 +107,6 @@ def enqueue(task: Any, message: Message, *, from_: Optional[str] = None, to: Opt
         message["Message-ID"] = make_msgid()
     envelope = envelope_of(message, from_, to)
     message_id = str(message["Message-ID"])
-    data = base64.b64encode(b"".join(envelope.content.bdat_pieces(True))).decode("ascii")
+    data = base64.b64encode(envelope.message_bytes()).decode("ascii")
     return task.apply_async(args=(data, envelope.sender, list(envelope.recipients), message_id),
                             task_id=message_id, **apply_options)

@@ -183,6 +183,18 @@ class Envelope:
         """``RCPT TO`` for each recipient, made when first needed."""
         return tuple(map(_rcpt, self.recipients))  # checked with the envelope
 
+    def dsn_over(self, default: Optional[DSN]) -> Optional[DSN]:
+        """The notifications this message asks for: its own :attr:`dsn`, else ``default``
+        (a send's options)."""
+        return self.dsn if self.dsn is not None else default
+
+    def rcpt_commands_for(self, dsn: Optional[DSN]) -> tuple[Command, ...]:
+        """:attr:`rcpt_commands`, each asking for the notifications of ``dsn`` if any
+        (give ``None`` to a server that does not offer DSN)."""
+        if dsn is None:
+            return self.rcpt_commands
+        return tuple(rcpt_command(r, dsn.rcpt_parameters(r)) for r in self.recipients)
+
     def mail_command(self, parameters: Iterable[str] = ()) -> Command:
         """``MAIL FROM`` for the sender, with ESMTP ``parameters``."""
         return _mail(self.sender, tuple(parameters))  # checked with the envelope
@@ -191,6 +203,11 @@ class Envelope:
     def rcpt_wire(self) -> bytes:
         """The bytes of :attr:`rcpt_commands` in one piece, made without them."""
         return _line_bytes("\r\n".join(map(_rcpt_text, self.recipients)))
+
+    def message_bytes(self) -> bytes:
+        """The message as its recipients get it: header and body, CRLF line ends, no
+        dot-stuffing (a streamed body is consumed)."""
+        return b"".join(self.content.bdat_pieces(True))
 
     @property
     def header(self) -> bytes:

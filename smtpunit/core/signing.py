@@ -31,7 +31,7 @@ def signed(envelope: Envelope, signer: Any) -> Envelope:
         fields are not header fields.
     """
     check_signable(envelope)
-    message = b"".join(envelope.content.bdat_pieces(True))
+    message = envelope.message_bytes()
     fields = signer.sign(message)
     if not isinstance(fields, bytes) or not fields.endswith(b"\r\n") or b"\r\n\r\n" in fields:
         raise InvalidArgument(f"the signer {signer!r} must return header fields as bytes ending in CRLF")

@@ -56,7 +56,7 @@ from .results import Outcome, RecipientResult, SendResult, accepts_recipient
 from .signing import signed
 from .state import IN_DATA, RESET_DUE, ConversationOptions, SessionState
 
-__all__ = ["transactions", "mail_parameters"]
+__all__ = ["transactions", "mail_parameters", "probe", "reset"]
 
 
 _CONNECTION_FAILURES = (SMTPTransportError, SMTPTimeout, SMTPProtocolError)
@@ -139,7 +139,7 @@ def transactions(
         try:
             if options.signer is not None:
                 envelope = signed(envelope, options.signer)
-            dsn = envelope.dsn if envelope.dsn is not None else options.dsn
+            dsn = envelope.dsn_over(options.dsn)
             mail = envelope.mail_command(mail_parameters(envelope, state.capabilities, dsn))
         except SMTPInputError as exc:
             outcomes[index] = exc
@@ -221,10 +221,7 @@ class _Batch:
 
     def _rcpt_commands(self, message: _Transaction) -> tuple[Command, ...]:
         """``message``'s RCPTs, with the notifications asked for."""
-        dsn = message.dsn
-        if dsn is None:
-            return message.envelope.rcpt_commands
-        return tuple(commands.rcpt_command(r, dsn.rcpt_parameters(r)) for r in message.envelope.recipients)
+        return message.envelope.rcpt_commands_for(message.dsn)
 
     def _rcpt_wire(self, message: _Transaction) -> bytes:
         """The bytes of :meth:`_rcpt_commands`."""
@@ -489,3 +486,37 @@ def _send_bdat(channel: Channel, envelope: Envelope, end_of_message: Callable[[]
 def _check_bdat(reply: Reply) -> None:
     if reply.code != 250:
         raise SMTPReplyError(reply, "BDAT", "bdat")
+
+
+# -- without a message ------------------------------------------------------------------
+
+
+def probe(state: SessionState, envelope: Envelope, options: ConversationOptions, recipients: bool = True
+          ) -> Generator[Action, Any, list[Reply]]:
+    """``MAIL FROM`` and (if ``recipients``) each ``RCPT TO`` of ``envelope``, with the
+    parameters a send would give them (so that the server judges the same commands),
+    then ``RSET``: the replies to MAIL and to each RCPT, with no message sent.
+
+    :raises SMTPReplyError: MAIL or RSET was refused.
+    """
+    if state.phase is RESET_DUE:
+        yield from reset(state)
+    if options.signer is not None:  # its SIZE is the signed message's
+        envelope = signed(envelope, options.signer)
+    dsn = envelope.dsn_over(options.dsn)
+    mail = envelope.mail_command(mail_parameters(envelope, state.capabilities, dsn))
+    replies = [(yield from exchange(state.channel, mail, "mail", 250))]
+    offered = dsn if state.capabilities.supports("DSN") else None
+    for rcpt in envelope.rcpt_commands_for(offered) if recipients else ():
+        replies.append((yield from exchange(state.channel, rcpt, "rcpt")))
+    yield from reset(state)
+    return replies
+
+
+def reset(state: SessionState) -> Generator[Action, Any, None]:
+    """``RSET``: abandon any transaction in progress.
+
+    :raises SMTPReplyError: it was refused.
+    """
+    yield from exchange(state.channel, _RSET, "rset", 250)
+    state.reset()

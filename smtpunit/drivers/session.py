@@ -26,8 +26,8 @@ from ..core.commands import Envelope
 from ..core.conversation import close_session
 from ..core.reply import Reply
 from ..core.results import Outcome, SendResult
-from ..core.state import CLOSED, RESET_DUE, ConversationOptions, SessionState
-from ..core.transactions import mail_parameters, transactions
+from ..core.state import CLOSED, ConversationOptions, SessionState
+from ..core.transactions import probe, reset, transactions
 from ..errors import NotAttempted, SMTPConnectionClosed
 
 __all__ = ["SessionCore"]
@@ -80,27 +80,13 @@ class SessionCore:
                 else outcome
 
     def _probe(self, envelope: Envelope, recipients: bool) -> Generator[Action, Any, list[Reply]]:
-        channel = self._state.channel
-        if self._state.phase is RESET_DUE:
-            yield from self._reset()
-        # The parameters a real send would give, so that the server judges the same commands.
-        dsn = envelope.dsn if envelope.dsn is not None else self._options.dsn
-        mail = envelope.mail_command(mail_parameters(envelope, self._state.capabilities, dsn))
-        replies = [(yield from exchange(channel, mail, "mail", 250))]
-        rcpts = envelope.rcpt_commands
-        if dsn is not None and self._state.capabilities.supports("DSN"):
-            rcpts = tuple(commands.rcpt_command(a, dsn.rcpt_parameters(a)) for a in envelope.recipients)
-        for rcpt in rcpts if recipients else ():
-            replies.append((yield from exchange(channel, rcpt, "rcpt")))
-        yield from self._reset()
-        return replies
+        return probe(self._state, envelope, self._options, recipients)
 
     def _noop(self) -> Generator[Action, Any, Reply]:
         return exchange(self._state.channel, commands.noop(), "noop", 250)
 
     def _reset(self) -> Generator[Action, Any, None]:
-        yield from exchange(self._state.channel, commands.rset(), "rset", 250)
-        self._state.reset()
+        return reset(self._state)
 
     def _goodbye(self) -> Generator[Action, Any, None]:
         if not self._state.broken:

@@ -28,15 +28,9 @@ from ..interfaces import IMailer
 from ..options import SendOptions
 from ..units.contract import MailProvider
 
-__all__ = ["ConsoleMailer", "FileMailer", "message_bytes"]
+__all__ = ["ConsoleMailer", "FileMailer"]
 
 SEPARATOR = "-" * 79
-
-
-def message_bytes(envelope: Envelope) -> bytes:
-    """The message of ``envelope`` as its recipients get it: header and body, CRLF
-    line ends, no dot-stuffing."""
-    return b"".join(envelope.content.bdat_pieces(True))
 
 
 def _accepted(envelope: Envelope, text: str) -> SendResult:
@@ -60,7 +54,7 @@ class ConsoleMailer(MailProvider):
     def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
         """Print ``envelope`` (signed, if ``options`` say so); ``server`` and ``port`` play no part."""
         envelope = options.prepared(envelope)
-        text = message_bytes(envelope).decode("utf-8", "backslashreplace").replace("\r\n", "\n")
+        text = envelope.message_bytes().decode("utf-8", "backslashreplace").replace("\r\n", "\n")
         text += "" if text.endswith("\n") else "\n"
         recipients = ", ".join(f"<{r}>" for r in envelope.recipients)
         with self._lock:
@@ -98,7 +92,7 @@ class FileMailer(MailProvider):
         envelope_text = json.dumps({"sender": envelope.sender, "recipients": list(envelope.recipients)})
         try:
             os.makedirs(self.directory, exist_ok=True)
-            _write_whole(base + ".eml", message_bytes(envelope))
+            _write_whole(base + ".eml", envelope.message_bytes())
             try:
                 _write_whole(base + ".json", envelope_text.encode())
             except BaseException:

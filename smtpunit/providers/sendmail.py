@@ -148,7 +148,7 @@ class SendmailSMTP(MailProvider):
         """
         _check_for_command_line(envelope)
         timeout = self.timeout if options.timeouts == _DEFAULT_TIMEOUTS else options.timeouts.data_end
-        dsn = envelope.dsn if envelope.dsn is not None else options.dsn
+        dsn = envelope.dsn_over(options.dsn)
         return self._send(options.prepared(envelope), timeout, _dsn_arguments(dsn))
 
     def smtp_send_message_star(
@@ -185,7 +185,7 @@ class SendmailSMTP(MailProvider):
         return [self.path, *self.extra_args, *dsn, "-i", "-f", envelope.sender or "<>", "--", *envelope.recipients]
 
     def _send(self, envelope: Envelope, timeout: float, dsn: Sequence[str] = ()) -> SendResult:
-        data = b"".join(envelope.content.bdat_pieces(True))  # the message as it is: no dot-stuffing
+        data = envelope.message_bytes()  # the message as it is: no dot-stuffing
         end_of_message: Callable[[], object] = self.smtp_sending_end_of_message()
         argv = self.argv(envelope, dsn)
         guard.check(f"sendmail {self.path}")

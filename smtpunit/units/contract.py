@@ -544,7 +544,7 @@ class _RacketOnly(MailProvider):
         self.provider = provider
 
     def deliver(self, server: str, port: int, envelope: Envelope, options: SendOptions) -> SendResult:
-        data = b"".join(options.prepared(envelope).content.bdat_pieces(True))
+        data = options.prepared(envelope).message_bytes()
         # A header holds no empty line: the first one ends it (and the empty header is one).
         end = 2 if data.startswith(b"\r\n") else data.find(b"\r\n\r\n") + 4
         lines = [_text(line) for line in data[end:].split(b"\r\n")[:-1]]

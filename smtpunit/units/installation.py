@@ -12,7 +12,11 @@ from typing import Optional
 
 from zope.interface.registry import Components
 
-__all__ = ["installed", "installed_registry", "is_installed"]
+from ..interfaces import ISMTP
+from .contract import MailProvider, as_mailer
+from .linking import resolve
+
+__all__ = ["installed", "installed_mailer", "installed_registry", "is_installed"]
 
 _installed: list[Components] = []  # innermost last
 
@@ -35,6 +39,13 @@ def installed_registry() -> Optional[Components]:
     """The registry installed for the process (the innermost), if any."""
     innermost = _installed[-1:]  # one read: another thread may be uninstalling it
     return innermost[0] if innermost else None
+
+
+def installed_mailer(unless: Optional[Components] = None) -> Optional[MailProvider]:
+    """The mail provider of the registry installed for the process, if one is (and is
+    not ``unless``: the one a session opened under, say)."""
+    registry = installed_registry()
+    return None if registry is None or registry is unless else as_mailer(resolve(registry, ISMTP))
 
 
 def is_installed(registry: Components) -> bool:

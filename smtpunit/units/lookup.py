@@ -14,7 +14,7 @@ from ..errors import MissingImport
 from ..interfaces import ISMTP
 from .builtin import default_registry
 from .contract import MailProvider, as_mailer
-from .installation import installed, installed_registry, is_installed
+from .installation import installed, installed_mailer, installed_registry, is_installed
 from .linking import Unit, link, resolve
 
 __all__ = ["invoke", "current_registry", "current_unit", "current_mailer", "installed", "installed_mailer",
@@ -87,12 +87,6 @@ def _default_registry() -> Components:
 @functools.cache
 def _default_unit() -> Any:
     return invoke(_default_registry())
-
-
-def installed_mailer() -> Optional[MailProvider]:
-    """The mail provider of the registry installed for the process, if any."""
-    registry = installed_registry()
-    return None if registry is None else as_mailer(invoke(registry))
 
 
 def registry_in_use() -> Components:

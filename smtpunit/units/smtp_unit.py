@@ -15,7 +15,6 @@ from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 from zope.interface import implementer
-from zope.interface.registry import Components
 
 from ..core.actions import Action, Channel, UpgradeTLS
 from ..core.commands import Envelope, Line, check_credential, prepare_envelope
@@ -35,7 +34,6 @@ from ..errors import (
     TLSHandshakeError,
 )
 from ..interfaces import (
-    ISMTP,
     IAsyncTLSUpgrader,
     IAsyncTransport,
     IMailer,
@@ -48,9 +46,9 @@ from ..options import SendOptions, Timeouts
 from ..providers import guard
 from ..providers.tcp import TCPTransport, as_connection
 from ..providers.tls import CallableTLS, SSLContextTLS, TLSFromTheStart
-from .contract import AsyncMailSession, MailProvider, MailSession, as_mailer
-from .installation import installed_registry
-from .linking import Imports, resolve, unaliased
+from .contract import AsyncMailSession, MailProvider, MailSession
+from .installation import installed_mailer, installed_registry
+from .linking import Imports, unaliased
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..drivers.aio import AsyncDriver, AsyncSession
@@ -129,13 +127,6 @@ def _peer_name(connection: Any) -> str:
     if getattr(socket, "AF_UNIX", None) is not None and connection.family == socket.AF_UNIX:
         return "localhost"
     return str(connection.getpeername()[0])
-
-
-def _double_installed_since(under: Optional[Components]) -> Optional[MailProvider]:
-    """The mail provider of a test double installed for the process, if one is that
-    was not when a session opened (``under``)."""
-    double = installed_registry()
-    return None if double is None or double is under else as_mailer(resolve(double, ISMTP))
 
 
 def _opening_state(driver: Any) -> SessionState:
@@ -242,7 +233,7 @@ class SMTPUnit(MailProvider):
         under = installed_registry()
 
         def stand_in() -> Optional[MailSession]:
-            double = _double_installed_since(under)
+            double = installed_mailer(unless=under)
             return None if double is None else double.open_session(server, port, options)
 
         return Session(*opened(), plan.options, reopen=opened, stand_in=stand_in)
@@ -316,7 +307,7 @@ class SMTPUnit(MailProvider):
         under = installed_registry()
 
         async def stand_in() -> Optional[AsyncMailSession]:
-            double = _double_installed_since(under)
+            double = installed_mailer(unless=under)
             return None if double is None else await double.open_session_async(server, port, options)
 
         return AsyncSession(*await opened(), plan.options, reopen=opened, stand_in=stand_in)
