@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -67,6 +68,23 @@ class RecordingHandler:
                       _is_tls(server, session), login)
         )
         return "250 2.0.0 queued"
+
+
+class Greylisting(RecordingHandler):
+    """451 for a recipient the first time it is seen, as greylisting servers do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        with self.lock:
+            first = address not in self.seen
+            self.seen.add(address)
+        if first:
+            return "451 4.7.1 greylisted, try again later"
+        return await super().handle_RCPT(server, session, envelope, address, options)
 
 
 def _is_tls(server: Any, session: Any) -> bool:

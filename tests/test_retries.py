@@ -5,12 +5,11 @@ the connection after the final dot."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import HOST, RecordingHandler
+from conftest import HOST, Greylisting
 
 import smtpunit
 import smtpunit.aio
@@ -20,23 +19,6 @@ from smtpunit.testing import Close, ExpectData, ScriptedServer, accept_envelope,
 
 HEADER = "Subject: retried\r\n\r\n"
 FAST = Retry(attempts=3, backoff=0.01)
-
-
-class Greylisting(RecordingHandler):
-    """451 for a recipient the first time it is seen, as greylisting servers do."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: set[str] = set()
-        self.lock = threading.Lock()
-
-    async def handle_RCPT(self, server, session, envelope, address, options):
-        with self.lock:
-            first = address not in self.seen
-            self.seen.add(address)
-        if first:
-            return "451 4.7.1 greylisted, try again later"
-        return await super().handle_RCPT(server, session, envelope, address, options)
 
 
 @pytest.fixture

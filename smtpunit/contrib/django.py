@@ -22,7 +22,7 @@ outlives a request.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from email.utils import parseaddr
 from typing import Any, Optional
@@ -86,7 +86,7 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc]
             keyfile=settings.EMAIL_SSL_KEYFILE if ssl_keyfile is None else ssl_keyfile,
             names=("EMAIL_USE_TLS", "EMAIL_USE_SSL"),
         )
-        key = (url, server, server.password, repr(sorted(options.items())))
+        key = (url, server, repr(sorted(options.items())))  # the server's password is in its equality
         self.mailer = _shared_mailer(key, lambda: mailer_for(url, server, options))
         self._lent: Optional[AbstractContextManager[MailSession]] = None
         self._session: Optional[MailSession] = None
@@ -119,7 +119,7 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc]
         :raises smtpunit.errors.SMTPError: unless ``fail_silently``: a bad message
             (before anything is sent), or the first that was not sent.
         """
-        envelopes = list(self._envelopes(email_messages))
+        envelopes = self._envelopes(email_messages)
         if not envelopes:
             return 0
         try:
@@ -136,10 +136,9 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc]
     def _send(self, envelopes: list[Envelope]) -> list[Any]:
         if self._session is not None:
             return list(self._session.send_envelopes(envelopes))
-        with self.mailer.connect() as session:
-            return list(session.send_envelopes(envelopes))
+        return self.mailer.send_envelopes(envelopes)  # paced and retried as the options say
 
-    def _envelopes(self, email_messages: Sequence[EmailMessage]) -> Iterator[Envelope]:
+    def _envelopes(self, email_messages: Sequence[EmailMessage]) -> list[Envelope]:
         """Each message with recipients, checked; all of them before the first is sent."""
         checked = []
         for message in email_messages:
@@ -150,7 +149,7 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc]
             except (SMTPInputError, ValueError):
                 if not self.fail_silently:
                     raise
-        return iter(checked)
+        return checked
 
 
 def _envelope(message: EmailMessage) -> Envelope:

@@ -13,7 +13,7 @@ import textwrap
 
 import django
 import pytest
-from conftest import HOST, PASSWORD, USER, RecordingHandler, free_port
+from conftest import HOST, PASSWORD, USER, Greylisting, RecordingHandler, free_port
 from django.conf import settings
 from django.core import mail
 from django.test.utils import override_settings, setup_test_environment, teardown_test_environment
@@ -23,6 +23,7 @@ from postfix import postfix as postfix_fixture  # noqa: F401
 from smtpunit import errors
 from smtpunit.contrib import django as backend_module
 from smtpunit.contrib.django import EmailBackend
+from smtpunit.core.retry import Retry
 
 if not settings.configured:
     settings.configure(
@@ -198,6 +199,17 @@ def test_a_connection_url_setting(start_server, monkeypatch):
     with override_settings(EMAIL_HOST=HOST, EMAIL_PORT=plain.port):
         assert mail.send_mail("s", "b\n", "a@example.org", ["c@example.org"]) == 1
     assert [m.rcpt_tos for m in plain.handler.messages] == [["b@example.org"], ["c@example.org"]]
+
+
+def test_retry_in_smtpunit_options_holds_for_djangos_sends(start_server):
+    """``SMTPUNIT_OPTIONS``' ``retry=`` (and ``rate=``) reach what Django sends: the
+    backend sends through the Mailer, not around it. A greylisted message goes on the
+    second attempt."""
+    greylisting = start_server(handler=Greylisting())
+    with override_settings(EMAIL_HOST=HOST, EMAIL_PORT=greylisting.port,
+                           SMTPUNIT_OPTIONS={"retry": Retry(attempts=3, backoff=0.01), "rate": 1000}):
+        assert mail.send_mail("s", "b\n", "a@example.org", ["b@example.org"]) == 1
+    assert [m.rcpt_tos for m in greylisting.handler.messages] == [["b@example.org"]]
 
 
 def test_djangos_test_runner_still_gets_a_locmem_outbox(start_server):
