@@ -54,11 +54,12 @@ class _PerProcess:
         self._pid = -1
         self._mailer: Optional[Mailer] = None
 
-    def get(self) -> tuple[Mailer, int]:
+    def get(self) -> Mailer:
+        """This process's mailer."""
         with self._lock:
             if self._pid != os.getpid() or self._mailer is None:
                 self._mailer, self._pid = self._make(), os.getpid()  # the parent's, if any, is left alone
-            return self._mailer, self._pid
+            return self._mailer
 
 
 def register(app: Any, *, url: Optional[str] = None, name: str = "smtpunit.send", retry: Retry = DEFAULT_RETRY,
@@ -74,10 +75,9 @@ def register(app: Any, *, url: Optional[str] = None, name: str = "smtpunit.send"
 
     @app.task(bind=True, name=name, max_retries=retry.attempts - 1, acks_late=False)  # type: ignore[untyped-decorator]
     def send(task: Any, data: str, sender: str, recipients: list[str], message_id: str) -> dict[str, Any]:
-        mailer, made_in = mailers.get()
+        mailer = mailers.get()
         envelope = prepare_raw_envelope(sender, recipients, base64.b64decode(data))
-        outcome = {"message_id": message_id, "pid": os.getpid(), "mailer_pid": made_in,
-                   "attempt": task.request.retries + 1}
+        outcome = {"message_id": message_id, "pid": os.getpid(), "attempt": task.request.retries + 1}
         try:
             result = mailer.send_envelope(envelope)
         except SMTPOutcomeUnknown as exc:

@@ -124,6 +124,32 @@ class RefusesTheFirstData(RecordingHandler):
         return "451 4.3.0 try again later" if len(self.messages) == 1 else "250 2.0.0 queued"
 
 
+def test_a_forked_process_makes_its_own_mailer():
+    """A worker forked from a process that already had a mailer makes its own (its
+    pool's sockets are not shared with the parent's), and keeps it."""
+    from smtpunit.contrib.celery import _PerProcess
+
+    made: list[int] = []
+    mailers = _PerProcess(lambda: made.append(os.getpid()) or object())
+    parent = mailers.get()
+    assert mailers.get() is parent and made == [os.getpid()]
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            own = mailers.get()
+            kept = mailers.get() is own
+            os.write(write, b"own" if own is not parent and kept and made[-1] == os.getpid() else b"shared")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 16)
+    os.close(read)
+    os.waitpid(child, 0)
+    assert answer == b"own"
+    assert mailers.get() is parent  # the parent keeps its own
+
+
 def test_a_worker_sends_and_retries_the_same_message(producer, start_server):
     from smtpunit.contrib.celery import enqueue
 
@@ -133,7 +159,6 @@ def test_a_worker_sends_and_retries_the_same_message(producer, start_server):
     job = enqueue(app.send_mail, message())
     result = job.get(timeout=60)
     assert result["status"] == "delivered" and result["attempt"] == 2
-    assert result["pid"] == result["mailer_pid"]  # the pool was made in the worker process, after the fork
     first, second = server.handler.messages
     assert first.content == second.content  # the very same bytes: one Message-ID, made once
     assert f"Message-ID: {result['message_id']}".encode() in first.content and job.id == result["message_id"]
