@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ssl
 import stat
 
 import pytest
@@ -128,6 +129,20 @@ def test_tls_verification_sni_and_protocol(tls_server, ca_file, capsys):
     assert through(tls_server, ca_file, "--tls-protocol", "TLSv1.3") == 0
     assert send("--server", HOST, "--no-tls-verify") == 2  # without --tls
     assert len(tls_server.handler.messages) == 3
+
+
+def test_tls_protocol_is_the_least_version_taken(start_server, certs, ca_file):
+    """``--tls-protocol TLSv1.3`` refuses a server that goes no higher than TLS 1.2
+    (exit 4, nothing sent); without it, or with TLSv1.2, the same server is fine."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certs.ca.issue_cert("localhost", HOST).configure_cert(context)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    older = start_server(starttls=True, server_context=context)
+    assert through(older, ca_file, "--tls-protocol", "TLSv1.3") == 4
+    assert older.handler.messages == []
+    assert through(older, ca_file, "--tls-protocol", "TLSv1.2") == 0
+    assert through(older, ca_file) == 0
+    assert len(older.handler.messages) == 2
 
 
 def test_show_time_lapse(tls_server, ca_file, capsys):
