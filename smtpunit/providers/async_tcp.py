@@ -10,8 +10,10 @@ are refused, never dropped: asyncio would discard them silently.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
-from typing import Optional
+from collections.abc import Awaitable, Callable
+from typing import Any, Optional
 
 from zope.interface import implementer
 
@@ -20,7 +22,7 @@ from ..interfaces import IAsyncConnection, IAsyncTransport
 from . import guard
 from .tcp import HangUpWatch, _peer_is_loopback, socket_unsent
 
-__all__ = ["AsyncTCPTransport", "AsyncConnection", "BUFFER_LIMIT"]
+__all__ = ["AsyncTCPTransport", "AsyncConnection", "BUFFER_LIMIT", "stream_connection"]
 
 BUFFER_LIMIT = 256 * 1024
 """Bytes the protocol buffers before it pauses reading from the socket."""
@@ -223,10 +225,15 @@ class AsyncTCPTransport:
                       ssl_context: Optional[ssl.SSLContext] = None) -> AsyncConnection:
         """Open a connection (TLS from the start with ``ssl_context``)."""
         guard.check(f"TCP to {host}:{port}, asyncio")
-        loop = asyncio.get_running_loop()
-        transport, protocol = await asyncio.wait_for(
-            loop.create_connection(_StreamProtocol, host, port, ssl=ssl_context,
-                                   server_hostname=host if ssl_context else None),
-            timeout,
-        )
-        return AsyncConnection(transport, protocol, host)
+        create = functools.partial(asyncio.get_running_loop().create_connection, host=host, port=port)
+        return await stream_connection(create, host, timeout, ssl_context)
+
+
+async def stream_connection(create: Callable[..., Awaitable[tuple[Any, Any]]], host: str, timeout: float,
+                            ssl_context: Optional[ssl.SSLContext] = None) -> AsyncConnection:
+    """The :class:`AsyncConnection` that ``create`` opens -- an event loop's
+    ``create_connection`` or ``create_unix_connection``, its address given -- within
+    ``timeout``; TLS from the start with ``ssl_context``, verifying ``host``."""
+    transport, protocol = await asyncio.wait_for(
+        create(_StreamProtocol, ssl=ssl_context, server_hostname=host if ssl_context else None), timeout)
+    return AsyncConnection(transport, protocol, host)

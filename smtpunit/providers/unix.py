@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import ssl
@@ -12,7 +13,7 @@ from zope.interface import implementer
 
 from ..interfaces import IAsyncTransport, ITransport
 from . import guard
-from .async_tcp import AsyncConnection, _StreamProtocol
+from .async_tcp import AsyncConnection, stream_connection
 from .tcp import SocketConnection
 
 __all__ = ["AsyncUnixSocketTransport", "UnixSocketTransport"]
@@ -60,13 +61,8 @@ class AsyncUnixSocketTransport:
         """Open a stream connection to :attr:`path` on the running event loop (TLS from
         the start with ``ssl_context``, verifying ``host``)."""
         guard.check(f"Unix socket {self.path}, asyncio")
-        loop = asyncio.get_running_loop()
-        transport, protocol = await asyncio.wait_for(
-            loop.create_unix_connection(_StreamProtocol, self.path, ssl=ssl_context,
-                                        server_hostname=host if ssl_context else None),
-            timeout,
-        )
-        return AsyncConnection(transport, protocol, host)
+        create = functools.partial(asyncio.get_running_loop().create_unix_connection, path=self.path)
+        return await stream_connection(create, host, timeout, ssl_context)
 
     def __repr__(self) -> str:
         return f"<AsyncUnixSocketTransport {self.path!r}>"
