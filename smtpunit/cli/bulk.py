@@ -240,7 +240,7 @@ class Progress:
         self.mode = mode if total > 0 else "none"
         self.clock = clock
         self.done = 0
-        self.counts: Counter[str] = Counter({state: 0 for state in STATES})
+        self.counts = summarize(())
         self.started = clock()
         self.shown_at: Optional[float] = None
         self.shown_done = -1
@@ -275,9 +275,8 @@ class Progress:
         eta = "--:--" if rate == 0 and left else _duration(left / rate if left else 0.0)
         filled = self.WIDTH * self.done // self.total
         bar = f" [{'#' * filled}{'.' * (self.WIDTH - filled)}]" if self.mode == "bar" else ""
-        recipients = ", ".join(f"{self.counts[state]} {state}" for state in STATES)
         return (f"sent {self.done}/{self.total}{bar} {100 * self.done // self.total}% | {rate:,.0f} msg/s | "
-                f"ETA {eta} | recipients: {recipients}")
+                f"ETA {eta} | {recipient_counts(self.counts)}")
 
     def _show(self, now: float) -> None:
         if self.mode == "none":
@@ -300,11 +299,15 @@ def summarize(outcomes: Sequence[MessageOutcome]) -> Counter[str]:
     return counts
 
 
+def recipient_counts(counts: Counter[str]) -> str:
+    """``recipients: N delivered, N refused, N unknown, N not sent``: the progress's and the summary's."""
+    return "recipients: " + ", ".join(f"{counts[state]} {state}" for state in STATES)
+
+
 def summary_line(outcomes: Sequence[MessageOutcome]) -> str:
-    counts = summarize(outcomes)
     fully = sum(1 for o in outcomes if o.state == DELIVERED)
-    return (f"recipients: {counts[DELIVERED]} delivered, {counts[REFUSED]} refused, {counts[UNKNOWN]} unknown, "
-            f"{counts[NOT_SENT]} not sent ({len(outcomes)} messages, {fully} delivered to every recipient)")
+    return (f"{recipient_counts(summarize(outcomes))} ({len(outcomes)} messages, "
+            f"{fully} delivered to every recipient)")
 
 
 def write_report(path: str, server: str, outcomes: Sequence[MessageOutcome]) -> None:
