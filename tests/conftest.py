@@ -7,7 +7,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import pytest
 import trustme
@@ -41,6 +41,14 @@ class Delivered:
     authenticated: Optional[str]
 
 
+class Ehlo(NamedTuple):
+    """One EHLO a server received: on which connection, with which name, over TLS or not."""
+
+    session: int
+    name: str
+    tls: bool
+
+
 @dataclass
 class RecordingHandler:
     """An aiosmtpd handler that keeps what the server really received."""
@@ -48,6 +56,18 @@ class RecordingHandler:
     messages: list[Delivered] = field(default_factory=list)
     mail_commands: list[str] = field(default_factory=list)
     refuse: frozenset[str] = frozenset()
+    ehlos: list[Ehlo] = field(default_factory=list)
+
+    @property
+    def connections(self) -> int:
+        """The connections that said EHLO (its repeat after STARTTLS not counted)."""
+        return sum(not ehlo.tls for ehlo in self.ehlos)
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        self.ehlos.append(Ehlo(id(session), hostname, session.ssl is not None))
+        return responses
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
         self.mail_commands.append(address)

@@ -64,22 +64,9 @@ def test_sendmail(tmp_path):
     assert (tmp_path / "argv").read_text() == "-i -f a@example.org -- b@example.org\n"
 
 
-class Counting(RecordingHandler):
-    """Records each EHLO, and whether TLS was on at the time."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.ehlo = []
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        session.host_name = hostname
-        self.ehlo.append(session.ssl is not None)
-        return responses
-
-
 @pytest.fixture
 def tls_server(start_server):
-    return start_server(starttls=True, auth=True, handler=Counting(refuse=frozenset({"nobody@example.org"})))
+    return start_server(starttls=True, auth=True, handler=RecordingHandler(refuse=frozenset({"nobody@example.org"})))
 
 
 @pytest.fixture
@@ -102,7 +89,7 @@ def test_quit_after_the_opening_stages(tls_server, ca_file, monkeypatch, capsys,
     out = capsys.readouterr().out
     assert out.endswith(f"quit after {stage}\n")
     assert ("220 " in out) is (stage == "banner")
-    assert tls_server.handler.ehlo == ehlo and tls_server.handler.mail_commands == []
+    assert [e.tls for e in tls_server.handler.ehlos] == ehlo and tls_server.handler.mail_commands == []
 
 
 def test_quit_after_auth_really_authenticates(tls_server, ca_file, monkeypatch):

@@ -37,18 +37,6 @@ if not settings.configured:
     django.setup()
 
 
-class CountingHandler(RecordingHandler):
-    """Counts the connections, by their EHLO."""
-
-    connections = 0
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        if session.ssl is None:  # not the EHLO again after STARTTLS
-            type(self).connections += 1  # one handler per server, one server per test
-        session.host_name = hostname
-        return responses
-
-
 @pytest.fixture(autouse=True)
 def fresh_mailers():
     """Each test builds its backends' mailers anew (they are shared by settings)."""
@@ -60,8 +48,7 @@ def fresh_mailers():
 
 @pytest.fixture
 def server(start_server):
-    CountingHandler.connections = 0
-    return start_server(starttls=True, require_starttls=True, auth=True, handler=CountingHandler())
+    return start_server(starttls=True, require_starttls=True, auth=True, handler=RecordingHandler())
 
 
 def email_settings(server, certs, **more):
@@ -111,7 +98,7 @@ def test_send_mass_mail_is_one_pipelined_connection(server, certs):
     messages = [(f"Mass {n}", "Body\n", "from@example.org", [f"to{n}@example.org"]) for n in range(3)]
     with email_settings(server, certs):
         assert mail.send_mass_mail(messages) == 3
-    assert CountingHandler.connections == 1
+    assert server.handler.connections == 1
     assert [m.rcpt_tos for m in server.handler.messages] == [[f"to{n}@example.org"] for n in range(3)]
 
 
@@ -128,7 +115,7 @@ def test_a_with_block_holds_one_session_for_several_sends(server, certs):
         with mail.get_connection() as connection:
             for n in range(3):
                 mail.EmailMessage(f"n{n}", "x\n", "a@example.org", ["b@example.org"], connection=connection).send()
-    assert CountingHandler.connections == 1 and len(server.handler.messages) == 3
+    assert server.handler.connections == 1 and len(server.handler.messages) == 3
 
 
 def test_fail_silently_and_failures(start_server, certs):
@@ -154,7 +141,7 @@ def test_a_bad_message_sends_nothing_of_the_batch(server, certs):
         connection = mail.get_connection()
         with pytest.raises(ValueError):
             connection.send_messages([good, bad])
-        assert server.handler.messages == [] and CountingHandler.connections == 0
+        assert server.handler.messages == [] and server.handler.connections == 0
         assert mail.get_connection(fail_silently=True).send_messages([good, bad]) == 1  # the bad one left out
     assert [m.rcpt_tos for m in server.handler.messages] == [["b@example.org"]]
 
