@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import mimetypes
 import os
-import ssl
 import sys
 import time
 from email.message import EmailMessage
@@ -115,12 +114,7 @@ def _quit_after(stage: str, settings: ConnectionSettings, envelope: Envelope) ->
     from ..core import commands
     from ..core.actions import Channel, exchange
     from ..drivers.blocking import Driver
-    from ..errors import SMTPError, SMTPTransportError, TLSHandshakeError
-    from ..interfaces import ITransport
     from ..options import SendOptions
-    from ..providers import guard
-    from ..providers.tcp import as_connection
-    from ..providers.tls import SSLContextTLS, TLSFromTheStart
     from ..smtp import connect
     from ..units.contract import as_mailer
     from ..units.lookup import invoke, registry_in_use
@@ -128,27 +122,15 @@ def _quit_after(stage: str, settings: ConnectionSettings, envelope: Envelope) ->
     if settings.mailer is not None and not getattr(settings.mailer, "lmtp", False):
         raise UsageError("--quit-after needs an SMTP or LMTP conversation: not with --sendmail")
     options = dict(settings.options)
+    if stage in ("connect", "banner", "ehlo", "tls"):  # no AUTH: nor its checks
+        for name in ("auth_user", "auth_passwd", "auth_mechanism"):
+            options.pop(name, None)
     if stage in ("connect", "banner"):
         checked = SendOptions.of("smtpunit send", options)
-        transport: Any = checked.tcp_connect or invoke(registry_in_use(), ITransport)
-        if checked.tls_policy == "implicit":  # the greeting comes over TLS: handshake first
-            if not ITransport.providedBy(transport):
-                raise UsageError(f"--quit-after {stage} with --tls implicit cannot go with --tls-sni")
-            context = checked.tls_encode if isinstance(checked.tls_encode, ssl.SSLContext) else None
-            transport = TLSFromTheStart(transport, SSLContextTLS(context), settings.server)
-        where = f"{settings.server}:{settings.port}"
-        try:
-            if ITransport.providedBy(transport):
-                connection = transport.connect(settings.server, settings.port, checked.timeouts.connect)  # type: ignore[no-untyped-call]
-            else:
-                guard.check(f"tcp_connect procedure to {where}")
-                connection = as_connection(transport(settings.server, settings.port), settings.server)
-        except SMTPError:
-            raise  # already smtpunit's (a refused real connection, say)
-        except ssl.SSLError as exc:  # before OSError: it is one
-            raise TLSHandshakeError(f"TLS with {where} failed: {exc}") from exc
-        except OSError as exc:
-            raise SMTPTransportError(f"could not connect to {where}: {exc}") from exc
+        unit = settings.mailer if settings.mailer is not None else invoke(registry_in_use())
+        if not hasattr(unit, "open_connection"):
+            raise UsageError(f"--quit-after {stage} needs smtpunit's SMTP unit, not {unit!r}")
+        connection = unit.open_connection(settings.server, settings.port, checked)
         driver = Driver(connection, checked.timeouts)
         try:
             if stage == "banner":
@@ -166,9 +148,6 @@ def _quit_after(stage: str, settings: ConnectionSettings, envelope: Envelope) ->
         return EXIT_OK
     if stage == "ehlo" and options.get("tls_policy") != "implicit":
         for name in ("tls_encode", "tls_policy"):
-            options.pop(name, None)
-    if stage in ("ehlo", "tls"):
-        for name in ("auth_user", "auth_passwd", "auth_mechanism"):
             options.pop(name, None)
     opened = as_mailer(settings.mailer).connect if settings.mailer is not None else connect
     with opened(settings.server, settings.port, **options) as session:

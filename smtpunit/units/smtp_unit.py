@@ -238,6 +238,12 @@ class SMTPUnit(MailProvider):
 
         return Session(*opened(), plan.options, reopen=opened, stand_in=stand_in)
 
+    def open_connection(self, server: str, port: int, options: SendOptions) -> Any:
+        """Connect as a send would -- the transport ``options`` and the registry give,
+        implicit TLS if asked for, the same errors -- and return the connection before
+        the server's greeting (what ``smtpunit send --quit-after connect|banner`` opens)."""
+        return self._connect(server, port, self._plan(server, port, options))
+
     def smtp_send_message_star(
         self,
         connection: Any,
