@@ -7,6 +7,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple, Optional
 
 import pytest
@@ -105,6 +106,20 @@ class Greylisting(RecordingHandler):
         if first:
             return "451 4.7.1 greylisted, try again later"
         return await super().handle_RCPT(server, session, envelope, address, options)
+
+
+def program(tmp_path: Path, name: str, script: str) -> Path:
+    """An executable shell script standing in for sendmail."""
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return path
+
+
+def recording_sendmail(tmp_path: Path) -> Path:
+    """A sendmail that writes its arguments to ``argv`` and the message to ``message``
+    beside it, in ``tmp_path``."""
+    return program(tmp_path, "sendmail", f'echo "$@" > {tmp_path}/argv\ncat > {tmp_path}/message\n')
 
 
 def _is_tls(server: Any, session: Any) -> bool:

@@ -4,14 +4,13 @@ over real servers on 127.0.0.1; and a test double catches even a mailer made bef
 from __future__ import annotations
 
 import asyncio
-import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from urllib.parse import quote
 
 import pytest
-from conftest import HOST, PASSWORD, USER
+from conftest import HOST, PASSWORD, USER, recording_sendmail
 
 import smtpunit
 from smtpunit import errors
@@ -104,9 +103,7 @@ def test_a_unix_socket_url_blocking_and_asyncio(unix_server):
 
 
 def test_a_sendmail_url(tmp_path):
-    program = tmp_path / "sendmail"
-    program.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/argv\ncat > {tmp_path}/message\n')
-    program.chmod(program.stat().st_mode | stat.S_IEXEC)
+    program = recording_sendmail(tmp_path)
     smtpunit.Mailer.from_url(f"sendmail://{program}").send_message(message())
     assert (tmp_path / "argv").read_text() == "-i -f a@example.org -- b@example.org\n"
     assert b"Subject: configured" in (tmp_path / "message").read_bytes()

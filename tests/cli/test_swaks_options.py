@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import ssl
-import stat
 
 import pytest
-from conftest import HOST, RecordingHandler, free_port
+from conftest import HOST, RecordingHandler, free_port, recording_sendmail
 
 from smtpunit.cli.main import main
 
@@ -57,9 +56,7 @@ def test_unix_socket(unix_server):
 
 
 def test_sendmail(tmp_path):
-    program = tmp_path / "sendmail"
-    program.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/argv\ncat > {tmp_path}/message\n')
-    program.chmod(program.stat().st_mode | stat.S_IEXEC)
+    program = recording_sendmail(tmp_path)
     assert send("--sendmail", str(program)) == 0
     assert (tmp_path / "argv").read_text() == "-i -f a@example.org -- b@example.org\n"
 

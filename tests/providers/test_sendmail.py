@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import program
 from postfix import HOSTNAME, PostfixInstance
 from postfix import postfix as postfix_fixture  # noqa: F401
 from zope.interface.verify import verifyClass, verifyObject
@@ -35,14 +36,6 @@ def header_for(sender: str, recipient: str, subject: str) -> str:
 
 def expected(header: str, lines: list[str]) -> bytes:
     return header.encode() + b"".join(line.encode() + b"\r\n" for line in lines)
-
-
-def program(tmp_path: Path, name: str, script: str) -> Path:
-    """An executable shell script standing in for sendmail."""
-    path = tmp_path / name
-    path.write_text("#!/bin/sh\n" + script)
-    path.chmod(0o755)
-    return path
 
 
 @pytest.fixture
