@@ -14,7 +14,6 @@ from conftest import HOST, PASSWORD, USER, recording_sendmail
 
 import smtpunit
 from smtpunit import errors
-from smtpunit.testing import Outbox
 
 HEADER = "Subject: configured\r\n\r\n"
 CREDENTIALS = f"{quote(USER)}:{quote(PASSWORD)}"
@@ -63,15 +62,17 @@ def test_smtps_is_tls_from_the_first_byte(start_server, certs):
     assert [m.tls for m in server.handler.messages] == [True]
 
 
-def test_the_mailer_keeps_a_connection_for_its_sends():
-    outbox = Outbox()
-    mailer = smtpunit.Mailer("mail.invalid", 587, provider=outbox, pool_size=2, tls_encode=True)
+def test_the_mailer_keeps_a_connection_for_its_sends(start_server, certs):
+    server = start_server(starttls=True)
+    mailer = smtpunit.Mailer(HOST, server.port, pool_size=2, tls_encode=certs.client_context())
     for n in range(5):
         mailer.send_message(message(str(n)))
-    assert outbox.connections == 1 and len(outbox.messages) == 5
+    assert server.handler.connections == 1 and len(server.handler.messages) == 5
     mailer.close()  # it still sends after, over a new connection
     mailer.send_message(message("after"))
-    assert outbox.connections == 2 and outbox.messages[-1].subject == "after"
+    mailer.close()
+    assert server.handler.connections == 2 and b"Subject: after" in server.handler.messages[-1].content
+    assert all(m.tls for m in server.handler.messages)
 
 
 def test_threads_share_the_pool(start_server):
