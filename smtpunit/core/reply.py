@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import AnyStr, Optional
+from typing import Any, AnyStr, Optional
 
 from ..errors import InvalidArgument, SMTPConnectionClosed, SMTPProtocolError
 
@@ -280,9 +280,7 @@ class ReplyParser:
             raise self._fail(f"reply line is not UTF-8: {sanitize(repr(redact(bytes(text), self.secrets)))}") from None
         line = match.group()
         if reply is not None and len(reply.lines) == 1 and len(line) <= _KNOWN_REPLY_OCTETS:
-            if len(_KNOWN_REPLIES) >= _KNOWN_REPLIES_LIMIT:
-                _KNOWN_REPLIES.clear()
-            _KNOWN_REPLIES[line] = reply
+            _keep(_KNOWN_REPLIES, _KNOWN_REPLIES_LIMIT, line, reply)
         return reply
 
     def _fail(self, message: str) -> SMTPProtocolError:
@@ -337,24 +335,32 @@ def _remember_group(wire: bytes, replies: list[Reply]) -> None:
     bytes, taken from where no reply is under way, give the same replies. A group whose
     first reply began in an earlier call has a reply of two lines or more, so it is
     not kept."""
-    lines = wire.split(b"\r\n")[:-1]
-    if len(lines) != len(replies) or any(len(reply.lines) != 1 for reply in replies):
-        return
-    longest = max(map(len, lines)) + 2
-    if longest <= _KNOWN_REPLY_OCTETS:
-        if len(_KNOWN_GROUPS) >= _KNOWN_GROUPS_LIMIT:
-            _KNOWN_GROUPS.clear()
-        _KNOWN_GROUPS[len(replies)] = (wire, longest, tuple(replies))
+    lines, longest = _lines_of(wire)
+    if len(lines) == len(replies) and all(len(reply.lines) == 1 for reply in replies) \
+            and longest <= _KNOWN_REPLY_OCTETS:
+        _keep(_KNOWN_GROUPS, _KNOWN_GROUPS_LIMIT, len(replies), (wire, longest, tuple(replies)))
 
 
 def _remember_long_reply(wire: bytes, reply: Reply) -> None:
     """Keep the multi-line ``reply`` taken from ``wire`` if all its lines are short."""
-    lines = wire.split(b"\r\n")[:-1]
-    longest = max(map(len, lines)) + 2
+    lines, longest = _lines_of(wire)
     if len(lines) == len(reply.lines) and longest <= _KNOWN_REPLY_OCTETS and len(wire) <= _KNOWN_GROUP_OCTETS:
-        if len(_KNOWN_LONG_REPLIES) >= _KNOWN_LONG_REPLIES_LIMIT:
-            _KNOWN_LONG_REPLIES.clear()
-        _KNOWN_LONG_REPLIES[lines[0] + b"\r\n"] = (wire, longest, reply)
+        _keep(_KNOWN_LONG_REPLIES, _KNOWN_LONG_REPLIES_LIMIT, lines[0] + b"\r\n", (wire, longest, reply))
+
+
+def _lines_of(wire: bytes) -> tuple[list[bytes], int]:
+    """The lines of ``wire`` (replies, each line ending in CRLF), and the longest's
+    octets with its CRLF."""
+    lines = wire.split(b"\r\n")[:-1]
+    return lines, max(map(len, lines), default=0) + 2
+
+
+def _keep(cache: dict[Any, Any], limit: int, key: Any, value: Any) -> None:
+    """Keep ``value`` under ``key``, emptying ``cache`` first once it holds ``limit``
+    entries: what recurs is back at once, what never does goes in bulk."""
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
 
 
 def _is_reply_code(line: str) -> bool:
