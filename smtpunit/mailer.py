@@ -24,7 +24,7 @@ from .core.retry import RateLimiter, retrying
 from .core.verbs import MessageTuple
 from .drivers.aio import AsyncSessionVerbs
 from .drivers.blocking import SessionVerbs
-from .errors import InvalidArgument, SMTPError
+from .errors import InvalidArgument
 from .options import SendOptions
 from .pool import Pool, session_opener
 from .units.contract import (
@@ -33,6 +33,7 @@ from .units.contract import (
     MailSession,
     as_mailer,
     check_target,
+    each_failed_async,
     raise_if_never_opened,
     run_retrying_async,
 )
@@ -225,16 +226,12 @@ class _AsyncVerbs(AsyncSessionVerbs):
             if mailer.rate is not None:
                 await asyncio.sleep(mailer.rate.delay(len(envelopes)))
             with smtp_sending_server.parameterize(mailer._ehlo_name):
-                try:
-                    if len(envelopes) == 1:
-                        return [await provider.deliver_async(mailer.server, mailer.port, envelopes[0], options)]
-                    async with await provider.open_session_async(mailer.server, mailer.port, options) as session:
-                        return list(await session.send_envelopes(envelopes))
-                except SMTPError as exc:
-                    if options.retry is None:
-                        raise
-                    return [exc] * len(envelopes)  # tried again if it may pass; raised if none ever opened
+                if len(envelopes) == 1:
+                    return [await provider.deliver_async(mailer.server, mailer.port, envelopes[0], options)]
+                async with await provider.open_session_async(mailer.server, mailer.port, options) as session:
+                    return list(await session.send_envelopes(envelopes))
 
         if options.retry is None:
             return await attempt(batch)
-        return raise_if_never_opened(await run_retrying_async(retrying(batch, options.retry), attempt))
+        return raise_if_never_opened(
+            await run_retrying_async(retrying(batch, options.retry), each_failed_async(attempt)))

@@ -32,14 +32,13 @@ from .drivers.blocking import SessionVerbs
 from .errors import (
     InvalidArgument,
     SMTPConnectionClosed,
-    SMTPError,
     SMTPOutcomeUnknown,
     SMTPReplyError,
     SMTPTimeout,
     SMTPTransportError,
 )
 from .options import SendOptions
-from .units.contract import MailProvider, check_target, raise_if_never_opened, run_retrying
+from .units.contract import MailProvider, check_target, each_failed, raise_if_never_opened, run_retrying
 from .units.lookup import configured_mailer, installed_mailer, installed_registry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -156,14 +155,7 @@ class Pool(SessionVerbs):
 
         if self._retry is None:
             return batch(envelopes)
-
-        def attempt(envelopes: list[Envelope]) -> list[Outcome]:
-            try:
-                return batch(envelopes)
-            except SMTPError as exc:  # no session: each message failed so, and may be tried again
-                return [exc] * len(envelopes)
-
-        return raise_if_never_opened(run_retrying(retrying(envelopes, self._retry), attempt))
+        return raise_if_never_opened(run_retrying(retrying(envelopes, self._retry), each_failed(batch)))
 
     def send_envelope(self, envelope: Envelope, *, partial_delivery: Optional[bool] = None) -> SendResult:
         """Send a checked envelope, once more on a new connection if a reused one turns
@@ -175,12 +167,9 @@ class Pool(SessionVerbs):
 
         def attempt(envelopes: list[Envelope]) -> list[Outcome]:
             self._pace(1)
-            try:
-                return [self._send_once(envelopes[0], partial_delivery)]
-            except SMTPError as exc:
-                return [exc]
+            return [self._send_once(envelopes[0], partial_delivery)]
 
-        return single(run_retrying(retrying([envelope], self._retry), attempt))
+        return single(run_retrying(retrying([envelope], self._retry), each_failed(attempt)))
 
     def _pace(self, messages: int) -> None:
         """Wait for the rate limit's slots for ``messages``."""

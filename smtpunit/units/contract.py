@@ -343,18 +343,14 @@ class MailProvider:
             the :class:`~smtpunit.errors.SMTPError` that stopped it.
         """
         server, port, envelopes, checked = _many("send_many", server_address, port_no, options, messages)
-        if checked.retry is None:
+
+        def batch(envelopes: list[Envelope]) -> list[Outcome]:
             with self.open_session(server, port, checked) as session:
                 return list(session.send_envelopes(envelopes))
 
-        def batch(envelopes: list[Envelope]) -> list[Outcome]:
-            try:
-                with self.open_session(server, port, checked) as session:
-                    return list(session.send_envelopes(envelopes))
-            except SMTPError as exc:  # no session: each message failed so
-                return [exc] * len(envelopes)
-
-        return raise_if_never_opened(run_retrying(retrying(envelopes, checked.retry), batch))
+        if checked.retry is None:
+            return batch(envelopes)
+        return raise_if_never_opened(run_retrying(retrying(envelopes, checked.retry), each_failed(batch)))
 
     def connect(self, server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> MailSession:
         """Open a session to send many messages over one connection (BDAT when offered,
@@ -392,18 +388,15 @@ class MailProvider:
                               **options: Unpack[SendKeywords]) -> list[Outcome]:
         """:meth:`send_many` for asyncio."""
         server, port, envelopes, checked = _many("aio.send_many", server_address, port_no, options, messages)
-        if checked.retry is None:
+
+        async def batch(envelopes: list[Envelope]) -> list[Outcome]:
             async with await self.open_session_async(server, port, checked) as session:
                 return list(await session.send_envelopes(envelopes))
 
-        async def batch(envelopes: list[Envelope]) -> list[Outcome]:
-            try:
-                async with await self.open_session_async(server, port, checked) as session:
-                    return list(await session.send_envelopes(envelopes))
-            except SMTPError as exc:  # no session: each message failed so
-                return [exc] * len(envelopes)
-
-        return raise_if_never_opened(await run_retrying_async(retrying(envelopes, checked.retry), batch))
+        if checked.retry is None:
+            return await batch(envelopes)
+        return raise_if_never_opened(
+            await run_retrying_async(retrying(envelopes, checked.retry), each_failed_async(batch)))
 
     # -- retried as the options say ----------------------------------------------------------
 
@@ -412,7 +405,7 @@ class MailProvider:
         if options.retry is None:
             return self.deliver(server, port, envelope, options)
         return single(run_retrying(retrying([envelope], options.retry),
-                                   lambda batch: [_outcome(self.deliver, server, port, batch[0], options)]))
+                                   each_failed(lambda batch: [self.deliver(server, port, batch[0], options)])))
 
     async def _retried_async(self, server: str, port: int, envelope: Envelope, options: SendOptions
                              ) -> SendResult:
@@ -421,12 +414,9 @@ class MailProvider:
             return await self.deliver_async(server, port, envelope, options)
 
         async def batch(envelopes: list[Envelope]) -> list[Outcome]:
-            try:
-                return [await self.deliver_async(server, port, envelopes[0], options)]
-            except SMTPError as exc:
-                return [exc]
+            return [await self.deliver_async(server, port, envelopes[0], options)]
 
-        return single(await run_retrying_async(retrying([envelope], options.retry), batch))
+        return single(await run_retrying_async(retrying([envelope], options.retry), each_failed_async(batch)))
 
     async def connect_async(self, server_address: str, port_no: int = 25,
                             **options: Unpack[SendKeywords]) -> AsyncMailSession:
@@ -434,12 +424,30 @@ class MailProvider:
         return await self.open_session_async(*_session("aio.connect", server_address, port_no, options))
 
 
-def _outcome(deliver: Callable[..., SendResult], *arguments: Any) -> Outcome:
-    """What ``deliver(*arguments)`` came to: its result, or the error that stopped it."""
-    try:
-        return deliver(*arguments)
-    except SMTPError as exc:
-        return exc
+def each_failed(send: Callable[[list[Envelope]], list[Outcome]]) -> Callable[[list[Envelope]], list[Outcome]]:
+    """``send`` for a retried batch: an error that stops the whole batch (no session
+    could be had) stands as the outcome of each of its messages, to be tried again."""
+
+    def batch(envelopes: list[Envelope]) -> list[Outcome]:
+        try:
+            return send(envelopes)
+        except SMTPError as exc:
+            return [exc] * len(envelopes)
+
+    return batch
+
+
+def each_failed_async(send: Callable[[list[Envelope]], Awaitable[list[Outcome]]]
+                      ) -> Callable[[list[Envelope]], Awaitable[list[Outcome]]]:
+    """:func:`each_failed` for asyncio."""
+
+    async def batch(envelopes: list[Envelope]) -> list[Outcome]:
+        try:
+            return await send(envelopes)
+        except SMTPError as exc:
+            return [exc] * len(envelopes)
+
+    return batch
 
 
 def raise_if_never_opened(outcomes: list[Outcome]) -> list[Outcome]:
