@@ -33,6 +33,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A port on 127.0.0.1 where a connect never completes: a socket listening with a
+    backlog of 0 that never accepts, its queue filled. Linux drops the SYNs of further
+    connects (tcp_abort_on_overflow=0), which stay in SYN-SENT until they give up."""
+    listener = socket.socket()
+    fillers: list[socket.socket] = []
+    try:
+        listener.bind((HOST, 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(3):
+            filler = socket.socket()
+            fillers.append(filler)
+            filler.setblocking(False)
+            filler.connect_ex((HOST, port))
+        with socket.socket() as probe:
+            probe.settimeout(0.3)
+            try:
+                probe.connect((HOST, port))
+            except TimeoutError:
+                pass
+            else:
+                pytest.skip("a full listen backlog does not hold connects on this system")
+        yield port
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
+
+
 @dataclass
 class Delivered:
     mail_from: str

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ssl
+import time
 
 import pytest
 from conftest import HOST, RecordingHandler, free_port, recording_sendmail
@@ -150,6 +151,15 @@ def test_quit_after_banner_over_implicit_tls(start_server, ca_file, capsys):
     out = capsys.readouterr().out
     assert out.startswith("220 ") and out.endswith("quit after banner\n")
     assert send("--server", f"{HOST}:{server.port}", "--tls", "implicit", "--quit-after", "connect") == 4  # verified
+
+
+@pytest.mark.parametrize("quit_after", [(), ("--quit-after", "connect")], ids=["send", "quit-after-connect"])
+def test_a_connect_that_never_completes_is_a_timeout(unanswered_port, capsys, quit_after):
+    # --quit-after connect opens its connection as a send does: the same error, exit 7.
+    started = time.monotonic()
+    assert send("--server", f"{HOST}:{unanswered_port}", "--timeout", "0.5", *quit_after) == 7
+    assert time.monotonic() - started < 5
+    assert "timed out" in capsys.readouterr().err
 
 
 def test_quit_after_connect_to_nobody_is_a_connection_failure(capsys):
