@@ -194,12 +194,9 @@ class Imports:
             return bool(self.all(slot.interface))
         return _query(self._source(slot), slot) is not _MISSING
 
-    def _provider(self, slot: Slot) -> Any:
-        """What the registry holds for an imported slot now (an alias not followed)."""
-        return self._held(slot.interface, slot.name)
-
     def _held(self, interface: InterfaceClass, name: str) -> Any:
-        """:meth:`_provider` of ``Slot(interface, name)``, without making the slot."""
+        """What the registry holds for the imported slot ``(interface, name)`` now (an
+        alias not followed)."""
         from_bases = self._from_bases.get((interface, name))
         if from_bases is None:
             self._one(Slot(interface, name))  # raises: not imported, or every provider asked for
@@ -268,7 +265,8 @@ class Alias:
 
     def _alias_step(self) -> Any:
         """What the slot this alias stands for holds now (maybe another alias)."""
-        return self._alias_imports._provider(self._alias_target)
+        target = self._alias_target
+        return self._alias_imports._held(target.interface, target.name)
 
     def __repr__(self) -> str:
         return f"<Alias of {self._alias_target} in {self._alias_imports.registry!r}>"
