@@ -406,11 +406,14 @@ def test_a_close_match_is_suggested():
         smtpunit.connect(HOST, 25, tls_encdoe=True)
 
 
-@pytest.mark.parametrize("timeout, error", [(5, errors.SMTPConnectionClosed), (0.1, errors.SMTPTimeout)])
-def test_starttls_asked_of_the_smtps_port_says_to_use_implicit_tls(timeout, error):
+@pytest.mark.parametrize("timeout, error, script", [
+    (5, errors.SMTPConnectionClosed, [lambda peer: time.sleep(0.3)]),  # it hangs up first
+    (0.1, errors.SMTPTimeout, [ExpectClose(timeout=5)]),  # it outwaits the client, however late
+], ids=["hangs-up", "client-times-out"])
+def test_starttls_asked_of_the_smtps_port_says_to_use_implicit_tls(timeout, error, script):
     # A server that waits for TLS first says nothing; as Postfix's wrapper mode does, it
     # hangs up in the end. The port is 465 as far as the client knows.
-    with ScriptedServer([lambda peer: time.sleep(0.3)]) as server:
+    with ScriptedServer(script) as server:
         with pytest.raises(error, match="port 465 .*tls_policy='implicit'"):
             smtpunit.smtp_send_message("localhost", "a@example.org", ["b@example.org"], HEADER, ["hi"], 465,
                                        tcp_connect=_forwarder(server.port), tls_encode=True, timeout=timeout)

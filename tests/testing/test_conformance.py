@@ -44,7 +44,7 @@ def script_server():
     servers = []
 
     def start():
-        servers.append(ScriptedServer(transport_script(), timeout=3.0))  # outwaits the client's 0.3 s
+        servers.append(ScriptedServer(transport_script(), timeout=5.0))  # outwaits the client's 1 s
         return servers[-1]
 
     yield start
@@ -178,7 +178,7 @@ class _BrokenTransport:
 ])
 def test_broken_connections_fail_with_a_clear_message(wrapper, message, script_server):
     with pytest.raises(ConformanceError, match=message) as caught:
-        check_transport(_BrokenTransport(wrapper), script_server(), secure=False, timeout=0.3, silence=0.05)
+        check_transport(_BrokenTransport(wrapper), script_server(), secure=False, timeout=1.0, silence=0.05)
     assert caught.value.check == "check_transport" and str(caught.value).startswith("check_transport: ")
 
 
