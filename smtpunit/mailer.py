@@ -33,7 +33,6 @@ from .units.contract import (
     MailSession,
     as_mailer,
     check_target,
-    each_failed_async,
     raise_if_never_opened,
     run_retrying_async,
 )
@@ -234,4 +233,4 @@ class _AsyncVerbs(AsyncSessionVerbs):
         if options.retry is None:
             return await attempt(batch)
         return raise_if_never_opened(
-            await run_retrying_async(retrying(batch, options.retry), each_failed_async(attempt)))
+            await run_retrying_async(retrying(batch, options.retry), attempt))

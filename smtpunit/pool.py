@@ -38,7 +38,7 @@ from .errors import (
     SMTPTransportError,
 )
 from .options import SendOptions
-from .units.contract import MailProvider, check_target, each_failed, raise_if_never_opened, run_retrying
+from .units.contract import MailProvider, check_target, raise_if_never_opened, run_retrying
 from .units.lookup import configured_mailer, installed_mailer, installed_registry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -155,7 +155,7 @@ class Pool(SessionVerbs):
 
         if self._retry is None:
             return batch(envelopes)
-        return raise_if_never_opened(run_retrying(retrying(envelopes, self._retry), each_failed(batch)))
+        return raise_if_never_opened(run_retrying(retrying(envelopes, self._retry), batch))
 
     def send_envelope(self, envelope: Envelope, *, partial_delivery: Optional[bool] = None) -> SendResult:
         """Send a checked envelope, once more on a new connection if a reused one turns
@@ -169,7 +169,7 @@ class Pool(SessionVerbs):
             self._pace(1)
             return [self._send_once(envelopes[0], partial_delivery)]
 
-        return single(run_retrying(retrying([envelope], self._retry), each_failed(attempt)))
+        return single(run_retrying(retrying([envelope], self._retry), attempt))
 
     def _pace(self, messages: int) -> None:
         """Wait for the rate limit's slots for ``messages``."""

@@ -350,7 +350,7 @@ class MailProvider:
 
         if checked.retry is None:
             return batch(envelopes)
-        return raise_if_never_opened(run_retrying(retrying(envelopes, checked.retry), each_failed(batch)))
+        return raise_if_never_opened(run_retrying(retrying(envelopes, checked.retry), batch))
 
     def connect(self, server_address: str, port_no: int = 25, **options: Unpack[SendKeywords]) -> MailSession:
         """Open a session to send many messages over one connection (BDAT when offered,
@@ -396,7 +396,7 @@ class MailProvider:
         if checked.retry is None:
             return await batch(envelopes)
         return raise_if_never_opened(
-            await run_retrying_async(retrying(envelopes, checked.retry), each_failed_async(batch)))
+            await run_retrying_async(retrying(envelopes, checked.retry), batch))
 
     # -- retried as the options say ----------------------------------------------------------
 
@@ -405,7 +405,7 @@ class MailProvider:
         if options.retry is None:
             return self.deliver(server, port, envelope, options)
         return single(run_retrying(retrying([envelope], options.retry),
-                                   each_failed(lambda batch: [self.deliver(server, port, batch[0], options)])))
+                                   lambda batch: [self.deliver(server, port, batch[0], options)]))
 
     async def _retried_async(self, server: str, port: int, envelope: Envelope, options: SendOptions
                              ) -> SendResult:
@@ -416,38 +416,12 @@ class MailProvider:
         async def batch(envelopes: list[Envelope]) -> list[Outcome]:
             return [await self.deliver_async(server, port, envelopes[0], options)]
 
-        return single(await run_retrying_async(retrying([envelope], options.retry), each_failed_async(batch)))
+        return single(await run_retrying_async(retrying([envelope], options.retry), batch))
 
     async def connect_async(self, server_address: str, port_no: int = 25,
                             **options: Unpack[SendKeywords]) -> AsyncMailSession:
         """:meth:`connect` for asyncio: an open :class:`~smtpunit.interfaces.IAsyncSession`."""
         return await self.open_session_async(*_session("aio.connect", server_address, port_no, options))
-
-
-def each_failed(send: Callable[[list[Envelope]], list[Outcome]]) -> Callable[[list[Envelope]], list[Outcome]]:
-    """``send`` for a retried batch: an error that stops the whole batch (no session
-    could be had) stands as the outcome of each of its messages, to be tried again."""
-
-    def batch(envelopes: list[Envelope]) -> list[Outcome]:
-        try:
-            return send(envelopes)
-        except SMTPError as exc:
-            return [exc] * len(envelopes)
-
-    return batch
-
-
-def each_failed_async(send: Callable[[list[Envelope]], Awaitable[list[Outcome]]]
-                      ) -> Callable[[list[Envelope]], Awaitable[list[Outcome]]]:
-    """:func:`each_failed` for asyncio."""
-
-    async def batch(envelopes: list[Envelope]) -> list[Outcome]:
-        try:
-            return await send(envelopes)
-        except SMTPError as exc:
-            return [exc] * len(envelopes)
-
-    return batch
 
 
 def raise_if_never_opened(outcomes: list[Outcome]) -> list[Outcome]:
@@ -462,7 +436,9 @@ def raise_if_never_opened(outcomes: list[Outcome]) -> list[Outcome]:
 def run_retrying(plan: Generator[Step, Optional[list[Outcome]], list[Outcome]],
                  send: Callable[[list[Envelope]], list[Outcome]]) -> list[Outcome]:
     """Run a plan of :func:`~smtpunit.core.retry.retrying`: ``send`` each batch it asks
-    for, sleep each wait; return its outcomes."""
+    for, sleep each wait; return its outcomes. An error that stops a whole batch (no
+    session could be had) stands as the outcome of each of its messages, to be tried
+    again."""
     try:
         step = next(plan)
         while True:
@@ -470,7 +446,11 @@ def run_retrying(plan: Generator[Step, Optional[list[Outcome]], list[Outcome]],
                 time.sleep(step)
                 step = plan.send(None)
             else:
-                step = plan.send(send(step))
+                try:
+                    outcomes = send(step)
+                except SMTPError as exc:
+                    outcomes = [exc] * len(step)
+                step = plan.send(outcomes)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
 
@@ -487,7 +467,11 @@ async def run_retrying_async(plan: Generator[Step, Optional[list[Outcome]], list
                 await asyncio.sleep(step)
                 step = plan.send(None)
             else:
-                step = plan.send(await send(step))
+                try:
+                    outcomes = await send(step)
+                except SMTPError as exc:
+                    outcomes = [exc] * len(step)
+                step = plan.send(outcomes)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
 
