@@ -134,17 +134,11 @@ def transactions(
     batch = _Batch(state, options)
     outcomes: list[Optional[Outcome]] = [None] * len(envelopes)
     messages = []
-    offers_dsn = state.capabilities.supports("DSN")
     for index, envelope in enumerate(envelopes):
         try:
-            if options.signer is not None:
-                envelope = signed(envelope, options.signer)
-            dsn = envelope.dsn_over(options.dsn)
-            mail = envelope.mail_command(mail_parameters(envelope, state.capabilities, dsn))
+            messages.append(_Transaction(index, *_opening(state, envelope, options)))
         except SMTPInputError as exc:
             outcomes[index] = exc
-            continue
-        messages.append(_Transaction(index, envelope, mail, dsn if dsn is not None and offers_dsn else None))
     if batch.pipelined:
         for message, following in zip(messages, messages[1:], strict=False):
             message.following = following
@@ -172,6 +166,20 @@ def transactions(
         else NotAttempted("not sent: the connection failed or was closed before this message")
         for outcome in outcomes
     ]
+
+
+def _opening(state: SessionState, envelope: Envelope, options: ConversationOptions
+             ) -> tuple[Envelope, Command, Optional[DSN]]:
+    """``envelope`` as it goes out (signed, if the options say so), its ``MAIL``
+    command, and the notifications its RCPTs ask for (only if the server offers DSN).
+
+    :raises SMTPInputError: it cannot go to this server (or be signed).
+    """
+    if options.signer is not None:
+        envelope = signed(envelope, options.signer)
+    dsn = envelope.dsn_over(options.dsn)
+    mail = envelope.mail_command(mail_parameters(envelope, state.capabilities, dsn))
+    return envelope, mail, dsn if dsn is not None and state.capabilities.supports("DSN") else None
 
 
 class _Batch:
@@ -501,13 +509,9 @@ def probe(state: SessionState, envelope: Envelope, options: ConversationOptions,
     """
     if state.phase is RESET_DUE:
         yield from reset(state)
-    if options.signer is not None:  # its SIZE is the signed message's
-        envelope = signed(envelope, options.signer)
-    dsn = envelope.dsn_over(options.dsn)
-    mail = envelope.mail_command(mail_parameters(envelope, state.capabilities, dsn))
+    envelope, mail, dsn = _opening(state, envelope, options)  # signed: its SIZE is the signed message's
     replies = [(yield from exchange(state.channel, mail, "mail", 250))]
-    offered = dsn if state.capabilities.supports("DSN") else None
-    for rcpt in envelope.rcpt_commands_for(offered) if recipients else ():
+    for rcpt in envelope.rcpt_commands_for(dsn) if recipients else ():
         replies.append((yield from exchange(state.channel, rcpt, "rcpt")))
     yield from reset(state)
     return replies
